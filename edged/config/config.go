@@ -1,0 +1,280 @@
+// Package config loads and validates edge.toml (DESIGN.md §2). A config that
+// fails validation is refused whole, with an error naming the file, the key
+// and the line, so a daemon never starts on a half-understood file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Defaults applied to keys the file leaves out.
+const (
+	DefaultControlSocket      = "ctl.sock"
+	DefaultLedger             = "ledger.db"
+	DefaultAuditLog           = "audit.jsonl"
+	DefaultTickInterval       = time.Second
+	DefaultMaxRetryCount      = 3
+	DefaultBackoffBaseSeconds = 1
+	DefaultMaxSegmentBytes    = 1 << 20
+	DefaultMaxTrackedPeers    = 1024
+)
+
+// Config is edge.toml. Relative paths are resolved against the directory of
+// the file by Load.
+type Config struct {
+	NodeID        string `toml:"node_id"`
+	Listen        string `toml:"listen"`
+	ControlSocket string `toml:"control_socket"`
+	Ledger        string `toml:"ledger"`
+	AuditLog      string `toml:"audit_log"`
+	MetricsListen string `toml:"metrics_listen,omitempty"`
+	TLS           TLS    `toml:"tls"`
+	Relay         Relay  `toml:"relay"`
+	Ingress       Ingress `toml:"ingress"`
+	Peers         []Peer `toml:"peers"`
+
+	// File is the path the config was loaded from (empty when built in code).
+	File string `toml:"-"`
+}
+
+// TLS names the PEM files edged uses both to deliver and to listen.
+type TLS struct {
+	CA   string `toml:"ca"`
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// Relay holds the executor's settings.
+type Relay struct {
+	TickInterval       time.Duration `toml:"tick_interval"`
+	MaxRetryCount      int           `toml:"max_retry_count"`
+	BackoffBaseSeconds int64         `toml:"backoff_base_seconds"`
+	MaxSegmentBytes    int64         `toml:"max_segment_bytes"`
+	Bandwidth          Bandwidth     `toml:"bandwidth"`
+}
+
+// Bandwidth is the boot-time limit; 0 means unlimited, a zero burst means
+// "equal to bytes_per_second".
+type Bandwidth struct {
+	BytesPerSecond  int64 `toml:"bytes_per_second"`
+	BurstBytes      int64 `toml:"burst_bytes"`
+	DailyQuotaBytes int64 `toml:"daily_quota_bytes"`
+}
+
+// IsZero reports whether no limit is configured.
+func (b Bandwidth) IsZero() bool { return b == Bandwidth{} }
+
+// Ingress bounds what the listener tracks per sender.
+type Ingress struct {
+	MaxTrackedPeers int `toml:"max_tracked_peers"`
+}
+
+// Peer is a delivery target.
+type Peer struct {
+	ID         string `toml:"id"`
+	Addr       string `toml:"addr"`
+	ServerName string `toml:"server_name"`
+}
+
+// Default returns a config with every default filled in and no peers.
+func Default() Config {
+	return Config{
+		ControlSocket: DefaultControlSocket,
+		Ledger:        DefaultLedger,
+		AuditLog:      DefaultAuditLog,
+		Relay: Relay{
+			TickInterval:       DefaultTickInterval,
+			MaxRetryCount:      DefaultMaxRetryCount,
+			BackoffBaseSeconds: DefaultBackoffBaseSeconds,
+			MaxSegmentBytes:    DefaultMaxSegmentBytes,
+		},
+		Ingress: Ingress{MaxTrackedPeers: DefaultMaxTrackedPeers},
+	}
+}
+
+// Error is a config problem located in its file.
+type Error struct {
+	File string
+	Line int // 0 when unknown
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Key == "" {
+		return fmt.Sprintf("%s: %s", loc, e.Msg)
+	}
+	return fmt.Sprintf("%s: key %s: %s", loc, e.Key, e.Msg)
+}
+
+// Load reads, validates and resolves path. Every problem found is returned,
+// joined, so one run shows them all.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load on bytes already read; path names the file in errors and
+// anchors relative paths.
+func Parse(path string, data []byte) (Config, error) {
+	cfg := Default()
+	cfg.File = path
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Config{}, &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		}
+		return Config{}, &Error{File: path, Msg: err.Error()}
+	}
+	loc := locator{data: data}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, &Error{File: path, Line: loc.line(k), Key: k.String(), Msg: "unknown key"})
+	}
+	for _, p := range cfg.problems() {
+		errs = append(errs, &Error{File: path, Line: loc.line(p.key), Key: p.key.String(), Msg: p.msg})
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	cfg.resolve(filepath.Dir(path))
+	for _, p := range cfg.missingFiles() {
+		errs = append(errs, &Error{File: path, Line: loc.line(p.key), Key: p.key.String(), Msg: p.msg})
+	}
+	return cfg, errors.Join(errs...)
+}
+
+type problem struct {
+	key toml.Key
+	msg string
+}
+
+// problems checks values, in file order as far as the struct follows it.
+func (c *Config) problems() []problem {
+	var ps []problem
+	add := func(msg string, key ...string) { ps = append(ps, problem{toml.Key(key), msg}) }
+	nonNeg := func(v int64, key ...string) {
+		if v < 0 {
+			add(fmt.Sprintf("must not be negative, got %d", v), key...)
+		}
+	}
+	addr := func(v string, key ...string) {
+		if v == "" {
+			return
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			add(fmt.Sprintf("%q is not host:port: %v", v, err), key...)
+		}
+	}
+	addr(c.Listen, "listen")
+	addr(c.MetricsListen, "metrics_listen")
+	if c.ControlSocket == "" {
+		add("must not be empty", "control_socket")
+	}
+	if c.Ledger == "" {
+		add("must not be empty", "ledger")
+	}
+	if c.AuditLog == "" {
+		add("must not be empty", "audit_log")
+	}
+	if c.Relay.TickInterval <= 0 {
+		add(fmt.Sprintf("must be a positive duration, got %s", c.Relay.TickInterval), "relay", "tick_interval")
+	}
+	if c.Relay.MaxRetryCount < 1 {
+		add(fmt.Sprintf("must be at least 1, got %d", c.Relay.MaxRetryCount), "relay", "max_retry_count")
+	}
+	nonNeg(c.Relay.BackoffBaseSeconds, "relay", "backoff_base_seconds")
+	if c.Relay.MaxSegmentBytes <= 0 {
+		add(fmt.Sprintf("must be positive, got %d", c.Relay.MaxSegmentBytes), "relay", "max_segment_bytes")
+	}
+	nonNeg(c.Relay.Bandwidth.BytesPerSecond, "relay", "bandwidth", "bytes_per_second")
+	nonNeg(c.Relay.Bandwidth.BurstBytes, "relay", "bandwidth", "burst_bytes")
+	nonNeg(c.Relay.Bandwidth.DailyQuotaBytes, "relay", "bandwidth", "daily_quota_bytes")
+	if c.Ingress.MaxTrackedPeers < 1 {
+		add(fmt.Sprintf("must be at least 1, got %d", c.Ingress.MaxTrackedPeers), "ingress", "max_tracked_peers")
+	}
+	for k, v := range map[string]string{"ca": c.TLS.CA, "cert": c.TLS.Cert, "key": c.TLS.Key} {
+		if v == "" {
+			add("is required", "tls", k)
+		}
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Peers {
+		key := fmt.Sprintf("peers[%d]", i)
+		switch {
+		case p.ID == "":
+			add("is required", key, "id")
+		case seen[p.ID]:
+			add(fmt.Sprintf("peer %q is listed twice", p.ID), key, "id")
+		}
+		seen[p.ID] = true
+		if p.Addr == "" {
+			add("is required", key, "addr")
+		}
+		addr(p.Addr, key, "addr")
+	}
+	return ps
+}
+
+// resolve makes relative paths absolute against dir and fills derived
+// defaults.
+func (c *Config) resolve(dir string) {
+	for _, p := range []*string{&c.ControlSocket, &c.Ledger, &c.AuditLog, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	for i := range c.Peers {
+		if c.Peers[i].ServerName == "" {
+			c.Peers[i].ServerName = c.Peers[i].ID
+		}
+	}
+}
+
+func (c *Config) missingFiles() []problem {
+	var ps []problem
+	for _, f := range []struct {
+		key  string
+		path string
+	}{{"ca", c.TLS.CA}, {"cert", c.TLS.Cert}, {"key", c.TLS.Key}} {
+		if _, err := os.Stat(f.path); err != nil {
+			ps = append(ps, problem{toml.Key{"tls", f.key}, fmt.Sprintf("cannot use %s: %v", f.path, errors.Unwrap(err))})
+		}
+	}
+	return ps
+}
+
+// Peer returns the peer with id.
+func (c *Config) Peer(id string) (Peer, bool) {
+	for _, p := range c.Peers {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
+
+// Encode writes c as TOML.
+func (c Config) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return buf.Bytes(), nil
+}

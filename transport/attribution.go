@@ -1,0 +1,69 @@
+package transport
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// OverflowPeer is the series that collects bytes from senders beyond the
+// tracking cap.
+const OverflowPeer = "_overflow"
+
+// DefaultMaxTrackedPeers caps the distinct sender ids an Attribution tracks.
+const DefaultMaxTrackedPeers = 1024
+
+// Attribution counts ingress bytes per sender identity, as the egress-server
+// seed does: one shared atomic counter per identity, whatever number of
+// connections it uses, and the total beside them. The number of identities
+// is capped so a stranger cannot grow memory or metric series without bound;
+// bytes beyond the cap go to OverflowPeer. The zero value is ready to use with
+// DefaultMaxTrackedPeers.
+type Attribution struct {
+	// MaxPeers caps tracked identities; 0 means DefaultMaxTrackedPeers.
+	MaxPeers int
+
+	total   atomic.Int64
+	tracked atomic.Int64
+	byPeer  sync.Map // identity -> *atomic.Int64
+}
+
+// Add credits n bytes to identity and to the total.
+func (a *Attribution) Add(identity string, n int64) {
+	a.total.Add(n)
+	a.counter(identity).Add(n)
+}
+
+func (a *Attribution) counter(identity string) *atomic.Int64 {
+	if c, ok := a.byPeer.Load(identity); ok {
+		return c.(*atomic.Int64)
+	}
+	limit := int64(a.MaxPeers)
+	if limit <= 0 {
+		limit = DefaultMaxTrackedPeers
+	}
+	// Reserve a slot before creating the counter so concurrent newcomers
+	// cannot overshoot the cap; the overflow series takes no slot.
+	reserved := a.tracked.Add(1) <= limit
+	if !reserved {
+		a.tracked.Add(-1)
+		identity = OverflowPeer
+	}
+	c, loaded := a.byPeer.LoadOrStore(identity, new(atomic.Int64))
+	if loaded && reserved {
+		a.tracked.Add(-1) // another request created it first
+	}
+	return c.(*atomic.Int64)
+}
+
+// Total is the bytes credited to all identities.
+func (a *Attribution) Total() int64 { return a.total.Load() }
+
+// Snapshot returns the total and a copy of the per-identity counters.
+func (a *Attribution) Snapshot() (total int64, byPeer map[string]int64) {
+	byPeer = map[string]int64{}
+	a.byPeer.Range(func(k, v any) bool {
+		byPeer[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return a.total.Load(), byPeer
+}

@@ -1,0 +1,116 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// StatusError is a delivery the receiver answered with a non-2xx status.
+type StatusError struct {
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("peer answered %d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
+}
+
+// Client delivers segments over HTTP/2 + mTLS. It keeps one connection pool
+// per (address, server name) so every delivery to a peer reuses it.
+type Client struct {
+	TLS       *tls.Config // from TLSFiles.ClientConfig
+	PeerID    string      // sent as Edge-Peer-Id; empty sends none (old clients)
+	SessionID string      // sent as Edge-Session-Id
+	Timeout   time.Duration
+
+	mu    sync.Mutex
+	pools map[string]*http.Client
+}
+
+// Delivery is one PUT of a segment.
+type Delivery struct {
+	Addr       string // host:port
+	ServerName string // expected identity in the peer's certificate
+	ID         string
+	TargetPeer string
+	Payload    []byte
+}
+
+func (c *Client) pool(addr, serverName string) *http.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := addr + "|" + serverName
+	if hc, ok := c.pools[key]; ok {
+		return hc
+	}
+	cfg := c.TLS.Clone()
+	cfg.ServerName = serverName
+	tr := &http.Transport{
+		TLSClientConfig:     cfg,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	hc := &http.Client{Transport: tr, Timeout: timeout}
+	if c.pools == nil {
+		c.pools = map[string]*http.Client{}
+	}
+	c.pools[key] = hc
+	return hc
+}
+
+// Deliver PUTs one segment. created is false when the receiver already held
+// it (200). Any other answer is a *StatusError.
+func (c *Client) Deliver(ctx context.Context, d Delivery) (created bool, err error) {
+	u := url.URL{Scheme: "https", Host: d.Addr, Path: SegmentsPath + d.ID}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(d.Payload))
+	if err != nil {
+		return false, fmt.Errorf("build request for %s: %w", d.ID, err)
+	}
+	req.ContentLength = int64(len(d.Payload))
+	req.Header.Set("Content-Length", strconv.Itoa(len(d.Payload)))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if c.PeerID != "" {
+		req.Header.Set(HeaderPeerID, c.PeerID)
+	}
+	if c.SessionID != "" {
+		req.Header.Set(HeaderSessionID, c.SessionID)
+	}
+	if d.TargetPeer != "" {
+		req.Header.Set(HeaderTargetPeer, d.TargetPeer)
+	}
+	resp, err := c.pool(d.Addr, d.ServerName).Do(req)
+	if err != nil {
+		return false, fmt.Errorf("put segment %s to %s: %w", d.ID, d.Addr, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		return true, nil
+	case http.StatusOK:
+		return false, nil
+	}
+	return false, &StatusError{Code: resp.StatusCode, Message: string(bytes.TrimSpace(body))}
+}
+
+// CloseIdle closes every idle pooled connection.
+func (c *Client) CloseIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, hc := range c.pools {
+		hc.CloseIdleConnections()
+	}
+}

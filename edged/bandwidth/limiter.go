@@ -1,0 +1,233 @@
+// Package bandwidth holds edged's bandwidth controls: a token bucket on
+// golang.org/x/time/rate and a daily byte quota, with the throttle and
+// quota-drop counters, all changeable live. Time comes from an injected clock
+// so tests can advance a day without waiting one.
+package bandwidth
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// QuotaWindow is the length of a daily quota window.
+const QuotaWindow = 24 * time.Hour
+
+// Settings are the limits in force; a zero field is unlimited, a zero
+// BurstBytes means "equal to BytesPerSecond".
+type Settings struct {
+	BytesPerSecond  int64 `json:"bytes_per_second"`
+	BurstBytes      int64 `json:"burst_bytes"`
+	DailyQuotaBytes int64 `json:"daily_quota_bytes"`
+}
+
+// Burst is the bucket capacity in force: BurstBytes, or the rate when unset.
+func (s Settings) Burst() int64 {
+	if s.BurstBytes > 0 {
+		return s.BurstBytes
+	}
+	return s.BytesPerSecond
+}
+
+// Unlimited reports whether neither a rate nor a quota is in force.
+func (s Settings) Unlimited() bool { return s.BytesPerSecond == 0 && s.DailyQuotaBytes == 0 }
+
+// Usage is the state of the daily quota window. A zero WindowStart means no
+// window is open: the next delivery opens one.
+type Usage struct {
+	WindowStart time.Time
+	UsedBytes   int64
+}
+
+// Verdict is what Admit decided for a segment.
+type Verdict int
+
+const (
+	// Allowed: tokens and quota are reserved; call Commit or Release.
+	Allowed Verdict = iota
+	// Throttled: the bucket holds too few tokens; defer without counting an
+	// attempt. RetryAt says when it will hold enough (zero: never, the
+	// segment is larger than the burst).
+	Throttled
+	// QuotaExceeded: delivering would pass the daily quota; a failed attempt.
+	QuotaExceeded
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Allowed:
+		return "allowed"
+	case Throttled:
+		return "throttled"
+	case QuotaExceeded:
+		return "quota exceeded"
+	}
+	return "unknown"
+}
+
+// Decision is Admit's answer.
+type Decision struct {
+	Verdict Verdict
+	RetryAt time.Time // for Throttled: when enough tokens will be there; zero if never
+}
+
+// Stats is a consistent snapshot of a Limiter.
+type Stats struct {
+	Settings       Settings
+	ThrottleCount  int64
+	QuotaDropCount int64
+	Usage          Usage // after rolling an expired window
+}
+
+// Remaining is the quota left in the window, clamped at zero; ok is false
+// when no quota is in force.
+func (s Stats) Remaining() (remaining int64, ok bool) {
+	if s.Settings.DailyQuotaBytes == 0 {
+		return 0, false
+	}
+	return max(0, s.Settings.DailyQuotaBytes-s.Usage.UsedBytes), true
+}
+
+// Limiter applies Settings to segments. It is safe for concurrent use; a
+// segment admitted holds its tokens and quota bytes until Commit or Release,
+// so deliveries in flight at once can never overshoot the quota.
+type Limiter struct {
+	now func() time.Time
+
+	mu         sync.Mutex
+	settings   Settings
+	bucket     *rate.Limiter // nil: no rate limit
+	usage      Usage
+	reserved   int64 // quota bytes admitted but not yet committed or released
+	throttles  int64
+	quotaDrops int64
+}
+
+// New returns a limiter with settings s, resuming the quota usage u (as
+// persisted in the ledger). now is the clock; nil means time.Now.
+func New(s Settings, u Usage, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	l := &Limiter{now: now, usage: u}
+	l.set(s)
+	return l
+}
+
+// Set applies new settings live. Counters and quota usage are kept; the
+// bucket keeps its tokens when only its rate or burst changes (as
+// x/time/rate's SetLimit/SetBurst do) and starts full when a rate is first
+// imposed.
+func (l *Limiter) Set(s Settings) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.set(s)
+}
+
+func (l *Limiter) set(s Settings) {
+	l.settings = s
+	if s.BytesPerSecond == 0 {
+		l.bucket = nil
+		return
+	}
+	now := l.now()
+	if l.bucket == nil {
+		l.bucket = rate.NewLimiter(rate.Limit(s.BytesPerSecond), int(s.Burst()))
+		return
+	}
+	l.bucket.SetLimitAt(now, rate.Limit(s.BytesPerSecond))
+	l.bucket.SetBurstAt(now, int(s.Burst()))
+}
+
+// Settings returns the settings in force.
+func (l *Limiter) Settings() Settings {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.settings
+}
+
+// rollWindow closes a window that is QuotaWindow old.
+func (l *Limiter) rollWindow(now time.Time) {
+	if !l.usage.WindowStart.IsZero() && !now.Before(l.usage.WindowStart.Add(QuotaWindow)) {
+		l.usage = Usage{}
+	}
+}
+
+// Admit decides whether a segment of size bytes may be delivered now. The
+// quota is checked first (a drop is a failed attempt), then the rate (a
+// throttle only defers). Allowed reserves the tokens and quota bytes.
+func (l *Limiter) Admit(size int64) Decision {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.rollWindow(now)
+	if q := l.settings.DailyQuotaBytes; q > 0 && l.usage.UsedBytes+l.reserved+size > q {
+		l.quotaDrops++
+		return Decision{Verdict: QuotaExceeded}
+	}
+	if l.bucket != nil {
+		r := l.bucket.ReserveN(now, int(size))
+		if !r.OK() { // larger than the burst: it can never pass
+			l.throttles++
+			return Decision{Verdict: Throttled}
+		}
+		if d := r.DelayFrom(now); d > 0 {
+			r.CancelAt(now)
+			l.throttles++
+			return Decision{Verdict: Throttled, RetryAt: now.Add(d)}
+		}
+	}
+	l.reserved += size
+	return Decision{Verdict: Allowed}
+}
+
+// UsageAfter is the quota usage that committing size bytes now would leave;
+// the executor persists it with the DELIVERED mark before calling Commit.
+func (l *Limiter) UsageAfter(size int64) Usage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.usageAfter(size)
+}
+
+func (l *Limiter) usageAfter(size int64) Usage {
+	now := l.now()
+	l.rollWindow(now)
+	u := l.usage
+	if u.WindowStart.IsZero() {
+		u.WindowStart = now
+	}
+	u.UsedBytes += size
+	return u
+}
+
+// Commit counts an admitted segment as delivered against the quota and
+// returns the new usage.
+func (l *Limiter) Commit(size int64) Usage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reserved = max(0, l.reserved-size)
+	l.usage = l.usageAfter(size)
+	return l.usage
+}
+
+// Release returns an admitted segment's quota reservation after its delivery
+// failed. The tokens stay spent: the bytes may well have gone on the wire.
+func (l *Limiter) Release(size int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reserved = max(0, l.reserved-size)
+}
+
+// Stats returns a snapshot of settings, counters and usage.
+func (l *Limiter) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rollWindow(l.now())
+	return Stats{
+		Settings:       l.settings,
+		ThrottleCount:  l.throttles,
+		QuotaDropCount: l.quotaDrops,
+		Usage:          l.usage,
+	}
+}

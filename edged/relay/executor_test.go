@@ -1,0 +1,299 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"edgelab/edged/bandwidth"
+	"edgelab/edged/ledger"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// recorder is a fake Deliverer that fails the ids in failing.
+type recorder struct {
+	mu        sync.Mutex
+	delivered []string
+	failing   map[string]bool
+}
+
+func (r *recorder) Deliver(_ context.Context, seg ledger.Segment) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failing[seg.ID] {
+		return errors.New("peer refused")
+	}
+	r.delivered = append(r.delivered, seg.ID)
+	return nil
+}
+
+type fixture struct {
+	t     *testing.T
+	clock *fakeClock
+	led   *ledger.Ledger
+	lim   *bandwidth.Limiter
+	peer  *recorder
+	exec  *Executor
+}
+
+func newFixture(t *testing.T, s bandwidth.Settings, maxRetry int) *fixture {
+	t.Helper()
+	led, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { led.Close() })
+	clock := &fakeClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	lim := bandwidth.New(s, bandwidth.Usage{}, clock.Now)
+	peer := &recorder{failing: map[string]bool{}}
+	return &fixture{t: t, clock: clock, led: led, lim: lim, peer: peer, exec: &Executor{
+		Ledger: led, Limiter: lim, Deliverer: peer, MaxRetry: maxRetry,
+		BackoffBase: time.Second, Tick: time.Second, Now: clock.Now,
+	}}
+}
+
+func (f *fixture) seed(prefix string, n int, size int) []string {
+	f.t.Helper()
+	var segs []ledger.New
+	var ids []string
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("%s-%03d", prefix, i)
+		ids = append(ids, id)
+		segs = append(segs, ledger.New{ID: id, TargetPeer: "peer-a", Payload: make([]byte, size)})
+	}
+	if err := f.led.Insert(context.Background(), f.clock.Now(), segs...); err != nil {
+		f.t.Fatal(err)
+	}
+	return ids
+}
+
+func (f *fixture) cycle() CycleResult {
+	f.t.Helper()
+	res, err := f.exec.Cycle(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
+func (f *fixture) segment(id string) ledger.Segment {
+	f.t.Helper()
+	s, err := f.led.Get(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) idsIn(state ledger.State) []string {
+	f.t.Helper()
+	all, err := f.led.List(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ids := []string{}
+	for _, s := range all {
+		if s.State == state {
+			ids = append(ids, s.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestExecutor_BackoffThenDeadletter(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{}, 3)
+	f.seed("seg", 1, 64)
+	f.peer.failing["seg-001"] = true
+	start := f.clock.Now()
+
+	// Attempt 1 fails: due again 1 s later.
+	if got := f.cycle(); got.Failed != 1 {
+		t.Fatalf("cycle 1: got %+v, want 1 failed", got)
+	}
+	s := f.segment("seg-001")
+	if s.Attempts != 1 || s.State != ledger.Pending || !s.NextAttemptAt.Equal(start.Add(time.Second)) || s.LastError != "peer refused" {
+		t.Fatalf("after attempt 1: got %+v", s)
+	}
+	// Not due before the backoff has passed.
+	f.clock.Advance(999 * time.Millisecond)
+	if got := f.cycle(); got.Due != 0 {
+		t.Fatalf("before backoff: got %d due, want 0", got.Due)
+	}
+	// Attempt 2 fails: due again 2 s later.
+	f.clock.Advance(time.Millisecond)
+	f.cycle()
+	s = f.segment("seg-001")
+	if want := start.Add(3 * time.Second); s.Attempts != 2 || !s.NextAttemptAt.Equal(want) {
+		t.Fatalf("after attempt 2: got attempts=%d next=%v, want 2 and %v", s.Attempts, s.NextAttemptAt, want)
+	}
+	// Attempt 3 = max_retry_count: DEADLETTER.
+	f.clock.Advance(2 * time.Second)
+	if got := f.cycle(); got.Deadletter != 1 {
+		t.Fatalf("cycle 3: got %+v, want 1 deadletter", got)
+	}
+	s = f.segment("seg-001")
+	if s.State != ledger.Deadletter || s.Attempts != 3 {
+		t.Fatalf("after attempt 3: got state=%s attempts=%d, want DEADLETTER 3", s.State, s.Attempts)
+	}
+	f.clock.Advance(time.Hour)
+	if got := f.cycle(); got.Due != 0 {
+		t.Fatalf("a deadlettered segment came due again: %+v", got)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tt := range []struct {
+		k    int
+		want time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {5, 16 * time.Second}} {
+		if got := Backoff(time.Second, tt.k); got != tt.want {
+			t.Errorf("Backoff(1s, %d): got %v, want %v", tt.k, got, tt.want)
+		}
+	}
+}
+
+// S-B in miniature: 5 × 64 B at 64 B/s.
+func TestExecutor_ThrottleIsNotAnAttempt(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{BytesPerSecond: 64}, 3)
+	ids := f.seed("sb", 5, 64)
+
+	wantThrottled := []int{4, 3, 2, 1, 0}
+	for i, want := range wantThrottled {
+		res := f.cycle()
+		if res.Delivered != 1 || res.Throttled != want {
+			t.Fatalf("cycle %d: got delivered=%d throttled=%d, want 1 and %d", i, res.Delivered, res.Throttled, want)
+		}
+		if want > 0 {
+			if wantAt := f.clock.Now().Add(time.Second); !res.RetryAt.Equal(wantAt) {
+				t.Fatalf("cycle %d: retry at %v, want %v", i, res.RetryAt, wantAt)
+			}
+		}
+		for _, id := range ids[i+1:] {
+			if s := f.segment(id); s.Attempts != 0 || s.State != ledger.Pending {
+				t.Fatalf("cycle %d: throttled %s has attempts=%d state=%s, want 0 PENDING", i, id, s.Attempts, s.State)
+			}
+		}
+		f.clock.Advance(time.Second)
+	}
+	if diff := cmp.Diff(ids, f.peer.delivered); diff != "" {
+		t.Fatalf("delivery order (-want +got):\n%s", diff)
+	}
+	st := f.lim.Stats()
+	if st.ThrottleCount != 10 || st.QuotaDropCount != 0 {
+		t.Fatalf("counters: got throttle=%d quota=%d, want 10 and 0", st.ThrottleCount, st.QuotaDropCount)
+	}
+}
+
+// S-C in miniature: quota 128 B, 6 × 64 B, max_retry_count 3.
+func TestExecutor_QuotaDropsFailAttempts(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{DailyQuotaBytes: 128}, 3)
+	ids := f.seed("sc", 6, 64)
+	f.cycle()
+	f.clock.Advance(time.Second)
+	f.cycle()
+	f.clock.Advance(2 * time.Second)
+	f.cycle()
+
+	if diff := cmp.Diff(ids[:2], f.idsIn(ledger.Delivered)); diff != "" {
+		t.Fatalf("delivered (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(ids[2:], f.idsIn(ledger.Deadletter)); diff != "" {
+		t.Fatalf("deadletter (-want +got):\n%s", diff)
+	}
+	for _, id := range ids[2:] {
+		if s := f.segment(id); s.LastError != "quota exceeded" || s.Attempts != 3 {
+			t.Fatalf("%s: got last_error=%q attempts=%d, want quota exceeded and 3", id, s.LastError, s.Attempts)
+		}
+	}
+	st := f.lim.Stats()
+	if st.QuotaDropCount != 12 || st.Usage.UsedBytes != 128 {
+		t.Fatalf("got quota drops=%d used=%d, want 12 and 128", st.QuotaDropCount, st.Usage.UsedBytes)
+	}
+	// The usage is persisted with the DELIVERED marks.
+	u, err := f.led.Usage(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.UsedBytes != 128 || !u.WindowStart.Equal(st.Usage.WindowStart) {
+		t.Fatalf("persisted usage: got %+v, want %+v", u, st.Usage)
+	}
+}
+
+// S-D in miniature: blocked at 8 B/s for whole cycles, released live.
+func TestExecutor_HotReloadReleasesBlocked(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{BytesPerSecond: 8}, 5)
+	ids := f.seed("sd", 6, 64)
+	for i := 0; i < 3; i++ {
+		res := f.cycle()
+		if res.Throttled != 6 || res.Delivered != 0 || !res.RetryAt.IsZero() {
+			t.Fatalf("blocked cycle %d: got %+v, want 6 throttled, none delivered, no retry time", i, res)
+		}
+		f.clock.Advance(time.Second)
+	}
+	if got := f.exec.LastCycleThrottled(); got != 6 {
+		t.Fatalf("last cycle throttled: got %d, want 6", got)
+	}
+	f.lim.Set(bandwidth.Settings{})
+	if res := f.cycle(); res.Delivered != 6 {
+		t.Fatalf("after reload: got %+v, want 6 delivered", res)
+	}
+	if diff := cmp.Diff(ids, f.idsIn(ledger.Delivered)); diff != "" {
+		t.Fatalf("delivered (-want +got):\n%s", diff)
+	}
+	for _, id := range ids {
+		if s := f.segment(id); s.Attempts != 1 {
+			t.Fatalf("%s: attempts %d, want 1 (throttles are not attempts)", id, s.Attempts)
+		}
+	}
+	if got := f.exec.Cycles(); got != 4 {
+		t.Fatalf("cycles: got %d, want 4", got)
+	}
+}
+
+// A shutdown during a delivery abandons it without counting an attempt.
+func TestExecutor_ShutdownAbandonsWithoutAttempt(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{DailyQuotaBytes: 64}, 3)
+	f.seed("x", 1, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.exec.Deliverer = DeliverFunc(func(ctx context.Context, _ ledger.Segment) error {
+		cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if _, err := f.exec.Cycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := f.segment("x-001")
+	if s.State != ledger.Pending || s.Attempts != 0 {
+		t.Fatalf("abandoned delivery: got state=%s attempts=%d, want PENDING 0", s.State, s.Attempts)
+	}
+	// Its quota reservation was returned.
+	f.exec.Deliverer = f.peer
+	if res := f.cycle(); res.Delivered != 1 {
+		t.Fatalf("redelivery after shutdown: got %+v, want 1 delivered", res)
+	}
+}

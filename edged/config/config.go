@@ -10,6 +10,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -136,29 +139,45 @@ func Parse(path string, data []byte) (Config, error) {
 	cfg.File = path
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return Config{}, &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
-		}
-		return Config{}, &Error{File: path, Msg: err.Error()}
+		return Config{}, decodeError(path, err)
 	}
 	loc := locator{data: data}
 	var errs []error
 	for _, k := range md.Undecoded() {
-		errs = append(errs, &Error{File: path, Line: loc.line(k), Key: k.String(), Msg: "unknown key"})
+		errs = append(errs, &Error{File: path, Line: loc.line(k), Key: keyName(k), Msg: "unknown key"})
 	}
 	for _, p := range cfg.problems() {
-		errs = append(errs, &Error{File: path, Line: loc.line(p.key), Key: p.key.String(), Msg: p.msg})
+		errs = append(errs, &Error{File: path, Line: loc.line(p.key), Key: keyName(p.key), Msg: p.msg})
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	cfg.resolve(filepath.Dir(path))
 	for _, p := range cfg.missingFiles() {
-		errs = append(errs, &Error{File: path, Line: loc.line(p.key), Key: p.key.String(), Msg: p.msg})
+		errs = append(errs, &Error{File: path, Line: loc.line(p.key), Key: keyName(p.key), Msg: p.msg})
 	}
 	return cfg, errors.Join(errs...)
 }
+
+// typeErrRe picks the line and key out of the decoder's type errors, which
+// are plain errors rather than toml.ParseError.
+var typeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+func decodeError(path string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+	}
+	if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: path, Line: line, Key: m[2], Msg: m[3]}
+	}
+	return &Error{File: path, Msg: err.Error()}
+}
+
+// keyName joins a key's parts unquoted: peers[1].addr reads better than
+// toml.Key's "peers[1]".addr.
+func keyName(k toml.Key) string { return strings.Join(k, ".") }
 
 type problem struct {
 	key toml.Key

@@ -154,6 +154,9 @@ type execer interface {
 }
 
 func insert(ctx context.Context, db execer, now time.Time, s New) (bool, error) {
+	if s.Payload == nil {
+		s.Payload = []byte{} // an empty segment is stored empty, not NULL
+	}
 	res, err := db.ExecContext(ctx, `INSERT INTO segments
 		(id, target_peer, size, payload, next_attempt_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,

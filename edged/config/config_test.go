@@ -1,0 +1,151 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// writeTLS creates placeholder TLS files so Parse's existence check passes.
+func writeTLS(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.pem", "edged.pem", "edged-key.pem"} {
+		if err := os.WriteFile(filepath.Join(dir, "tls", f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const valid = `node_id = "edge-val23"
+listen = "127.0.0.1:19054"
+
+[tls]
+ca = "tls/ca.pem"
+cert = "tls/edged.pem"
+key = "tls/edged-key.pem"
+
+[relay]
+tick_interval = "500ms"
+max_retry_count = 5
+backoff_base_seconds = 2
+
+[relay.bandwidth]
+bytes_per_second = 64
+
+[[peers]]
+id = "peer-a"
+addr = "127.0.0.1:19055"
+
+[[peers]]
+id = "peer-b"
+addr = "127.0.0.1:19056"
+server_name = "b.example"
+`
+
+func TestParse_Valid(t *testing.T) {
+	dir := t.TempDir()
+	writeTLS(t, dir)
+	path := filepath.Join(dir, "edge.toml")
+	got, err := Parse(path, []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.File = path
+	want.NodeID = "edge-val23"
+	want.Listen = "127.0.0.1:19054"
+	want.ControlSocket = filepath.Join(dir, "ctl.sock")
+	want.Ledger = filepath.Join(dir, "ledger.db")
+	want.AuditLog = filepath.Join(dir, "audit.jsonl")
+	want.TLS = TLS{CA: filepath.Join(dir, "tls/ca.pem"), Cert: filepath.Join(dir, "tls/edged.pem"), Key: filepath.Join(dir, "tls/edged-key.pem")}
+	want.Relay.TickInterval = 500 * time.Millisecond
+	want.Relay.MaxRetryCount = 5
+	want.Relay.BackoffBaseSeconds = 2
+	want.Relay.Bandwidth.BytesPerSecond = 64
+	want.Peers = []Peer{{ID: "peer-a", Addr: "127.0.0.1:19055", ServerName: "peer-a"}, {ID: "peer-b", Addr: "127.0.0.1:19056", ServerName: "b.example"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestParse_Errors(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(string) string
+		want []string // substrings of the error
+	}{
+		{"malformed TOML", func(s string) string { return s + "\nnot toml at all\n" }, []string{"edge.toml:26"}},
+		{"unknown top-level key", func(s string) string { return "colour = \"blue\"\n" + s }, []string{"edge.toml:1: key colour: unknown key"}},
+		{"unknown key in a table", func(s string) string {
+			return strings.Replace(s, "max_retry_count = 5", "max_retry_count = 5\nretries = 7", 1)
+		}, []string{"edge.toml:12: key relay.retries: unknown key"}},
+		{"wrong type", func(s string) string {
+			return strings.Replace(s, "max_retry_count = 5", `max_retry_count = "five"`, 1)
+		}, []string{"edge.toml:11", "max_retry_count"}},
+		{"bad duration", func(s string) string {
+			return strings.Replace(s, `"500ms"`, `"half a second"`, 1)
+		}, []string{"edge.toml:10", "tick_interval", "half a second"}},
+		{"negative rate", func(s string) string {
+			return strings.Replace(s, "bytes_per_second = 64", "bytes_per_second = -64", 1)
+		}, []string{"edge.toml:15: key relay.bandwidth.bytes_per_second: must not be negative, got -64"}},
+		{"zero retry count", func(s string) string {
+			return strings.Replace(s, "max_retry_count = 5", "max_retry_count = 0", 1)
+		}, []string{"edge.toml:11: key relay.max_retry_count: must be at least 1, got 0"}},
+		{"bad peer address", func(s string) string {
+			return strings.Replace(s, `"127.0.0.1:19056"`, `"nowhere"`, 1)
+		}, []string{"edge.toml:23: key peers[1].addr", "nowhere"}},
+		{"duplicate peer", func(s string) string {
+			return strings.Replace(s, `id = "peer-b"`, `id = "peer-a"`, 1)
+		}, []string{"edge.toml:22: key peers[1].id", "listed twice"}},
+		{"missing TLS file", func(s string) string {
+			return strings.Replace(s, "tls/ca.pem", "tls/nope.pem", 1)
+		}, []string{"edge.toml:5: key tls.ca", "nope.pem"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTLS(t, dir)
+			edited := tt.edit(valid)
+			if edited == valid {
+				t.Fatal("the edit changed nothing")
+			}
+			_, err := Parse(filepath.Join(dir, "edge.toml"), []byte(edited))
+			if err == nil {
+				t.Fatal("got no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEncode_RoundTrips(t *testing.T) {
+	dir := t.TempDir()
+	writeTLS(t, dir)
+	cfg := Default()
+	cfg.NodeID = "n"
+	cfg.TLS = TLS{CA: "tls/ca.pem", Cert: "tls/edged.pem", Key: "tls/edged-key.pem"}
+	cfg.Relay.TickInterval = 250 * time.Millisecond
+	cfg.Peers = []Peer{{ID: "p", Addr: "127.0.0.1:1", ServerName: "p"}}
+	data, err := cfg.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(filepath.Join(dir, "edge.toml"), data)
+	if err != nil {
+		t.Fatalf("parse encoded config: %v\n%s", err, data)
+	}
+	if got.Relay.TickInterval != 250*time.Millisecond || got.NodeID != "n" || len(got.Peers) != 1 {
+		t.Fatalf("round trip: got %+v", got)
+	}
+}

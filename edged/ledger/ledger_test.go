@@ -1,0 +1,174 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, path string) *Ledger {
+	t.Helper()
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func ids(segs []Segment) []string {
+	out := []string{}
+	for _, s := range segs {
+		out = append(out, s.ID)
+	}
+	return out
+}
+
+func TestInsert_AllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "l.db"))
+	if err := l.Insert(ctx, t0, New{ID: "a", TargetPeer: "p", Payload: []byte("xx")}); err != nil {
+		t.Fatal(err)
+	}
+	err := l.Insert(ctx, t0, New{ID: "b", TargetPeer: "p"}, New{ID: "a", TargetPeer: "p"})
+	var dup *DuplicateError
+	if !errors.As(err, &dup) || dup.ID != "a" {
+		t.Fatalf("insert with a duplicate: got %v, want DuplicateError for a", err)
+	}
+	all, err := l.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a"}, ids(all)); diff != "" {
+		t.Fatalf("after the refused insert (-want +got):\n%s", diff)
+	}
+	if all[0].Size != 2 || all[0].State != Pending {
+		t.Fatalf("row: got %+v", all[0])
+	}
+	created, err := l.InsertIfAbsent(ctx, t0, New{ID: "a", TargetPeer: "p"})
+	if err != nil || created {
+		t.Fatalf("InsertIfAbsent of a held id: got created=%v err=%v, want false, nil", created, err)
+	}
+}
+
+func TestDue_OrderAndStates(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "l.db"))
+	l.Insert(ctx, t0.Add(time.Second), New{ID: "late", TargetPeer: "p"})
+	l.Insert(ctx, t0, New{ID: "b", TargetPeer: "p"}, New{ID: "a", TargetPeer: "p"}, New{ID: "c", TargetPeer: "p"})
+	if err := l.MarkFailed(ctx, "a", 1, t0.Add(2*time.Second), "boom", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkFailed(ctx, "c", 3, t0, "boom", true, t0); err != nil {
+		t.Fatal(err)
+	}
+	due, err := l.Due(ctx, t0.Add(5*time.Second), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"b", "late", "a"}, ids(due)); diff != "" {
+		t.Fatalf("due order (-want +got):\n%s", diff)
+	}
+	next, ok, err := l.NextDue(ctx)
+	if err != nil || !ok || !next.Equal(t0) {
+		t.Fatalf("NextDue: got %v %v %v, want %v", next, ok, err, t0)
+	}
+}
+
+func TestMarkDelivered_StoresUsageInTheSameTransaction(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "l.db"))
+	l.Insert(ctx, t0, New{ID: "a", TargetPeer: "p", Payload: make([]byte, 64)})
+	u := Usage{WindowStart: t0, UsedBytes: 64}
+	if err := l.MarkDelivered(ctx, "a", t0, map[string]Usage{"": u}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Usage(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(u, got); diff != "" {
+		t.Fatalf("usage (-want +got):\n%s", diff)
+	}
+	// A second mark fails and leaves the usage alone.
+	if err := l.MarkDelivered(ctx, "a", t0, map[string]Usage{"": {WindowStart: t0, UsedBytes: 128}}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second MarkDelivered: got %v, want ErrNotFound", err)
+	}
+	if got, _ := l.Usage(ctx, ""); got.UsedBytes != 64 {
+		t.Fatalf("usage after the refused mark: got %d, want 64", got.UsedBytes)
+	}
+	by, err := l.DeliveredByPeer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]PeerTotals{"p": {Segments: 1, Bytes: 64}}, by); diff != "" {
+		t.Fatalf("delivered by peer (-want +got):\n%s", diff)
+	}
+}
+
+// Two writers on separate connections (as edged and `setup seed` are) lose
+// nothing.
+func TestConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "l.db")
+	a, b := open(t, path), open(t, path)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, l := range []*Ledger{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 100 {
+				if err := l.Insert(ctx, t0, New{ID: fmt.Sprintf("w%d-%03d", i, n), TargetPeer: "p"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	counts, err := a.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[Pending] != 200 {
+		t.Fatalf("pending: got %d, want 200", counts[Pending])
+	}
+	if v, err := a.IntegrityCheck(ctx); err != nil || v != "ok" {
+		t.Fatalf("integrity: got %q %v", v, err)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "l.db"))
+	type bw struct{ Rate int64 }
+	var got bw
+	if ok, err := l.Setting(ctx, "bw", &got); ok || err != nil {
+		t.Fatalf("unset setting: got ok=%v err=%v", ok, err)
+	}
+	if err := l.SetSetting(ctx, "bw", bw{64}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.Setting(ctx, "bw", &got); !ok || err != nil || got.Rate != 64 {
+		t.Fatalf("setting: got %+v ok=%v err=%v", got, ok, err)
+	}
+	if err := l.DeleteSetting(ctx, "bw"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := l.Setting(ctx, "bw", &got); ok {
+		t.Fatal("setting survived its deletion")
+	}
+}

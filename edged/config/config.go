@@ -33,16 +33,16 @@ const (
 // Config is edge.toml. Relative paths are resolved against the directory of
 // the file by Load.
 type Config struct {
-	NodeID        string `toml:"node_id"`
-	Listen        string `toml:"listen"`
-	ControlSocket string `toml:"control_socket"`
-	Ledger        string `toml:"ledger"`
-	AuditLog      string `toml:"audit_log"`
-	MetricsListen string `toml:"metrics_listen,omitempty"`
-	TLS           TLS    `toml:"tls"`
-	Relay         Relay  `toml:"relay"`
+	NodeID        string  `toml:"node_id"`
+	Listen        string  `toml:"listen"`
+	ControlSocket string  `toml:"control_socket"`
+	Ledger        string  `toml:"ledger"`
+	AuditLog      string  `toml:"audit_log"`
+	MetricsListen string  `toml:"metrics_listen,omitempty"`
+	TLS           TLS     `toml:"tls"`
+	Relay         Relay   `toml:"relay"`
 	Ingress       Ingress `toml:"ingress"`
-	Peers         []Peer `toml:"peers"`
+	Peers         []Peer  `toml:"peers"`
 
 	// File is the path the config was loaded from (empty when built in code).
 	File string `toml:"-"`

@@ -4,15 +4,308 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
 
+	"github.com/google/uuid"
+
+	"edgelab/edged/audit"
+	"edgelab/edged/bandwidth"
 	"edgelab/edged/config"
+	"edgelab/edged/control"
+	"edgelab/edged/ledger"
+	"edgelab/edged/metrics"
+	"edgelab/edged/relay"
+	"edgelab/transport"
 )
+
+// settingNodeID keeps a generated node id stable across restarts.
+const settingNodeID = "node_id"
+
+// shutdownGrace bounds how long servers get to finish requests on stop.
+const shutdownGrace = 5 * time.Second
+
+// Daemon is a running edged. Build it with Start, stop it by cancelling the
+// context given to Start and calling Wait.
+type Daemon struct {
+	cfg       config.Config
+	log       *slog.Logger
+	nodeID    string
+	sessionID string
+
+	ledger   *ledger.Ledger
+	limiter  *bandwidth.Limiter
+	executor *relay.Executor
+	audit    *audit.Log
+	client   *transport.Client
+	ingress  *transport.Attribution
+
+	// mu serialises bandwidth changes so each audit event's "previous" is
+	// the setting it replaced.
+	mu     sync.Mutex
+	source string
+
+	servers []*http.Server
+	wg      sync.WaitGroup
+	errc    chan error
+}
 
 // Run runs edged with cfg until ctx is cancelled (SIGTERM/SIGINT), then
 // stops taking work, lets the in-flight delivery finish or abandons it,
 // closes the ledger and removes the control socket.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return errors.New("daemon.Run: not implemented yet")
+	d, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return d.Wait()
+}
+
+// Start opens everything edged needs and starts serving. On error nothing is
+// left open.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Daemon{cfg: cfg, log: log, sessionID: uuid.NewString(), errc: make(chan error, 8)}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	// The control socket comes first: if another daemon owns it, nothing of
+	// this one (ledger, ports) must be touched.
+	ctlListener, err := control.Listen(cfg.ControlSocket)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { ctlListener.Close() })
+
+	if d.ledger, err = ledger.Open(cfg.Ledger); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { d.ledger.Close() })
+	if d.nodeID, err = d.resolveNodeID(ctx); err != nil {
+		return nil, err
+	}
+	settings, source, err := d.bootBandwidth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.source = source
+	usage, err := d.ledger.Usage(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	d.limiter = bandwidth.New(settings, bandwidth.Usage{WindowStart: usage.WindowStart, UsedBytes: usage.UsedBytes}, nil)
+
+	if d.audit, err = audit.Open(cfg.AuditLog); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { d.audit.Close() })
+
+	files := transport.TLSFiles{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}
+	clientTLS, err := files.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	d.client = &transport.Client{TLS: clientTLS, PeerID: d.nodeID, SessionID: d.sessionID}
+	d.ingress = &transport.Attribution{MaxPeers: cfg.Ingress.MaxTrackedPeers}
+
+	metricsHandler, err := metrics.New(d.Status)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+
+	// Bind every TCP port before serving any, so a busy port fails the start
+	// cleanly.
+	var segListener, metricsListener net.Listener
+	if cfg.Listen != "" {
+		serverTLS, err := files.ServerConfig()
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		l, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("segment listener: %w", err)
+		}
+		segListener = tls.NewListener(l, serverTLS)
+		closers = append(closers, func() { segListener.Close() })
+	}
+	if cfg.MetricsListen != "" {
+		if metricsListener, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+		closers = append(closers, func() { metricsListener.Close() })
+	}
+
+	d.executor = &relay.Executor{
+		Ledger:      d.ledger,
+		Limiter:     d.limiter,
+		Deliverer:   relay.DeliverFunc(d.deliver),
+		MaxRetry:    cfg.Relay.MaxRetryCount,
+		BackoffBase: time.Duration(cfg.Relay.BackoffBaseSeconds) * time.Second,
+		Tick:        cfg.Relay.TickInterval,
+		Log:         log.With("component", "relay"),
+	}
+
+	ctlServer := control.NewServer(control.NewHandler(d, metricsHandler, log.With("component", "control")), log)
+	d.serve(ctlServer, ctlListener, "control")
+	if segListener != nil {
+		h := &transport.SegmentHandler{
+			Store: d, MaxBytes: cfg.Relay.MaxSegmentBytes, Ingress: d.ingress,
+			Log: log.With("component", "listener"),
+		}
+		d.serve(newServer(h, log), segListener, "segments")
+	}
+	if metricsListener != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metricsHandler)
+		d.serve(newServer(mux, log), metricsListener, "metrics")
+	}
+
+	execCtx, stopExec := context.WithCancel(context.WithoutCancel(ctx))
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.executor.Run(execCtx)
+	}()
+
+	// Stop on the caller's signal or the first server failure.
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		select {
+		case <-ctx.Done():
+		case err := <-d.errc:
+			d.errc <- err
+		}
+		d.log.Info("edged stopping")
+		stopExec()
+		d.shutdownServers()
+	}()
+
+	log.Info("edged started", "node_id", d.nodeID, "session", d.sessionID,
+		"control_socket", cfg.ControlSocket, "listen", cfg.Listen, "peers", len(cfg.Peers),
+		"bandwidth", settings, "bandwidth_source", source)
+	return d, nil
+}
+
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (d *Daemon) serve(srv *http.Server, l net.Listener, name string) {
+	d.servers = append(d.servers, srv)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.errc <- fmt.Errorf("%s server: %w", name, err)
+		}
+	}()
+}
+
+func (d *Daemon) shutdownServers() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	for _, srv := range d.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			d.log.Warn("server shutdown", "err", err)
+			srv.Close()
+		}
+	}
+}
+
+// Wait blocks until the daemon has stopped, then closes the ledger and the
+// audit log and removes the control socket.
+func (d *Daemon) Wait() error {
+	d.wg.Wait()
+	var errs []error
+	select {
+	case err := <-d.errc:
+		errs = append(errs, err)
+	default:
+	}
+	d.client.CloseIdle()
+	if err := d.audit.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close audit log: %w", err))
+	}
+	if err := d.ledger.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close ledger: %w", err))
+	}
+	// net.UnixListener unlinks its socket on Close; this covers the rest.
+	if err := os.Remove(d.cfg.ControlSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("remove control socket: %w", err))
+	}
+	d.log.Info("edged stopped")
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) resolveNodeID(ctx context.Context) (string, error) {
+	if d.cfg.NodeID != "" {
+		return d.cfg.NodeID, nil
+	}
+	var id string
+	ok, err := d.ledger.Setting(ctx, settingNodeID, &id)
+	if err != nil {
+		return "", err
+	}
+	if ok && id != "" {
+		return id, nil
+	}
+	id = uuid.NewString()
+	if err := d.ledger.SetSetting(ctx, settingNodeID, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// deliver sends one segment to its target peer over mTLS.
+func (d *Daemon) deliver(ctx context.Context, seg ledger.Segment) error {
+	peer, ok := d.cfg.Peer(seg.TargetPeer)
+	if !ok {
+		return fmt.Errorf("unknown target peer %q (not in [[peers]])", seg.TargetPeer)
+	}
+	_, err := d.client.Deliver(ctx, transport.Delivery{
+		Addr: peer.Addr, ServerName: peer.ServerName, ID: seg.ID,
+		TargetPeer: seg.TargetPeer, Payload: seg.Payload,
+	})
+	return err
+}
+
+// Put stores a segment received on the listener as PENDING for its target,
+// so the executor relays it on. A redelivery of a held id is answered 200.
+func (d *Daemon) Put(ctx context.Context, in transport.Incoming) (bool, error) {
+	if in.TargetPeer == "" {
+		return false, &transport.BadSegmentError{Reason: transport.HeaderTargetPeer + " is required"}
+	}
+	if _, ok := d.cfg.Peer(in.TargetPeer); !ok {
+		return false, &transport.BadSegmentError{Reason: fmt.Sprintf("unknown target peer %q", in.TargetPeer)}
+	}
+	created, err := d.ledger.InsertIfAbsent(ctx, time.Now(), ledger.New{ID: in.ID, TargetPeer: in.TargetPeer, Payload: in.Payload})
+	if err != nil {
+		return false, err
+	}
+	if created {
+		d.executor.Wake()
+	}
+	return created, nil
 }

@@ -228,11 +228,13 @@ func (l *Ledger) Due(ctx context.Context, now time.Time, limit int) ([]Segment, 
 	return segs, nil
 }
 
-// NextDue returns the earliest next_attempt_at among PENDING segments; ok is
-// false when none is pending.
-func (l *Ledger) NextDue(ctx context.Context) (at time.Time, ok bool, err error) {
+// NextDue returns the earliest next_attempt_at after now among PENDING
+// segments (the next backoff to expire); ok is false when there is none.
+// Segments already due are not looked at: they wait on the limiter or on
+// the next cycle, not on the clock.
+func (l *Ledger) NextDue(ctx context.Context, now time.Time) (at time.Time, ok bool, err error) {
 	var n sql.NullInt64
-	if err := l.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM segments WHERE state = 'PENDING'`).Scan(&n); err != nil {
+	if err := l.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM segments WHERE state = 'PENDING' AND next_attempt_at > ?`, nanos(now)).Scan(&n); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due segment: %w", err)
 	}
 	if !n.Valid {

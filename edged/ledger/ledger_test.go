@@ -77,9 +77,12 @@ func TestDue_OrderAndStates(t *testing.T) {
 	if diff := cmp.Diff([]string{"b", "late", "a"}, ids(due)); diff != "" {
 		t.Fatalf("due order (-want +got):\n%s", diff)
 	}
-	next, ok, err := l.NextDue(ctx)
-	if err != nil || !ok || !next.Equal(t0) {
-		t.Fatalf("NextDue: got %v %v %v, want %v", next, ok, err, t0)
+	next, ok, err := l.NextDue(ctx, t0)
+	if want := t0.Add(time.Second); err != nil || !ok || !next.Equal(want) {
+		t.Fatalf("NextDue: got %v %v %v, want %v", next, ok, err, want)
+	}
+	if _, ok, err := l.NextDue(ctx, t0.Add(2*time.Second)); ok || err != nil {
+		t.Fatalf("NextDue with every pending segment due: got ok=%v err=%v, want none", ok, err)
 	}
 }
 

@@ -130,7 +130,7 @@ func (e *Executor) untilNext(ctx context.Context, res CycleResult) time.Duration
 	if !res.RetryAt.IsZero() && res.RetryAt.Before(next) {
 		next = res.RetryAt
 	}
-	if due, ok, err := e.Ledger.NextDue(ctx); err == nil && ok && due.Before(next) {
+	if due, ok, err := e.Ledger.NextDue(ctx, now); err == nil && ok && due.Before(next) {
 		next = due
 	}
 	// A full batch means more may be due right now.

@@ -143,6 +143,9 @@ func TestExecutor_BackoffThenDeadletter(t *testing.T) {
 	if got := f.cycle(); got.Due != 0 {
 		t.Fatalf("before backoff: got %d due, want 0", got.Due)
 	}
+	if got := f.exec.untilNext(context.Background(), CycleResult{}); got != time.Millisecond {
+		t.Fatalf("wait for the backoff: got %v, want 1ms", got)
+	}
 	// Attempt 2 fails: due again 2 s later.
 	f.clock.Advance(time.Millisecond)
 	f.cycle()
@@ -256,6 +259,11 @@ func TestExecutor_HotReloadReleasesBlocked(t *testing.T) {
 	}
 	if got := f.exec.LastCycleThrottled(); got != 6 {
 		t.Fatalf("last cycle throttled: got %d, want 6", got)
+	}
+	// Blocked segments stay due, yet the executor waits a whole tick
+	// between cycles rather than spinning on them.
+	if got := f.exec.untilNext(context.Background(), CycleResult{Due: 6, Throttled: 6}); got != time.Second {
+		t.Fatalf("wait after a blocked cycle: got %v, want the 1s tick", got)
 	}
 	f.lim.Set(bandwidth.Settings{})
 	if res := f.cycle(); res.Delivered != 6 {

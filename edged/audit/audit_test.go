@@ -1,0 +1,198 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"edgelab/edged/api"
+)
+
+func TestAppendRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	want := []Event{
+		{Time: at, Event: EventBandwidthConfigured, Bandwidth: api.Bandwidth{BytesPerSecond: 64, Source: api.SourceRuntime},
+			Previous: api.Bandwidth{Source: api.SourceDefault}, Actor: "uid=1000 pid=42"},
+		{Time: at.Add(time.Second), Event: EventBandwidthConfigured, Bandwidth: api.Bandwidth{DailyQuotaBytes: 128, Source: api.SourceRuntime},
+			Previous: api.Bandwidth{BytesPerSecond: 64, Source: api.SourceRuntime}, Peer: "peer-val23", Actor: "uid=0 pid=7"},
+	}
+	for _, ev := range want {
+		if err := l.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events mismatch (-want +got):\n%s", diff)
+	}
+
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o600 {
+		t.Errorf("audit file permissions: got %o, want 600", got)
+	}
+
+	// The line format is a contract (DESIGN.md §2): check the first line's keys and values exactly.
+	data, _ := os.ReadFile(path)
+	first, _, _ := strings.Cut(string(data), "\n")
+	wantLine := `{"time":"2025-03-01T12:00:00Z","event":"relay.bandwidth.configured","bandwidth":{"bytes_per_second":64,"burst_bytes":0,"daily_quota_bytes":0,"source":"runtime"},"previous":{"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0,"source":"default"},"peer":"","actor":"uid=1000 pid=42"}`
+	if first != wantLine {
+		t.Errorf("first line:\n got %s\nwant %s", first, wantLine)
+	}
+}
+
+func TestAppendKeepsExistingLinesAndFillsTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	for i := range 2 {
+		l, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Append(Event{Event: EventBandwidthConfigured, Actor: fmt.Sprint("run-", i)}); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Actor != "run-0" || got[1].Actor != "run-1" {
+		t.Fatalf("got %+v, want the events of both opens in order", got)
+	}
+	for i, ev := range got {
+		if ev.Time.IsZero() {
+			t.Errorf("event %d: Time was not filled in", i)
+		}
+	}
+}
+
+func TestAppendAfterClose(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if err := l.Append(Event{Event: "x"}); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Append after Close: got %v, want os.ErrClosed", err)
+	}
+}
+
+func TestConcurrentAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	// Two Logs on one file, as if two writers shared it, plus concurrency within each.
+	var logs [2]*Log
+	for i := range logs {
+		l, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		logs[i] = l
+	}
+	const perWriter = 50
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				ev := Event{Event: EventBandwidthConfigured, Actor: fmt.Sprintf("w%d-%03d", w, i), Peer: strings.Repeat("p", 500)}
+				if err := logs[w%2].Append(ev); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, ev := range got {
+		seen[ev.Actor] = true
+	}
+	want := map[string]bool{}
+	for w := range 8 {
+		for i := range perWriter {
+			want[fmt.Sprintf("w%d-%03d", w, i)] = true
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d lines, want %d", len(got), len(want))
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("actors mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	good, _ := json.Marshal(Event{Event: EventBandwidthConfigured, Actor: "uid=1"})
+	tests := []struct {
+		name    string
+		content string
+		wantN   int    // events returned before the error
+		wantErr string // suffix after "<path>:"
+	}{
+		{"torn last line", string(good) + "\n" + `{"time":"2025-`, 1, `2: torn last line (no newline at the end): "{\"time\":\"2025-"`},
+		{"bad JSON", string(good) + "\n" + "not json\n" + string(good) + "\n", 1, "2: not an audit event: invalid character 'o' in literal null (expecting 'u')"},
+		{"empty line", "\n" + string(good) + "\n", 0, "1: empty line"},
+		{"no event name", `{"actor":"x"}` + "\n", 0, `1: audit event has no "event" name`},
+		{"wrong type", `{"event":"x","bandwidth":{"bytes_per_second":"fast"}}` + "\n", 0, "1: not an audit event: json: cannot unmarshal string into Go struct field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Read(path)
+			if err == nil {
+				t.Fatalf("got %d events and no error, want error %q", len(got), tt.wantErr)
+			}
+			if want := path + ":" + tt.wantErr; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error:\n got %s\nwant prefix %s", err, want)
+			}
+			if len(got) != tt.wantN {
+				t.Errorf("events before the error: got %d, want %d", len(got), tt.wantN)
+			}
+		})
+	}
+}
+
+func TestReadEmptyAndMissing(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.jsonl")
+	os.WriteFile(empty, nil, 0o600)
+	got, err := Read(empty)
+	if err != nil || len(got) != 0 {
+		t.Errorf("empty file: got %v, %v; want no events and no error", got, err)
+	}
+	if _, err := Read(filepath.Join(dir, "absent.jsonl")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: got %v, want an error wrapping os.ErrNotExist", err)
+	}
+}

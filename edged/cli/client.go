@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"edgelab/edged/api"
+	"edgelab/edged/config"
+	"edgelab/edged/control"
+)
+
+// defaultConfig is read for the socket path when neither --socket nor
+// --config is given, if it exists in the working directory.
+const defaultConfig = "edge.toml"
+
+// clientOpts are the flags every client command shares.
+type clientOpts struct {
+	socket  string
+	config  string
+	timeout time.Duration
+}
+
+func (o *clientOpts) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.socket, "socket", "", "control socket of the daemon (default: control_socket of --config, else ./"+control.DefaultSocket+")")
+	f.StringVar(&o.config, "config", "", "edge.toml to read control_socket from (default: ./"+defaultConfig+" if it exists)")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on the daemon after this long (0: never)")
+}
+
+// socketPath finds the control socket: --socket, else control_socket of
+// --config, else of ./edge.toml, else ./ctl.sock.
+func (o *clientOpts) socketPath() (string, error) {
+	switch {
+	case o.socket != "" && o.config != "":
+		return "", usageErr("give --socket or --config, not both")
+	case o.socket != "":
+		return o.socket, nil
+	case o.config != "":
+		return socketFromConfig(o.config)
+	}
+	if _, err := os.Stat(defaultConfig); err == nil {
+		return socketFromConfig(defaultConfig)
+	}
+	return control.DefaultSocket, nil
+}
+
+func socketFromConfig(path string) (string, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return "", &exitError{code: ExitUsage, err: fmt.Errorf("find the control socket: %w", err)}
+	}
+	return cfg.ControlSocket, nil
+}
+
+// call runs fn with a client for the daemon, under --timeout.
+func (o *clientOpts) call(cmd *cobra.Command, fn func(ctx context.Context, c *control.Client) error) error {
+	if o.timeout < 0 {
+		return usageErr("--timeout must not be negative, got %s", o.timeout)
+	}
+	sock, err := o.socketPath()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	if err := fn(ctx, &control.Client{Socket: sock}); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer from %s within --timeout %s: %w", sock, o.timeout, err)
+		}
+		return failure(err)
+	}
+	return nil
+}
+
+// printIndented writes a JSON answer indented, keeping every field the
+// daemon sent, including ones this CLI does not know yet.
+func printIndented(w io.Writer, body []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, bytes.TrimSpace(body), "", "  "); err != nil {
+		return fmt.Errorf("the daemon's answer is not JSON: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var (
+		opts   clientOpts
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the relay's bandwidth settings, counters and segment counts",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return opts.call(cmd, func(ctx context.Context, c *control.Client) error {
+				body, err := c.Do(ctx, http.MethodGet, api.PathStatus, nil)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printIndented(a.stdout, body)
+				}
+				var st api.Status
+				if err := json.Unmarshal(body, &st); err != nil {
+					return fmt.Errorf("decode status: %w", err)
+				}
+				return writeStatus(a.stdout, st)
+			})
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status JSON of the control API")
+	return cmd
+}
+
+func (a *app) ledgerDumpCmd() *cobra.Command {
+	var opts clientOpts
+	cmd := &cobra.Command{
+		Use:   "dump",
+		Short: "Print every segment of the ledger as JSON",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return opts.call(cmd, func(ctx context.Context, c *control.Client) error {
+				body, err := c.Do(ctx, http.MethodGet, api.PathLedger, nil)
+				if err != nil {
+					return err
+				}
+				return printIndented(a.stdout, body)
+			})
+		},
+	}
+	opts.addFlags(cmd)
+	return cmd
+}
+
+func (a *app) setBandwidthCmd() *cobra.Command {
+	var (
+		opts   clientOpts
+		req    api.SetBandwidthRequest
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "set-bandwidth",
+		Short: "Change the bandwidth limits of the running daemon, live",
+		Long: `set-bandwidth applies new limits to the running daemon at once (within one
+executor tick), persists them, and records them in the audit log. A value
+of 0 means unlimited; flags not given are sent as 0. --reset drops the
+runtime setting and returns to edge.toml.
+
+Exit status: 0 when applied, 1 when the daemon refused or did not apply it,
+2 for bad flags (nothing is sent).`,
+		Example: `  edged relay config set-bandwidth --bytes-per-second 64
+  edged relay config set-bandwidth --daily-quota-bytes 128
+  edged relay config set-bandwidth --bytes-per-second 0 --daily-quota-bytes 0   # unlimited
+  edged relay config set-bandwidth --reset`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkBandwidthFlags(cmd, req); err != nil {
+				return err
+			}
+			return opts.call(cmd, func(ctx context.Context, c *control.Client) error {
+				body, err := c.Do(ctx, http.MethodPost, api.PathBandwidth, req)
+				if err != nil {
+					return err
+				}
+				var resp api.SetBandwidthResponse
+				if err := json.Unmarshal(body, &resp); err != nil {
+					return fmt.Errorf("decode set-bandwidth answer: %w", err)
+				}
+				if asJSON {
+					if _, err := a.stdout.Write(body); err != nil {
+						return err
+					}
+				} else {
+					verb := "applied"
+					if !resp.Applied {
+						verb = "NOT applied"
+					}
+					fmt.Fprintf(a.stdout, "%s: %s\n", verb, bandwidthText(resp.Bandwidth))
+					fmt.Fprintf(a.stdout, "previous: %s\n", bandwidthText(resp.Previous))
+					for _, w := range resp.Warnings {
+						fmt.Fprintf(a.stderr, "warning: %s\n", w)
+					}
+				}
+				if !resp.Applied {
+					return failure(errors.New("the daemon did not apply the bandwidth change"))
+				}
+				return nil
+			})
+		},
+	}
+	opts.addFlags(cmd)
+	f := cmd.Flags()
+	f.Int64Var(&req.BytesPerSecond, "bytes-per-second", 0, "token bucket rate in bytes per second (0: unlimited)")
+	f.Int64Var(&req.BurstBytes, "burst-bytes", 0, "token bucket capacity in bytes (0: equal to the rate)")
+	f.Int64Var(&req.DailyQuotaBytes, "daily-quota-bytes", 0, "bytes allowed per 24-hour window (0: unlimited)")
+	f.StringVar(&req.Peer, "peer", "", "apply to deliveries to this peer only")
+	f.BoolVar(&req.Reset, "reset", false, "drop the runtime setting and return to edge.toml")
+	f.BoolVar(&asJSON, "json", false, "print the daemon's JSON answer as received")
+	return cmd
+}
+
+var valueFlags = []string{"bytes-per-second", "burst-bytes", "daily-quota-bytes"}
+
+// checkBandwidthFlags refuses what the daemon would refuse, before anything
+// is sent, naming the flag.
+func checkBandwidthFlags(cmd *cobra.Command, req api.SetBandwidthRequest) error {
+	given := 0
+	for _, name := range valueFlags {
+		if cmd.Flags().Changed(name) {
+			given++
+		}
+	}
+	if given == 0 && !req.Reset {
+		return usageErr("give at least one of --bytes-per-second, --burst-bytes, --daily-quota-bytes, or --reset")
+	}
+	if given > 0 && req.Reset {
+		return usageErr("--reset returns to edge.toml and cannot be combined with --bytes-per-second, --burst-bytes or --daily-quota-bytes")
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"bytes-per-second", req.BytesPerSecond},
+		{"burst-bytes", req.BurstBytes},
+		{"daily-quota-bytes", req.DailyQuotaBytes},
+	} {
+		switch {
+		case f.v < 0:
+			return usageErr("--%s must not be negative, got %d", f.name, f.v)
+		case f.v > control.MaxBandwidthValue:
+			return usageErr("--%s %d is too large (at most %d)", f.name, f.v, int64(control.MaxBandwidthValue))
+		}
+	}
+	if err := control.ValidateBandwidthRequest(req); err != nil {
+		return usageErr("--%w", err)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"edgelab/edged/api"
+)
+
+// handlerFunc is an endpoint: it returns its error instead of writing it, so
+// errors are turned into answers in exactly one place (serveError).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type route struct {
+	method string
+	serve  handlerFunc
+}
+
+type handler struct {
+	backend Backend
+	log     *slog.Logger
+	routes  map[string]route
+}
+
+// NewHandler serves the control API for b: the versioned paths of package
+// api, plus GET /metrics from metrics when it is not nil.
+func NewHandler(b Backend, metrics http.Handler, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handler{backend: b, log: log}
+	h.routes = map[string]route{
+		api.PathStatus:    {http.MethodGet, h.status},
+		api.PathBandwidth: {http.MethodPost, h.setBandwidth},
+		api.PathLedger:    {http.MethodGet, h.ledger},
+	}
+	if metrics != nil {
+		h.routes[api.PathMetrics] = route{http.MethodGet, func(w http.ResponseWriter, r *http.Request) error {
+			metrics.ServeHTTP(w, r)
+			return nil
+		}}
+	}
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := h.routes[r.URL.Path]
+	if !ok {
+		h.serveError(w, r, &RequestError{Code: http.StatusNotFound, Msg: "no such path " + quote(r.URL.Path) + "; known paths: " + strings.Join(h.paths(), ", ")})
+		return
+	}
+	if r.Method != rt.method {
+		w.Header().Set("Allow", rt.method)
+		h.serveError(w, r, &RequestError{Code: http.StatusMethodNotAllowed, Msg: "method " + r.Method + " not allowed on " + r.URL.Path + ", use " + rt.method})
+		return
+	}
+	if err := rt.serve(w, r); err != nil {
+		h.serveError(w, r, err)
+	}
+}
+
+func (h *handler) paths() []string {
+	ps := make([]string, 0, len(h.routes))
+	for p := range h.routes {
+		ps = append(ps, p)
+	}
+	sort.Strings(ps)
+	return ps
+}
+
+// serveError answers err: a *RequestError with its own code, anything else
+// with 500, logged because it is the daemon's fault, not the caller's.
+func (h *handler) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	var re *RequestError
+	if errors.As(err, &re) && re.Code >= 400 && re.Code <= 599 {
+		code = re.Code
+	}
+	if code >= 500 {
+		h.log.Error("control request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	} else {
+		h.log.Info("control request refused", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	}
+	writeJSON(w, code, api.Error{Error: err.Error()})
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) error {
+	st, err := h.backend.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (h *handler) ledger(w http.ResponseWriter, r *http.Request) error {
+	l, err := h.backend.Ledger(r.Context())
+	if err != nil {
+		return err
+	}
+	if l.Segments == nil {
+		l.Segments = []api.Segment{} // "segments":[] rather than null
+	}
+	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
+func (h *handler) setBandwidth(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength > MaxRequestBytes {
+		return tooLarge()
+	}
+	req, err := DecodeBandwidthRequest(http.MaxBytesReader(w, r.Body, MaxRequestBytes+1))
+	if err != nil {
+		return err
+	}
+	actor := Actor(r.Context())
+	resp, err := h.backend.SetBandwidth(r.Context(), req, actor)
+	if err != nil {
+		return err
+	}
+	if resp.Warnings == nil {
+		resp.Warnings = []string{} // "warnings":[] as DESIGN.md shows it
+	}
+	h.log.Info("bandwidth set over control API", "actor", actor, "peer", req.Peer, "reset", req.Reset,
+		"bytes_per_second", resp.Bandwidth.BytesPerSecond, "burst_bytes", resp.Bandwidth.BurstBytes,
+		"daily_quota_bytes", resp.Bandwidth.DailyQuotaBytes, "applied", resp.Applied)
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		body, _ = json.Marshal(api.Error{Error: "encode answer: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(append(body, '\n'))
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// NewServer returns an http.Server for the control API that records each
+// caller's credentials (see ConnContext). Serve it on the listener of Listen.
+func NewServer(h http.Handler, log *slog.Logger) *http.Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &http.Server{
+		Handler:           h,
+		ConnContext:       ConnContext,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

@@ -1,0 +1,83 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// MaxSocketPath is the longest unix socket path Linux accepts: sun_path holds
+// 108 bytes including the terminating NUL.
+const MaxSocketPath = 107
+
+// InUseError says a live daemon answers on the control socket. Listen never
+// removes such a socket: stealing it would leave that daemon unreachable.
+type InUseError struct {
+	Path string
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("control socket %s is in use by a running daemon", e.Path)
+}
+
+// staleProbeTimeout bounds the dial that tells a live socket from a stale one;
+// a live daemon accepts at once (the kernel completes unix connects in the
+// backlog), so a short bound only matters for a wedged process.
+const staleProbeTimeout = 2 * time.Second
+
+// Listen opens the control API's unix socket at path, mode 0600. A socket file
+// left by a crashed daemon (connection refused) is replaced; one that a live
+// daemon answers on is refused with *InUseError and left in place.
+func Listen(path string) (net.Listener, error) {
+	if path == "" {
+		return nil, errors.New("control socket path is empty")
+	}
+	if n := len(path); n > MaxSocketPath {
+		return nil, fmt.Errorf("control socket path %q is %d bytes; unix sockets allow at most %d (use a shorter directory or a relative control_socket)", path, n, MaxSocketPath)
+	}
+	if err := clearStale(path); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on control socket: %w", err)
+	}
+	// The socket is created under the umask; tighten it before serving. The
+	// short window is acceptable because every request is also attributed to
+	// its caller's uid in the audit log.
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("restrict control socket %s to mode 0600: %w", path, err)
+	}
+	return l, nil
+}
+
+// clearStale removes path when it is a socket nobody listens on.
+func clearStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect control socket %s: %w", path, err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("control socket path %s exists and is not a socket (%s); refusing to remove it", path, fi.Mode().Type())
+	}
+	conn, err := net.DialTimeout("unix", path, staleProbeTimeout)
+	if err == nil {
+		conn.Close()
+		return &InUseError{Path: path}
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		// Permission denied, a timeout: we cannot tell it is stale, so keep it.
+		return fmt.Errorf("control socket %s exists and its state is unknown: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale control socket %s: %w", path, err)
+	}
+	return nil
+}

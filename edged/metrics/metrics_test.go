@@ -1,0 +1,209 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"edgelab/edged/api"
+)
+
+// fakeSource hands out statuses and counts how often it was asked.
+type fakeSource struct {
+	mu    sync.Mutex
+	st    api.Status
+	err   error
+	calls int
+}
+
+func (f *fakeSource) status(context.Context) (api.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return f.st, f.err
+}
+
+func (f *fakeSource) set(st api.Status, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st, f.err = st, err
+}
+
+// scrape returns the status code and the sample lines (no comments), sorted.
+func scrape(t *testing.T, h http.Handler) (int, []string, string) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			samples = append(samples, line)
+		}
+	}
+	sort.Strings(samples)
+	return resp.StatusCode, samples, string(body)
+}
+
+func TestExpositionMatchesStatus(t *testing.T) {
+	src := &fakeSource{st: api.Status{
+		NodeID:         "edge-val23",
+		ThrottleCount:  7,
+		QuotaDropCount: 4,
+		DailyUsedBytes: 128,
+		ExecutorCycles: 12,
+		Segments:       api.SegmentCounts{Pending: 3, Delivered: 2, Deadletter: 4, BlockedOversize: 1},
+		Peers: map[string]api.PeerStatus{
+			"peer-val23": {DeliveredSegments: 2, DeliveredBytes: 128},
+			"peer-b":     {DeliveredSegments: 1, DeliveredBytes: 64},
+		},
+		Ingress: api.Ingress{Bytes: 256, ByPeer: map[string]int64{"a": 192, "b": 64}},
+	}}
+	h, err := New(src.status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, got, body := scrape(t, h)
+	if code != http.StatusOK {
+		t.Fatalf("scrape: got %d, want 200:\n%s", code, body)
+	}
+	want := []string{
+		`blocked_oversize_segments 1`,
+		`daily_used_bytes 128`,
+		`delivered_bytes_total{peer_id="peer-b"} 64`,
+		`delivered_bytes_total{peer_id="peer-val23"} 128`,
+		`delivered_segments_total{peer_id="peer-b"} 1`,
+		`delivered_segments_total{peer_id="peer-val23"} 2`,
+		`executor_cycles_total 12`,
+		`ingress_bytes_by_peer_total{peer_id="a"} 192`,
+		`ingress_bytes_by_peer_total{peer_id="b"} 64`,
+		`ingress_bytes_total 256`,
+		`quota_drop_count_total 4`,
+		`segments{state="deadletter"} 4`,
+		`segments{state="delivered"} 2`,
+		`segments{state="pending"} 3`,
+		`throttle_count_total 7`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series mismatch (-want +got):\n%s\nfull exposition:\n%s", diff, body)
+	}
+	for _, typ := range []string{"# TYPE ingress_bytes_total counter", "# TYPE segments gauge", "# TYPE daily_used_bytes gauge"} {
+		if !strings.Contains(body, typ+"\n") {
+			t.Errorf("exposition lacks %q", typ)
+		}
+	}
+	if src.calls != 1 {
+		t.Errorf("status snapshots per scrape: got %d, want 1", src.calls)
+	}
+}
+
+func TestSeriesFollowStatus(t *testing.T) {
+	src := &fakeSource{st: api.Status{Ingress: api.Ingress{Bytes: 10, ByPeer: map[string]int64{"gone": 10}}}}
+	h, err := New(src.status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape(t, h)
+	// A later status no longer lists "gone": its series disappears, the values move.
+	src.set(api.Status{Ingress: api.Ingress{Bytes: 30, ByPeer: map[string]int64{"new": 20}}}, nil)
+	_, got, body := scrape(t, h)
+	var ingress []string
+	for _, s := range got {
+		if strings.HasPrefix(s, "ingress_") {
+			ingress = append(ingress, s)
+		}
+	}
+	want := []string{`ingress_bytes_by_peer_total{peer_id="new"} 20`, `ingress_bytes_total 30`}
+	if diff := cmp.Diff(want, ingress); diff != "" {
+		t.Errorf("ingress series mismatch (-want +got):\n%s\n%s", diff, body)
+	}
+}
+
+func TestStatusErrorFailsScrape(t *testing.T) {
+	src := &fakeSource{err: errors.New("ledger closed")}
+	h, err := New(src.status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := scrape(t, h)
+	if code != http.StatusInternalServerError || !strings.Contains(body, "ledger closed") {
+		t.Errorf("got %d %q, want 500 naming the cause", code, body)
+	}
+}
+
+func TestHandlersAreIndependent(t *testing.T) {
+	// Each handler has its own registry: a second one in the same process
+	// neither fails to register nor sees the first one's figures.
+	a := &fakeSource{st: api.Status{ThrottleCount: 1}}
+	b := &fakeSource{st: api.Status{ThrottleCount: 2}}
+	ha, err := New(a.status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := New(b.status)
+	if err != nil {
+		t.Fatalf("second New: %v", err)
+	}
+	for _, tt := range []struct {
+		h    http.Handler
+		want string
+	}{{ha, "throttle_count_total 1"}, {hb, "throttle_count_total 2"}} {
+		_, got, _ := scrape(t, tt.h)
+		found := false
+		for _, s := range got {
+			if strings.HasPrefix(s, "throttle_count_total") {
+				found = s == tt.want
+				if !found {
+					t.Errorf("got %q, want %q", s, tt.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no %q in %v", tt.want, got)
+		}
+	}
+}
+
+func TestConcurrentScrapes(t *testing.T) {
+	src := &fakeSource{st: api.Status{DailyUsedBytes: 5}}
+	h, err := New(src.status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(srv.URL)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(b), "\ndaily_used_bytes 5\n") {
+				t.Errorf("scrape lacks daily_used_bytes 5:\n%s", b)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -129,10 +129,8 @@ func newLab(t *testing.T, opts labsetup.ConfigOptions) *lab {
 	}
 	l := &lab{t: t, dir: dir, config: filepath.Join(dir, "edge.toml"), tls: paths}
 	l.peer = startReceiver(t, paths.PeerFiles())
-	opts.NodeID, opts.PeerID, opts.PeerAddr = "edge-it", "peer-it", l.peer.addr
-	if opts.Listen == "" {
-		opts.Listen = "127.0.0.1:0"
-	}
+	// A free port: 19054/19055 belong to the VAL23 lab.
+	opts.NodeID, opts.PeerID, opts.PeerAddr, opts.Listen = "edge-it", "peer-it", l.peer.addr, "127.0.0.1:0"
 	if _, err := labsetup.WriteConfig(l.config, opts); err != nil {
 		t.Fatal(err)
 	}

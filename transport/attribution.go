@@ -23,8 +23,9 @@ type Attribution struct {
 	MaxPeers int
 
 	total   atomic.Int64
-	tracked atomic.Int64
-	byPeer  sync.Map // identity -> *atomic.Int64
+	byPeer  sync.Map   // identity -> *atomic.Int64
+	mu      sync.Mutex // guards tracked and the creation of series
+	tracked int
 }
 
 // Add credits n bytes to identity and to the total.
@@ -37,22 +38,28 @@ func (a *Attribution) counter(identity string) *atomic.Int64 {
 	if c, ok := a.byPeer.Load(identity); ok {
 		return c.(*atomic.Int64)
 	}
-	limit := int64(a.MaxPeers)
+	// New series are rare: create them under a lock so two requests of one
+	// new identity cannot race each other into the overflow series.
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.byPeer.Load(identity); ok {
+		return c.(*atomic.Int64)
+	}
+	limit := a.MaxPeers
 	if limit <= 0 {
 		limit = DefaultMaxTrackedPeers
 	}
-	// Reserve a slot before creating the counter so concurrent newcomers
-	// cannot overshoot the cap; the overflow series takes no slot.
-	reserved := a.tracked.Add(1) <= limit
-	if !reserved {
-		a.tracked.Add(-1)
-		identity = OverflowPeer
+	if a.tracked >= limit {
+		identity = OverflowPeer // the overflow series takes no slot
+		if c, ok := a.byPeer.Load(identity); ok {
+			return c.(*atomic.Int64)
+		}
+	} else {
+		a.tracked++
 	}
-	c, loaded := a.byPeer.LoadOrStore(identity, new(atomic.Int64))
-	if loaded && reserved {
-		a.tracked.Add(-1) // another request created it first
-	}
-	return c.(*atomic.Int64)
+	c := new(atomic.Int64)
+	a.byPeer.Store(identity, c)
+	return c
 }
 
 // Total is the bytes credited to all identities.

@@ -29,6 +29,9 @@ import (
 // settingNodeID keeps a generated node id stable across restarts.
 const settingNodeID = "node_id"
 
+// insertPoll is how soon segments seeded by another process are noticed.
+const insertPoll = 50 * time.Millisecond
+
 // shutdownGrace bounds how long servers get to finish requests on stop.
 const shutdownGrace = 5 * time.Second
 
@@ -157,6 +160,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		MaxRetry:    cfg.Relay.MaxRetryCount,
 		BackoffBase: time.Duration(cfg.Relay.BackoffBaseSeconds) * time.Second,
 		Tick:        cfg.Relay.TickInterval,
+		InsertPoll:  insertPoll,
 		Log:         log.With("component", "relay"),
 	}
 

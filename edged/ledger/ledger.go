@@ -243,6 +243,17 @@ func (l *Ledger) NextDue(ctx context.Context, now time.Time) (at time.Time, ok b
 	return fromNanos(n.Int64), true, nil
 }
 
+// Generation increases whenever a segment is inserted, by any process: it
+// is the largest rowid. The executor polls it to notice segments that other
+// processes (setup seed) insert, without waiting for its tick.
+func (l *Ledger) Generation(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	if err := l.db.QueryRowContext(ctx, `SELECT MAX(rowid) FROM segments`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger generation: %w", err)
+	}
+	return n.Int64, nil
+}
+
 // List returns every segment, without payloads, ordered by id.
 func (l *Ledger) List(ctx context.Context) ([]Segment, error) {
 	segs, err := l.query(ctx, false, `ORDER BY id`)

@@ -36,9 +36,12 @@ type Executor struct {
 	MaxRetry    int           // attempts before DEADLETTER
 	BackoffBase time.Duration // attempt k waits BackoffBase × 2^(k-1)
 	Tick        time.Duration
-	BatchSize   int              // due segments read per cycle; 0 means 256
-	Now         func() time.Time // nil means time.Now
-	Log         *slog.Logger
+	BatchSize   int // due segments read per cycle; 0 means 256
+	// InsertPoll is how often Run looks for segments inserted by other
+	// processes, to start a cycle for them before the tick; 0 disables it.
+	InsertPoll time.Duration
+	Now        func() time.Time // nil means time.Now
+	Log        *slog.Logger
 
 	wake       chan struct{}
 	cycles     atomic.Int64
@@ -47,6 +50,7 @@ type Executor struct {
 
 // CycleResult summarises one cycle.
 type CycleResult struct {
+	At         time.Time // the moment the cycle read the due segments
 	Due        int
 	Delivered  int
 	Failed     int // failed attempts, including quota drops
@@ -96,6 +100,9 @@ func (e *Executor) LastCycleThrottled() int64 { return e.lastThrott.Load() }
 // a backoff or a throttled segment comes due before the next tick.
 func (e *Executor) Run(ctx context.Context) error {
 	wake := e.wakeCh()
+	if e.InsertPoll > 0 {
+		go e.watchInserts(ctx)
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -122,6 +129,28 @@ func (e *Executor) Run(ctx context.Context) error {
 	}
 }
 
+// watchInserts wakes the executor when the ledger's generation moves.
+func (e *Executor) watchInserts(ctx context.Context) {
+	t := time.NewTicker(e.InsertPoll)
+	defer t.Stop()
+	last, _ := e.Ledger.Generation(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		gen, err := e.Ledger.Generation(ctx)
+		if err != nil {
+			continue // the next tick still finds them
+		}
+		if gen != last {
+			last = gen
+			e.Wake()
+		}
+	}
+}
+
 // untilNext is the wait before the next cycle: a tick, or less when a
 // backoff or a throttled segment comes due sooner.
 func (e *Executor) untilNext(ctx context.Context, res CycleResult) time.Duration {
@@ -130,7 +159,13 @@ func (e *Executor) untilNext(ctx context.Context, res CycleResult) time.Duration
 	if !res.RetryAt.IsZero() && res.RetryAt.Before(next) {
 		next = res.RetryAt
 	}
-	if due, ok, err := e.Ledger.NextDue(ctx, now); err == nil && ok && due.Before(next) {
+	// Segments that came due while the cycle ran (after res.At) were not
+	// in it: they make the next cycle start at once.
+	since := res.At
+	if since.IsZero() {
+		since = now
+	}
+	if due, ok, err := e.Ledger.NextDue(ctx, since); err == nil && ok && due.Before(next) {
 		next = due
 	}
 	// A full batch means more may be due right now.
@@ -154,7 +189,8 @@ func (e *Executor) Cycle(ctx context.Context) (CycleResult, error) {
 		e.cycles.Add(1)
 		e.lastThrott.Store(int64(res.Throttled))
 	}()
-	due, err := e.Ledger.Due(ctx, e.now(), e.batchSize())
+	res.At = e.now()
+	due, err := e.Ledger.Due(ctx, res.At, e.batchSize())
 	if err != nil {
 		return res, fmt.Errorf("relay cycle: %w", err)
 	}

@@ -146,6 +146,16 @@ func TestExecutor_BackoffThenDeadletter(t *testing.T) {
 	if got := f.exec.untilNext(context.Background(), CycleResult{}); got != time.Millisecond {
 		t.Fatalf("wait for the backoff: got %v, want 1ms", got)
 	}
+	// A backoff that expired while a cycle (begun before it) ran is not
+	// left waiting for the next tick.
+	if got := f.exec.untilNext(context.Background(), CycleResult{At: f.clock.Now()}); got != time.Millisecond {
+		t.Fatalf("wait for the backoff: got %v, want 1ms", got)
+	}
+	f.clock.Advance(5 * time.Millisecond)
+	if got := f.exec.untilNext(context.Background(), CycleResult{At: f.clock.Now().Add(-5 * time.Millisecond)}); got != 0 {
+		t.Fatalf("backoff expired during the cycle: got a wait of %v, want 0", got)
+	}
+	f.clock.Advance(-5 * time.Millisecond)
 	// Attempt 2 fails: due again 2 s later.
 	f.clock.Advance(time.Millisecond)
 	f.cycle()
@@ -262,7 +272,7 @@ func TestExecutor_HotReloadReleasesBlocked(t *testing.T) {
 	}
 	// Blocked segments stay due, yet the executor waits a whole tick
 	// between cycles rather than spinning on them.
-	if got := f.exec.untilNext(context.Background(), CycleResult{Due: 6, Throttled: 6}); got != time.Second {
+	if got := f.exec.untilNext(context.Background(), CycleResult{At: f.clock.Now(), Due: 6, Throttled: 6}); got != time.Second {
 		t.Fatalf("wait after a blocked cycle: got %v, want the 1s tick", got)
 	}
 	f.lim.Set(bandwidth.Settings{})
@@ -304,4 +314,43 @@ func TestExecutor_ShutdownAbandonsWithoutAttempt(t *testing.T) {
 	if res := f.cycle(); res.Delivered != 1 {
 		t.Fatalf("redelivery after shutdown: got %+v, want 1 delivered", res)
 	}
+}
+
+// Segments inserted by another process start a cycle before the tick.
+func TestExecutor_NoticesInsertsBeforeTheTick(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{}, 3)
+	f.exec.Now = nil // Run waits on real timers
+	f.exec.Tick = time.Hour
+	f.exec.InsertPoll = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.exec.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.exec.Cycles() < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	other, err := ledger.Open(f.led.Path()) // a second connection, as setup seed has
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Insert(ctx, time.Now(), ledger.New{ID: "late-001", TargetPeer: "peer-a"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for time.Now().Before(deadline) {
+		f.peer.mu.Lock()
+		got = append([]string(nil), f.peer.delivered...)
+		f.peer.mu.Unlock()
+		if len(got) == 1 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if diff := cmp.Diff([]string{"late-001"}, got); diff != "" {
+		t.Fatalf("delivered within the 1h tick (-want +got):\n%s", diff)
+	}
+	cancel()
+	<-done
 }

@@ -1,0 +1,175 @@
+package evidence
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Text renders report.txt: the seed's §9 "Final Report Format", line for
+// line. An ERROR check prints "ERROR" where PASS/FAIL would be; the Overall
+// line counts ERROR as a failure and names it only when there is one.
+func Text(r Report) string {
+	var b strings.Builder
+	fmt.Fprintln(&b, r.Title)
+	fmt.Fprintf(&b, "Date: %s\n", r.Date())
+	fmt.Fprintf(&b, "Environment: %s\n", EnvironmentLine(r.Provenance))
+	fmt.Fprintf(&b, "Evidence dir: %s\n", r.EvidenceDir)
+	fmt.Fprintln(&b, "Scenario summary:")
+	for _, s := range r.Scenarios {
+		fmt.Fprintln(&b, s.Summary)
+	}
+	fmt.Fprintf(&b, "%s:\n", matrixHeading(len(r.Checks)))
+	for _, c := range r.Checks {
+		fmt.Fprintf(&b, "%s %s %s\n", c.ID, c.Status, c.Summary)
+	}
+	pass, fail, errs := r.Counts()
+	fmt.Fprintf(&b, "Overall: PASS=%d FAIL=%d", pass, fail+errs)
+	if errs > 0 {
+		fmt.Fprintf(&b, " ERROR=%d", errs)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func matrixHeading(n int) string { return fmt.Sprintf("%d-check matrix", n) }
+
+// EnvironmentLine is report.txt's "<OS, Go version>".
+func EnvironmentLine(p Provenance) string {
+	return fmt.Sprintf("%s/%s, %s", p.OS, p.Arch, p.GoVersion)
+}
+
+// JUnit types: the subset of the JUnit XML schema CI tools read.
+type (
+	JUnitSuites struct {
+		XMLName  xml.Name     `xml:"testsuites"`
+		Name     string       `xml:"name,attr"`
+		Tests    int          `xml:"tests,attr"`
+		Failures int          `xml:"failures,attr"`
+		Errors   int          `xml:"errors,attr"`
+		Time     string       `xml:"time,attr"`
+		Suites   []JUnitSuite `xml:"testsuite"`
+	}
+	JUnitSuite struct {
+		Name       string          `xml:"name,attr"`
+		Tests      int             `xml:"tests,attr"`
+		Failures   int             `xml:"failures,attr"`
+		Errors     int             `xml:"errors,attr"`
+		Time       string          `xml:"time,attr"`
+		Timestamp  string          `xml:"timestamp,attr,omitempty"`
+		Hostname   string          `xml:"hostname,attr,omitempty"`
+		Properties []JUnitProperty `xml:"properties>property,omitempty"`
+		Cases      []JUnitCase     `xml:"testcase"`
+	}
+	JUnitProperty struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
+	}
+	JUnitCase struct {
+		Name      string        `xml:"name,attr"`
+		Classname string        `xml:"classname,attr"`
+		Time      string        `xml:"time,attr"`
+		Failure   *JUnitProblem `xml:"failure,omitempty"`
+		Error     *JUnitProblem `xml:"error,omitempty"`
+		SystemOut string        `xml:"system-out,omitempty"`
+	}
+	JUnitProblem struct {
+		Message string `xml:"message,attr"`
+		Type    string `xml:"type,attr"`
+		Text    string `xml:",chardata"`
+	}
+)
+
+// JUnit renders junit.xml: one testcase per check, classname = scenario, a
+// <failure> for FAIL and an <error> for ERROR.
+func JUnit(r Report) ([]byte, error) {
+	pass, fail, errs := r.Counts()
+	total := r.Provenance.FinishedAt.Sub(r.Provenance.StartedAt).Seconds()
+	if total < 0 {
+		total = 0
+	}
+	suite := JUnitSuite{
+		Name:      r.Lab,
+		Tests:     pass + fail + errs,
+		Failures:  fail,
+		Errors:    errs,
+		Time:      seconds(total),
+		Timestamp: r.Provenance.StartedAt.UTC().Format(time.RFC3339),
+		Hostname:  r.Provenance.Hostname,
+		Properties: []JUnitProperty{
+			{Name: "evidence_dir", Value: r.EvidenceDir},
+			{Name: "git_revision", Value: r.Provenance.GitRevision},
+			{Name: "git_dirty", Value: fmt.Sprint(r.Provenance.GitDirty)},
+			{Name: "go_version", Value: r.Provenance.GoVersion},
+		},
+	}
+	for _, c := range r.Checks {
+		tc := JUnitCase{
+			Name:      c.ID + " " + c.Description,
+			Classname: c.Scenario,
+			Time:      seconds(c.Seconds),
+			SystemOut: c.Summary,
+		}
+		msg := c.Summary
+		text := strings.TrimSpace(c.Criterion + "\n" + c.Detail)
+		switch c.Status {
+		case Pass:
+		case Fail:
+			tc.Failure = &JUnitProblem{Message: msg, Type: string(Fail), Text: text}
+		default:
+			tc.Error = &JUnitProblem{Message: msg, Type: string(Error), Text: text}
+		}
+		suite.Cases = append(suite.Cases, tc)
+	}
+	doc := JUnitSuites{
+		Name: r.Title, Tests: suite.Tests, Failures: fail, Errors: errs,
+		Time: suite.Time, Suites: []JUnitSuite{suite},
+	}
+	out, err := xml.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("render junit: %w", err)
+	}
+	return append([]byte(xml.Header), append(out, '\n')...), nil
+}
+
+func seconds(s float64) string { return fmt.Sprintf("%.3f", s) }
+
+// Environment is environment.json: the machine and revision the run used.
+type Environment struct {
+	Lab         string    `json:"lab"`
+	OS          string    `json:"os"`
+	Arch        string    `json:"arch"`
+	GoVersion   string    `json:"go_version"`
+	Hostname    string    `json:"hostname"`
+	GitRevision string    `json:"git_revision"`
+	GitDirty    bool      `json:"git_dirty"`
+	GitError    string    `json:"git_error,omitempty"`
+	CommandLine []string  `json:"command_line"`
+	WorkingDir  string    `json:"working_dir"`
+	ModuleRoot  string    `json:"module_root"`
+	EvidenceDir string    `json:"evidence_dir"`
+	StartedAt   time.Time `json:"started_at"`
+	FinishedAt  time.Time `json:"finished_at"`
+}
+
+// EnvironmentJSON renders environment.json.
+func EnvironmentJSON(r Report) ([]byte, error) {
+	p := r.Provenance
+	env := Environment{
+		Lab: r.Lab, OS: p.OS, Arch: p.Arch, GoVersion: p.GoVersion, Hostname: p.Hostname,
+		GitRevision: p.GitRevision, GitDirty: p.GitDirty, GitError: p.GitError,
+		CommandLine: p.CommandLine, WorkingDir: p.WorkingDir, ModuleRoot: p.ModuleRoot,
+		EvidenceDir: r.EvidenceDir, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt,
+	}
+	return marshal(env)
+}
+
+func marshal(v any) ([]byte, error) {
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode json: %w", err)
+	}
+	return append(out, '\n'), nil
+}

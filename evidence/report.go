@@ -1,0 +1,155 @@
+// Package evidence holds a lab run's report and the evidence directory it
+// lives in. report.json is the one source: report.txt, junit.xml and
+// environment.json are rendered from the Report value, never assembled on
+// the side, so the three can never disagree.
+package evidence
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// SchemaVersion names the layout of report.json, so a later reader (e.g.
+// --check-only) can refuse a report it does not understand.
+const SchemaVersion = "edgelab.evidence.report/v1"
+
+// Status is a check's verdict.
+type Status string
+
+const (
+	Pass Status = "PASS"
+	Fail Status = "FAIL"
+	// Error means the check could not be evaluated (its evidence is missing
+	// because the scenario could not run); it is never a silent PASS or a
+	// misleading FAIL.
+	Error Status = "ERROR"
+)
+
+// Report is a whole lab run.
+type Report struct {
+	Schema string `json:"schema"`
+	// Lab is the short lab name, e.g. "VAL23".
+	Lab string `json:"lab"`
+	// Title is the first line of report.txt.
+	Title       string `json:"title"`
+	EvidenceDir string `json:"evidence_dir"`
+	// Error says why the lab could not run at all (e.g. "port 19054 is in
+	// use"); empty when it ran.
+	Error      string     `json:"error,omitempty"`
+	Provenance Provenance `json:"provenance"`
+	Scenarios  []Scenario `json:"scenarios"`
+	Checks     []Check    `json:"checks"`
+}
+
+// Provenance records what produced the run, so evidence can be tied back to
+// a revision and a machine.
+type Provenance struct {
+	GitRevision string `json:"git_revision"`
+	GitDirty    bool   `json:"git_dirty"`
+	// GitError says why the revision is unknown (not a checkout, no git).
+	GitError    string    `json:"git_error,omitempty"`
+	CommandLine []string  `json:"command_line"`
+	WorkingDir  string    `json:"working_dir"`
+	ModuleRoot  string    `json:"module_root"`
+	GoVersion   string    `json:"go_version"`
+	OS          string    `json:"os"`
+	Arch        string    `json:"arch"`
+	Hostname    string    `json:"hostname"`
+	StartedAt   time.Time `json:"started_at"`
+	FinishedAt  time.Time `json:"finished_at"`
+}
+
+// Scenario is one scenario's run: its timings, whether its end condition was
+// reached, and a summary of what was observed.
+type Scenario struct {
+	Name  string `json:"name"`  // "S-A"
+	Title string `json:"title"` // "unlimited baseline"
+	// Summary is the scenario's line in report.txt, observed values filled in.
+	Summary   string    `json:"summary"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	// EndCondition describes what the runner waited for.
+	EndCondition string     `json:"end_condition,omitempty"`
+	ReachedAt    *time.Time `json:"reached_at,omitempty"`
+	TimedOut     bool       `json:"timed_out"`
+	// Error says why the scenario could not run (its checks are ERROR).
+	Error    string         `json:"error,omitempty"`
+	Observed map[string]any `json:"observed,omitempty"`
+}
+
+// Seconds is the scenario's wall time.
+func (s Scenario) Seconds() float64 {
+	if s.StartedAt.IsZero() || s.EndedAt.Before(s.StartedAt) {
+		return 0
+	}
+	return s.EndedAt.Sub(s.StartedAt).Seconds()
+}
+
+// Check is one row of the check matrix.
+type Check struct {
+	ID          string `json:"id"`       // "VAL23-01"
+	Scenario    string `json:"scenario"` // "S-A"
+	Description string `json:"description"`
+	Criterion   string `json:"criterion"`
+	Status      Status `json:"status"`
+	// Summary is the text after the status in report.txt, e.g.
+	// "unlimited baseline: 4/4 delivered".
+	Summary  string         `json:"summary"`
+	Observed map[string]any `json:"observed,omitempty"`
+	// Detail explains a FAIL or ERROR, e.g. a go-cmp diff of id sets.
+	Detail string `json:"detail,omitempty"`
+	// Seconds is the wall time of the scenario that gathered the evidence.
+	Seconds float64 `json:"seconds"`
+}
+
+// Counts tallies the checks by status.
+func (r Report) Counts() (pass, fail, errs int) {
+	for _, c := range r.Checks {
+		switch c.Status {
+		case Pass:
+			pass++
+		case Fail:
+			fail++
+		default:
+			errs++
+		}
+	}
+	return pass, fail, errs
+}
+
+// ExitCode is the lab's exit status: 0 when every check passed, 1 when any
+// failed, 2 when any could not be evaluated (the lab could not run).
+func (r Report) ExitCode() int {
+	pass, fail, errs := r.Counts()
+	switch {
+	case errs > 0 || r.Error != "" || pass == 0:
+		return 2
+	case fail > 0:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// Date is the run's date as report.txt shows it.
+func (r Report) Date() string {
+	return r.Provenance.StartedAt.Format(time.DateOnly)
+}
+
+// ReadReport loads a report.json.
+func ReadReport(path string) (Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Report{}, fmt.Errorf("read report: %w", err)
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Report{}, fmt.Errorf("decode report %s: %w", path, err)
+	}
+	if r.Schema != SchemaVersion {
+		return Report{}, fmt.Errorf("report %s: schema %q, want %q", path, r.Schema, SchemaVersion)
+	}
+	return r, nil
+}

@@ -1,0 +1,129 @@
+package val23
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"edgelab/evidence"
+)
+
+// freeAddr is a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestMain_PortInUseStillWritesAnAllErrorReport(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, port, _ := net.SplitHostPort(busy.Addr().String())
+	inUse := fmt.Sprintf("port %s is in use", port)
+
+	// A non-empty directory is never written into: the run moves to -2.
+	asked := filepath.Join(t.TempDir(), "evidence")
+	if err := os.MkdirAll(asked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(asked, "report.txt"), []byte("an earlier run"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), Config{
+		Args: []string{"val23", asked}, EvidenceDir: asked, Stdout: &stdout, Stderr: &stderr,
+		EdgedAddr: busy.Addr().String(), PeerAddr: freeAddr(t),
+	})
+	if code != 2 {
+		t.Errorf("exit status %d, want 2", code)
+	}
+	dir := asked + "-2"
+	if !strings.Contains(stderr.String(), asked+" is not empty; writing this run's evidence to "+dir) {
+		t.Errorf("stderr does not announce the move to %s:\n%s", dir, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), inUse) {
+		t.Errorf("stderr does not say %q:\n%s", inUse, stderr.String())
+	}
+	if old, _ := os.ReadFile(filepath.Join(asked, "report.txt")); string(old) != "an earlier run" {
+		t.Errorf("the earlier run's report.txt was overwritten: %q", old)
+	}
+
+	text, err := os.ReadFile(filepath.Join(dir, evidence.ReportText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout.String() != string(text) {
+		t.Errorf("stdout is not report.txt:\nstdout:\n%s\nreport.txt:\n%s", stdout.String(), text)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+	if len(lines) < 5 {
+		t.Fatalf("report.txt too short:\n%s", text)
+	}
+	wantTail := []string{
+		"Evidence dir: " + dir,
+		"Scenario summary:",
+		"S-A unlimited baseline: not run (" + inUse + ")",
+		"S-B rate only (64B/s): not run (" + inUse + ")",
+		"S-C quota only (128B): not run (" + inUse + ")",
+		"S-D hot-reload (8→∞ B/s): not run (" + inUse + ")",
+		"S-E daily reset unit test: not run (" + inUse + ")",
+		"10-check matrix:",
+		"VAL23-01 ERROR unlimited baseline: n/a (S-A could not run: " + inUse + ")",
+		"VAL23-02 ERROR unlimited status: n/a (S-A could not run: " + inUse + ")",
+		"VAL23-03 ERROR set-bandwidth audit: n/a (S-B could not run: " + inUse + ")",
+		"VAL23-04 ERROR rate throttle counters: n/a (S-B could not run: " + inUse + ")",
+		"VAL23-05 ERROR rate-limited delivery: n/a (S-B could not run: " + inUse + ")",
+		"VAL23-06 ERROR quota enforcement: n/a (S-C could not run: " + inUse + ")",
+		"VAL23-07 ERROR quota drop counters: n/a (S-C could not run: " + inUse + ")",
+		"VAL23-08 ERROR hot-reload applied: n/a (S-D could not run: " + inUse + ")",
+		"VAL23-09 ERROR post-hotreload delivery: n/a (S-D could not run: " + inUse + ")",
+		"VAL23-10 ERROR daily quota reset: n/a (S-E could not run: " + inUse + ")",
+		"Overall: PASS=0 FAIL=10 ERROR=10",
+	}
+	if diff := cmp.Diff(wantTail, lines[3:]); diff != "" {
+		t.Errorf("report.txt mismatch (-want +got):\n%s", diff)
+	}
+	for i, prefix := range []string{Title, "Date: ", "Environment: "} {
+		if !strings.HasPrefix(lines[i], prefix) {
+			t.Errorf("report.txt line %d = %q, want prefix %q", i+1, lines[i], prefix)
+		}
+	}
+
+	report, err := evidence.ReadReport(filepath.Join(dir, evidence.ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Error != inUse || report.ExitCode() != 2 {
+		t.Errorf("report.json error %q, exit %d; want %q, 2", report.Error, report.ExitCode(), inUse)
+	}
+	if report.Provenance.StartedAt.IsZero() || report.Provenance.FinishedAt.Before(report.Provenance.StartedAt) {
+		t.Errorf("provenance times %v..%v", report.Provenance.StartedAt, report.Provenance.FinishedAt)
+	}
+	junit, err := os.ReadFile(filepath.Join(dir, evidence.JUnitXML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc evidence.JUnitSuites
+	if err := xml.Unmarshal(junit, &doc); err != nil {
+		t.Fatalf("junit.xml: %v", err)
+	}
+	if doc.Tests != 10 || doc.Errors != 10 || doc.Failures != 0 {
+		t.Errorf("junit tests=%d errors=%d failures=%d, want 10, 10, 0", doc.Tests, doc.Errors, doc.Failures)
+	}
+}

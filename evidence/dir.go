@@ -179,3 +179,34 @@ func CopyFile(src, dst string) error {
 	}
 	return WriteFile(dst, data)
 }
+
+// LatestLink is the name of the symlink to the newest run, beside the
+// runs in <module>/evidence.
+const LatestLink = "latest"
+
+// UpdateLatest points <root>/evidence/latest at dir, a run just written,
+// when dir is directly under <root>/evidence (the default place, or one
+// named there such as evidence/nightly); runs elsewhere leave it alone. The
+// link is relative, so it survives moving the checkout, and is replaced
+// atomically. A "latest" that is not a symlink is someone's file and is
+// never touched.
+func UpdateLatest(root, dir string) error {
+	base := filepath.Join(root, "evidence")
+	if filepath.Dir(filepath.Clean(dir)) != filepath.Clean(base) {
+		return nil
+	}
+	link := filepath.Join(base, LatestLink)
+	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		return fmt.Errorf("%s exists and is not a symlink; not updating it", link)
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", link, os.Getpid())
+	os.Remove(tmp)
+	if err := os.Symlink(filepath.Base(dir), tmp); err != nil {
+		return fmt.Errorf("update %s: %w", link, err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("update %s: %w", link, err)
+	}
+	return nil
+}

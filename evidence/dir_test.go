@@ -124,3 +124,72 @@ func TestCollectProvenance_OutsideAGitCheckoutSaysWhy(t *testing.T) {
 		t.Errorf("revision=%q err=%q; want none and an error naming git rev-parse HEAD", p.GitRevision, p.GitError)
 	}
 }
+
+func TestUpdateLatest(t *testing.T) {
+	tests := []struct {
+		name     string
+		run      string // relative to the module root
+		existing func(t *testing.T, link string)
+		wantLink string // "" means no link
+		wantErr  string
+	}{
+		{"default run", "evidence/val23-relay-bandwidth-local-2026-11-22", nil, "val23-relay-bandwidth-local-2026-11-22", ""},
+		{"named run under evidence", "evidence/nightly", nil, "nightly", ""},
+		{"replaces the previous link", "evidence/run-2", func(t *testing.T, link string) {
+			if err := os.Symlink("run-1", link); err != nil {
+				t.Fatal(err)
+			}
+		}, "run-2", ""},
+		{"a run elsewhere leaves it alone", "tmp/run", nil, "", ""},
+		{"a run nested deeper leaves it alone", "evidence/ci/run", nil, "", ""},
+		{"someone's file is never replaced", "evidence/run", func(t *testing.T, link string) {
+			if err := os.WriteFile(link, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "", "is not a symlink"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			run := filepath.Join(root, filepath.FromSlash(tt.run))
+			if err := os.MkdirAll(run, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(root, "evidence"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			link := filepath.Join(root, "evidence", LatestLink)
+			if tt.existing != nil {
+				tt.existing(t, link)
+			}
+			err := UpdateLatest(root, run)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("UpdateLatest() = %v, want an error containing %q", err, tt.wantErr)
+				}
+				if data, _ := os.ReadFile(link); string(data) != "mine" {
+					t.Errorf("the file at %s was changed: %q", link, data)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("UpdateLatest() = %v", err)
+			}
+			got, err := os.Readlink(link)
+			switch {
+			case tt.wantLink == "" && err == nil:
+				t.Errorf("latest -> %s, want no link", got)
+			case tt.wantLink != "" && got != tt.wantLink:
+				t.Errorf("latest -> %q (%v), want %q", got, err, tt.wantLink)
+			}
+			if tt.wantLink != "" {
+				if info, err := os.Stat(link); err != nil || !info.IsDir() {
+					t.Errorf("latest does not resolve to the run directory: %v", err)
+				}
+			}
+			if left, _ := filepath.Glob(link + ".tmp-*"); len(left) > 0 {
+				t.Errorf("temporary links left behind: %v", left)
+			}
+		})
+	}
+}

@@ -91,12 +91,14 @@ func JUnit(r Report) ([]byte, error) {
 		total = 0
 	}
 	suite := JUnitSuite{
-		Name:      r.Lab,
-		Tests:     pass + fail + errs,
-		Failures:  fail,
-		Errors:    errs,
-		Time:      seconds(total),
-		Timestamp: r.Provenance.StartedAt.UTC().Format(time.RFC3339),
+		Name:     r.Lab,
+		Tests:    pass + fail + errs,
+		Failures: fail,
+		Errors:   errs,
+		Time:     seconds(total),
+		// UTC without a zone designator: the Ant schema's timestamp pattern
+		// allows none, and every reader accepts it.
+		Timestamp: r.Provenance.StartedAt.UTC().Format("2006-01-02T15:04:05"),
 		Hostname:  r.Provenance.Hostname,
 		Properties: []JUnitProperty{
 			{Name: "evidence_dir", Value: r.EvidenceDir},
@@ -113,13 +115,12 @@ func JUnit(r Report) ([]byte, error) {
 			SystemOut: c.Summary,
 		}
 		msg := c.Summary
-		text := strings.TrimSpace(c.Criterion + "\n" + c.Detail)
 		switch c.Status {
 		case Pass:
 		case Fail:
-			tc.Failure = &JUnitProblem{Message: msg, Type: string(Fail), Text: text}
+			tc.Failure = &JUnitProblem{Message: msg, Type: string(Fail), Text: problemText(c)}
 		default:
-			tc.Error = &JUnitProblem{Message: msg, Type: string(Error), Text: text}
+			tc.Error = &JUnitProblem{Message: msg, Type: string(Error), Text: problemText(c)}
 		}
 		suite.Cases = append(suite.Cases, tc)
 	}
@@ -132,6 +133,26 @@ func JUnit(r Report) ([]byte, error) {
 		return nil, fmt.Errorf("render junit: %w", err)
 	}
 	return append([]byte(xml.Header), append(out, '\n')...), nil
+}
+
+// problemText is the body of a <failure> or <error>: what was required,
+// what was observed, why it is not a PASS and where to look, so a CI viewer
+// shows the cause without opening the artifact.
+func problemText(c Check) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "criterion: %s\n", c.Criterion)
+	if len(c.Observed) > 0 {
+		if obs, err := json.Marshal(c.Observed); err == nil {
+			fmt.Fprintf(&b, "observed: %s\n", obs)
+		}
+	}
+	if c.Detail != "" {
+		fmt.Fprintf(&b, "detail:\n%s\n", strings.TrimRight(c.Detail, "\n"))
+	}
+	if len(c.Evidence) > 0 {
+		fmt.Fprintf(&b, "evidence: %s\n", strings.Join(c.Evidence, ", "))
+	}
+	return b.String()
 }
 
 func seconds(s float64) string { return fmt.Sprintf("%.3f", s) }

@@ -1,7 +1,7 @@
 // Package evidence holds a lab run's report and the evidence directory it
-// lives in. report.json is the one source: report.txt, junit.xml and
-// environment.json are rendered from the Report value, never assembled on
-// the side, so the three can never disagree.
+// lives in. report.json is the one source: report.txt, junit.xml,
+// environment.json and index.html are rendered from the Report value, never
+// assembled on the side, so they can never disagree.
 package evidence
 
 import (
@@ -41,6 +41,32 @@ type Report struct {
 	Provenance Provenance `json:"provenance"`
 	Scenarios  []Scenario `json:"scenarios"`
 	Checks     []Check    `json:"checks"`
+	// Rechecks lists the times the checks were re-evaluated over this
+	// directory's saved evidence after the run (--check-only), oldest
+	// first. Provenance stays the original run's.
+	Rechecks []Recheck `json:"rechecks,omitempty"`
+}
+
+// Recheck records one re-evaluation of a saved evidence directory: when, by
+// which command and code revision (the checks may have changed since the
+// run), and what it changed.
+type Recheck struct {
+	At          time.Time `json:"at"`
+	CommandLine []string  `json:"command_line"`
+	GitRevision string    `json:"git_revision"`
+	GitDirty    bool      `json:"git_dirty"`
+	GitError    string    `json:"git_error,omitempty"`
+	GoVersion   string    `json:"go_version"`
+	Hostname    string    `json:"hostname"`
+	// EvidenceDirWas is the directory's previous path when it was moved
+	// (e.g. a CI artifact downloaded elsewhere).
+	EvidenceDirWas string `json:"evidence_dir_was,omitempty"`
+	// Changed lists the checks whose status differs from the previous
+	// evaluation, as "VAL23-05 PASS→FAIL".
+	Changed []string `json:"changed,omitempty"`
+	// Note says what else a reader should know (e.g. report.json was
+	// absent, so the run's provenance is unknown).
+	Note string `json:"note,omitempty"`
 }
 
 // Provenance records what produced the run, so evidence can be tied back to
@@ -77,6 +103,23 @@ type Scenario struct {
 	// Error says why the scenario could not run (its checks are ERROR).
 	Error    string         `json:"error,omitempty"`
 	Observed map[string]any `json:"observed,omitempty"`
+	// Phases are the scenario's steps with their times.
+	Phases []Phase `json:"phases,omitempty"`
+	// Files are the scenario's evidence files, relative to the evidence
+	// directory (so links in index.html work wherever it is copied).
+	Files []string `json:"files,omitempty"`
+	// Timeline is delivery over time against the limits in force; nil
+	// when the scenario delivers nothing by design or did not run.
+	Timeline *Timeline `json:"timeline,omitempty"`
+}
+
+// Phase is one step of a scenario.
+type Phase struct {
+	Name      string     `json:"name"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   time.Time  `json:"ended_at"`
+	ReachedAt *time.Time `json:"reached_at,omitempty"`
+	Error     string     `json:"error,omitempty"`
 }
 
 // Seconds is the scenario's wall time.
@@ -100,6 +143,9 @@ type Check struct {
 	Observed map[string]any `json:"observed,omitempty"`
 	// Detail explains a FAIL or ERROR, e.g. a go-cmp diff of id sets.
 	Detail string `json:"detail,omitempty"`
+	// Evidence are the files the verdict rests on, relative to the
+	// evidence directory, the one that best explains it first.
+	Evidence []string `json:"evidence,omitempty"`
 	// Seconds is the wall time of the scenario that gathered the evidence.
 	Seconds float64 `json:"seconds"`
 }

@@ -29,6 +29,9 @@ type CheckDef struct {
 	Criterion   string
 	// Label names the check in report.txt ("unlimited baseline").
 	Label string
+	// Files are the scenario's evidence files the check reads, the one
+	// that best explains a FAIL first; the report links them.
+	Files []string
 	eval  func(r *Recorded) (outcome, error)
 }
 
@@ -47,30 +50,35 @@ var Checks = []CheckDef{
 		ID: "VAL23-01", Scenario: SA, Label: "unlimited baseline",
 		Description: "Unlimited baseline: exact 4 seeded segments delivered",
 		Criterion:   "peer evidence holds exactly the seeded ids val23-sa-001..004",
+		Files:       []string{FilePeer, FileSeeded},
 		eval:        exactDelivery,
 	},
 	{
 		ID: "VAL23-02", Scenario: SA, Label: "unlimited status",
 		Description: "relay status: unlimited=true when no bandwidth configured",
 		Criterion:   "relay status after S-A shows unlimited=true",
+		Files:       []string{FileStatus},
 		eval:        checkUnlimited,
 	},
 	{
 		ID: "VAL23-03", Scenario: SB, Label: "set-bandwidth audit",
 		Description: "set-bandwidth audit event emitted",
 		Criterion:   "audit.jsonl holds a relay.bandwidth.configured event with bandwidth.bytes_per_second=64",
+		Files:       []string{FileAudit, SetBandwidthFile("rate-64")},
 		eval:        checkAudit,
 	},
 	{
 		ID: "VAL23-04", Scenario: SB, Label: "rate throttle counters",
 		Description: "Rate throttle: ThrottleCount >= 4, QuotaDropCount = 0",
 		Criterion:   "relay status after S-B shows throttle_count >= 4 and quota_drop_count = 0",
+		Files:       []string{FileStatus, FileObservations},
 		eval:        checkRateCounters,
 	},
 	{
 		ID: "VAL23-05", Scenario: SB, Label: "rate-limited delivery",
 		Description: "Rate-limited delivery: exact 5 seeded segments delivered",
 		Criterion:   "peer evidence holds exactly the seeded ids val23-sb-001..005",
+		Files:       []string{FilePeer, FileSeeded},
 		eval:        exactDelivery,
 	},
 	{
@@ -78,18 +86,21 @@ var Checks = []CheckDef{
 		Description: "Quota enforcement: first 2 deliver, remaining 4 deadletter",
 		Criterion: "peer holds exactly val23-sc-001..002; ledger DELIVERED is exactly val23-sc-001..002 and " +
 			"DEADLETTER exactly val23-sc-003..006; delivered and deadletter are disjoint and together the seeded set",
-		eval: checkQuotaEnforcement,
+		Files: []string{FilePeer, FileLedger, FileSeeded},
+		eval:  checkQuotaEnforcement,
 	},
 	{
 		ID: "VAL23-07", Scenario: SC, Label: "quota drop counters",
 		Description: "QuotaDropCount >= 4 and daily_used_bytes <= daily_quota_bytes",
 		Criterion:   "relay status after S-C shows quota_drop_count >= 4 and daily_used_bytes <= 128",
+		Files:       []string{FileStatus, FileObservations},
 		eval:        checkQuotaCounters,
 	},
 	{
 		ID: "VAL23-08", Scenario: SD, Label: "hot-reload applied",
 		Description: "Hot-reload: applied=true returned immediately",
 		Criterion:   "`edged relay config set-bandwidth --bytes-per-second 0 --daily-quota-bytes 0 --json` exits 0 with applied=true",
+		Files:       []string{FileSetBandwidthUnlimited, FileAudit},
 		eval:        checkApplied,
 	},
 	{
@@ -97,12 +108,14 @@ var Checks = []CheckDef{
 		Description: "Post-hot-reload delivery: exact 6 seeded segments delivered",
 		Criterion: "before the reload: >= 2 executor cycles after seeding, the last throttling all 6, throttle_count >= 12, " +
 			"nothing delivered and the peer holding none of the 6; after it the peer holds exactly val23-sd-001..006",
-		eval: checkPostReload,
+		Files: []string{FilePeer, FilePreReload, FileSeeded, FileObservations},
+		eval:  checkPostReload,
 	},
 	{
 		ID: "VAL23-10", Scenario: SE, Label: "daily quota reset",
 		Description: "Daily quota reset via deterministic clock",
 		Criterion:   "go test -json shows " + UnitTest + " with Action pass and no fail",
+		Files:       []string{FileGoTest, FileGoTestRun},
 		eval:        checkUnitTest,
 	},
 }
@@ -155,6 +168,7 @@ func (d CheckDef) Evaluate(r *Recorded) (c evidence.Check) {
 			c.Status, c.Detail = evidence.Error, fmt.Sprintf("check panicked: %v", p)
 			c.Summary = fmt.Sprintf("%s: n/a (check panicked)", d.Label)
 		}
+		c.Evidence = d.evidenceFiles(r, c.Status)
 	}()
 	out, err := d.eval(r)
 	if err != nil {
@@ -169,6 +183,24 @@ func (d CheckDef) Evaluate(r *Recorded) (c evidence.Check) {
 	c.Summary = fmt.Sprintf("%s: %s", d.Label, out.text)
 	c.Observed, c.Detail = out.observed, out.detail
 	return c
+}
+
+// evidenceFiles are the files a reader should open for the check's verdict,
+// relative to the evidence directory and only those that exist. For an
+// ERROR the scenario record comes first: it says why the scenario could not
+// run or what went wrong while it ran; the daemon's log follows.
+func (d CheckDef) evidenceFiles(r *Recorded, status evidence.Status) []string {
+	names := d.Files
+	if status == evidence.Error {
+		names = append(append([]string{FileScenario}, d.Files...), FileEdgedLog, FilePeerLog)
+	}
+	var out []string
+	for _, n := range names {
+		if r.exists(n) && !slices.Contains(out, r.rel(n)) {
+			out = append(out, r.rel(n))
+		}
+	}
+	return out
 }
 
 // oneLine keeps a reason to one short line, so report.txt keeps one line
@@ -531,6 +563,13 @@ func summarize(r *Recorded) evidence.Scenario {
 		StartedAt: r.Run.StartedAt, EndedAt: r.Run.EndedAt,
 		EndCondition: r.Run.EndCondition, ReachedAt: r.Run.ReachedAt, TimedOut: r.Run.TimedOut,
 	}
+	for _, f := range r.Files {
+		s.Files = append(s.Files, r.rel(f))
+	}
+	for _, p := range r.Run.Phases {
+		s.Phases = append(s.Phases, evidence.Phase(p))
+	}
+	s.Timeline = buildTimeline(r)
 	prefix := fmt.Sprintf("%s %s: ", r.Scenario.Name, r.Scenario.Title)
 	if err := r.need(); err != nil {
 		s.Error = err.Error()

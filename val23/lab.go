@@ -103,8 +103,8 @@ func Main(ctx context.Context, cfg Config) int {
 	if err := evidence.WriteReport(dir, report); err != nil {
 		fmt.Fprintf(stderr, "val23: %v\n", err)
 	}
-	if cfg.EvidenceDir == "" {
-		updateLatest(dir)
+	if err := evidence.UpdateLatest(root, dir); err != nil {
+		fmt.Fprintf(stderr, "val23: %v\n", err)
 	}
 	fmt.Fprint(cfg.Stdout, evidence.Text(report))
 	return report.ExitCode()
@@ -164,22 +164,6 @@ func (l *Lab) recordNotRun(s Scenario, why error) {
 		err = writeJSON(dir, FileScenario, rec)
 		if err != nil {
 			fmt.Fprintf(l.Progress.W, "val23: %v\n", err)
-		}
-	}
-}
-
-// updateLatest points evidence/latest at the run just written (best
-// effort: it is a convenience for people, nothing reads it).
-func updateLatest(dir string) {
-	link := filepath.Join(filepath.Dir(dir), "latest")
-	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
-		return // not ours
-	}
-	tmp := link + ".tmp"
-	os.Remove(tmp)
-	if err := os.Symlink(filepath.Base(dir), tmp); err == nil {
-		if err := os.Rename(tmp, link); err != nil {
-			os.Remove(tmp)
 		}
 	}
 }

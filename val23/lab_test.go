@@ -127,3 +127,38 @@ func TestMain_PortInUseStillWritesAnAllErrorReport(t *testing.T) {
 		t.Errorf("junit tests=%d errors=%d failures=%d, want 10, 10, 0", doc.Tests, doc.Errors, doc.Failures)
 	}
 }
+
+// controlCodes finds bytes a plain CI log would show as garbage: escape
+// sequences, carriage-return redraws, anything below space but newline and
+// tab.
+func controlCodes(s string) []string {
+	var found []string
+	for i, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			found = append(found, fmt.Sprintf("%q at byte %d", r, i))
+		}
+	}
+	return found
+}
+
+func TestMain_OutputIsPlainTextWhenNotATerminal(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var stdout, stderr bytes.Buffer // not a TTY, as in CI
+	dir := filepath.Join(t.TempDir(), "run")
+	Main(context.Background(), Config{
+		Args: []string{"val23", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr,
+		EdgedAddr: busy.Addr().String(), PeerAddr: freeAddr(t),
+	})
+	if stdout.Len() == 0 || stderr.Len() == 0 {
+		t.Fatalf("nothing written: stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+	for name, out := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String()} {
+		if found := controlCodes(out); len(found) > 0 {
+			t.Errorf("%s has control codes %v:\n%s", name, found, out)
+		}
+	}
+}

@@ -8,11 +8,17 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"edgelab/edged/api"
 	"edgelab/edged/audit"
+	"edgelab/edged/config"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
 	"edgelab/peer/received"
@@ -141,7 +147,11 @@ type Recorded struct {
 	SetBandwidth map[string]harness.CommandResult // by file name
 	PreReload    PreReload
 	GoTest       []TestEvent
-	problems     map[string]error
+	// Boot is the [relay.bandwidth] edged booted with (edge.toml).
+	Boot config.Bandwidth
+	// Files are the names in the scenario's directory, sorted.
+	Files    []string
+	problems map[string]error
 }
 
 // Load reads the evidence of scenario s from evidenceDir/<s.Name>.
@@ -152,7 +162,27 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 		SetBandwidth: map[string]harness.CommandResult{},
 		problems:     map[string]error{},
 	}
+	if entries, err := os.ReadDir(r.Dir); err == nil {
+		for _, e := range entries {
+			// Dot files are an atomic write's leftovers, not evidence.
+			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				r.Files = append(r.Files, e.Name())
+			}
+		}
+	}
 	r.load(FileScenario, func(b []byte) error { return json.Unmarshal(b, &r.Run) })
+	r.load(FileEdgeTOML, func(b []byte) error {
+		// Only the boot bandwidth matters here; edged itself validated the
+		// whole file when it started.
+		var f struct {
+			Relay struct {
+				Bandwidth config.Bandwidth `toml:"bandwidth"`
+			} `toml:"relay"`
+		}
+		_, err := toml.Decode(string(b), &f)
+		r.Boot = f.Relay.Bandwidth
+		return err
+	})
 	r.load(FileSeeded, func(b []byte) error { return json.Unmarshal(b, &r.Seeded) })
 	r.load(FilePeer, func(b []byte) error { return json.Unmarshal(b, &r.Peer) })
 	r.load(FileStatus, func(b []byte) error { return json.Unmarshal(b, &r.Status) })
@@ -218,6 +248,13 @@ func (r *Recorded) need(names ...string) error {
 	}
 	return nil
 }
+
+// exists reports whether the scenario's directory holds file name.
+func (r *Recorded) exists(name string) bool { return slices.Contains(r.Files, name) }
+
+// rel is file name's path relative to the evidence directory, with
+// forward slashes, as report links use it.
+func (r *Recorded) rel(name string) string { return path.Join(r.Scenario.Name, name) }
 
 // ran reports whether the scenario ran (its record exists without error).
 func (r *Recorded) ran() bool { return r.need() == nil }

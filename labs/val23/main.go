@@ -2,12 +2,19 @@
 // peer processes and writes its evidence directory:
 //
 //	go run ./labs/val23 [evidence-dir]
+//	go run ./labs/val23 --check-only evidence-dir
 //
-// Exit status: 0 all checks PASS, 1 any FAIL, 2 the lab could not run.
+// --check-only re-evaluates the checks over a saved evidence directory
+// without running anything, rewrites its report files and prints the
+// report.
+//
+// Exit status: 0 all checks PASS, 1 any FAIL, 2 the lab could not run (or
+// the directory cannot be re-checked).
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,19 +24,28 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 2 || len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
-		fmt.Fprintln(os.Stderr, "usage: go run ./labs/val23 [evidence-dir]")
+	fs := flag.NewFlagSet("val23", flag.ExitOnError)
+	checkOnly := fs.Bool("check-only", false, "re-evaluate the checks over an existing evidence directory; run nothing")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: go run ./labs/val23 [evidence-dir]\n       go run ./labs/val23 --check-only evidence-dir")
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits 2 on a bad flag
+	if fs.NArg() > 1 || *checkOnly && fs.NArg() != 1 {
+		fs.Usage()
 		os.Exit(2)
 	}
-	var dir string
-	if len(os.Args) == 2 {
-		dir = os.Args[1]
-	}
+	dir := fs.Arg(0)
 	// Ctrl-C or SIGTERM cancels the run; the lab then stops its processes,
 	// saves the evidence it has and reports the rest as not run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code := val23.Main(ctx, val23.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr})
+	var code int
+	if *checkOnly {
+		code = val23.CheckOnly(ctx, val23.CheckConfig{Args: os.Args, Dir: dir, Stdout: os.Stdout, Stderr: os.Stderr})
+	} else {
+		code = val23.Main(ctx, val23.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr})
+	}
 	stop()
 	os.Exit(code)
 }

@@ -6,13 +6,15 @@
 # status means something: 0 all PASS, 1 a check FAILED, 2 the lab could not
 # run.
 set -euo pipefail
-# A relative evidence dir means relative to where the caller stands, not to
-# the repository root we move to.
-if [[ $# -ge 1 && "$1" != /* ]]; then
-	set -- "$PWD/$1" "${@:2}"
-fi
+# Relative paths mean relative to where the caller stands, not to the
+# repository root we move to; flags (--check-only) pass through.
+args=()
+for a in "$@"; do
+	[[ "$a" != -* && "$a" != /* ]] && a="$PWD/$a"
+	args+=("$a")
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bin_dir="$(mktemp -d)"
 trap 'rm -rf "$bin_dir"' EXIT
 go build -o "$bin_dir/val23" ./labs/val23
-"$bin_dir/val23" "$@"
+"$bin_dir/val23" "${args[@]}"

@@ -55,10 +55,35 @@ type SegmentCounts struct {
 	BlockedOversize int64 `json:"blocked_oversize"`
 }
 
-// PeerStatus is what edged delivered to one target peer.
+// PeerStatus is what edged delivered to one target peer, and the peer's own
+// limit and counters. A target that is in the ledger but not in [[peers]]
+// has only the delivery figures and segment counts.
 type PeerStatus struct {
 	DeliveredSegments int64 `json:"delivered_segments"`
 	DeliveredBytes    int64 `json:"delivered_bytes"`
+	// Configured is true for a peer of [[peers]]: only those have a
+	// per-peer limit.
+	Configured bool `json:"configured"`
+	// Bandwidth is the peer's own limit, applied on top of the global one
+	// (source "runtime" when set with set-bandwidth --peer, else "default").
+	Bandwidth *Bandwidth `json:"bandwidth,omitempty"`
+	// Unlimited is true when the peer's own limit has no rate and no quota.
+	Unlimited bool `json:"unlimited"`
+	// ThrottleCount and QuotaDropCount count the deferrals and quota drops
+	// of segments for this peer, whichever limit (global or the peer's)
+	// caused them; the top-level counters are relay-wide.
+	ThrottleCount  int64 `json:"throttle_count"`
+	QuotaDropCount int64 `json:"quota_drop_count"`
+	// DailyUsedBytes, DailyRemainingBytes and DailyWindowStart are the
+	// peer's own quota window (remaining is null without a peer quota).
+	DailyUsedBytes      int64      `json:"daily_used_bytes"`
+	DailyRemainingBytes *int64     `json:"daily_remaining_bytes"`
+	DailyWindowStart    *time.Time `json:"daily_window_start"`
+	PendingSegments     int64      `json:"pending_segments"`
+	DeadletterSegments  int64      `json:"deadletter_segments"`
+	// BlockedOversize counts pending segments for this peer larger than the
+	// global or the peer's burst: no rate limit will ever pass them.
+	BlockedOversize int64 `json:"blocked_oversize"`
 }
 
 // Ingress is what edged's listener received, attributed per sender.
@@ -69,7 +94,9 @@ type Ingress struct {
 
 // Status is the answer of GET /v1/relay/status.
 type Status struct {
-	NodeID              string                `json:"node_id"`
+	NodeID string `json:"node_id"`
+	// Unlimited is true when no rate and no quota is in force anywhere:
+	// neither globally nor for any peer.
 	Unlimited           bool                  `json:"unlimited"`
 	Bandwidth           Bandwidth             `json:"bandwidth"`
 	ThrottleCount       int64                 `json:"throttle_count"`
@@ -86,6 +113,9 @@ type Status struct {
 	// LastCycleThrottled is how many segments the latest cycle deferred on
 	// the rate limit.
 	LastCycleThrottled int64 `json:"last_cycle_throttled"`
+	// Listen is the address the segment listener is bound to (the real
+	// port when edge.toml says port 0); empty without a listener.
+	Listen string `json:"listen,omitempty"`
 }
 
 // Segment is one ledger row as GET /v1/ledger and `edged ledger dump` show it.

@@ -1,7 +1,8 @@
 // Package bandwidth holds edged's bandwidth controls: a token bucket on
 // golang.org/x/time/rate and a daily byte quota, with the throttle and
-// quota-drop counters, all changeable live. Time comes from an injected clock
-// so tests can advance a day without waiting one.
+// quota-drop counters, all changeable live (Limiter), and the global limit
+// applied together with one limit per target peer (Limits). Time comes from
+// an injected clock so tests can advance a day without waiting one.
 package bandwidth
 
 import (
@@ -70,6 +71,9 @@ func (v Verdict) String() string {
 type Decision struct {
 	Verdict Verdict
 	RetryAt time.Time // for Throttled: when enough tokens will be there; zero if never
+	// Scope names the limit that refused the segment (Limits.Admit only):
+	// GlobalScope or a peer id.
+	Scope string
 }
 
 // Stats is a consistent snapshot of a Limiter.
@@ -109,6 +113,9 @@ type Limiter struct {
 func New(s Settings, u Usage, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
+	}
+	if !u.WindowStart.IsZero() {
+		u.WindowStart = u.WindowStart.UTC()
 	}
 	l := &Limiter{now: now, usage: u}
 	l.set(s)
@@ -162,24 +169,44 @@ func (l *Limiter) Admit(size int64) Decision {
 	defer l.mu.Unlock()
 	now := l.now()
 	l.rollWindow(now)
-	if q := l.settings.DailyQuotaBytes; q > 0 && l.usage.UsedBytes+l.reserved+size > q {
+	if l.quotaExceeded(size) {
 		l.quotaDrops++
 		return Decision{Verdict: QuotaExceeded}
 	}
-	if l.bucket != nil {
-		r := l.bucket.ReserveN(now, int(size))
-		if !r.OK() { // larger than the burst: it can never pass
-			l.throttles++
-			return Decision{Verdict: Throttled}
-		}
-		if d := r.DelayFrom(now); d > 0 {
-			r.CancelAt(now)
-			l.throttles++
-			return Decision{Verdict: Throttled, RetryAt: now.Add(d)}
-		}
+	r, ok, delay := l.reserveTokens(now, size)
+	switch {
+	case !ok: // larger than the burst: it can never pass
+		l.throttles++
+		return Decision{Verdict: Throttled}
+	case delay > 0:
+		r.CancelAt(now)
+		l.throttles++
+		return Decision{Verdict: Throttled, RetryAt: now.Add(delay)}
 	}
 	l.reserved += size
 	return Decision{Verdict: Allowed}
+}
+
+// quotaExceeded reports whether size more bytes would pass the quota,
+// counting what is reserved; the caller holds l.mu and has rolled the window.
+func (l *Limiter) quotaExceeded(size int64) bool {
+	q := l.settings.DailyQuotaBytes
+	return q > 0 && l.usage.UsedBytes+l.reserved+size > q
+}
+
+// reserveTokens takes size tokens from the bucket at now. ok is false when
+// size is larger than the burst (nothing is taken); a positive delay means
+// the tokens are not there yet and the caller must cancel r or wait. With no
+// rate in force r is nil and ok is true. The caller holds l.mu.
+func (l *Limiter) reserveTokens(now time.Time, size int64) (r *rate.Reservation, ok bool, delay time.Duration) {
+	if l.bucket == nil {
+		return nil, true, 0
+	}
+	r = l.bucket.ReserveN(now, int(size))
+	if !r.OK() {
+		return nil, false, 0
+	}
+	return r, true, r.DelayFrom(now)
 }
 
 // UsageAfter is the quota usage that committing size bytes now would leave;
@@ -195,7 +222,9 @@ func (l *Limiter) usageAfter(size int64) Usage {
 	l.rollWindow(now)
 	u := l.usage
 	if u.WindowStart.IsZero() {
-		u.WindowStart = now
+		// A UTC instant without a monotonic reading: exactly what the
+		// ledger stores and gives back after a restart.
+		u.WindowStart = now.UTC()
 	}
 	u.UsedBytes += size
 	return u

@@ -60,7 +60,7 @@ func (f *fakeBackend) requests() []api.SetBandwidthRequest {
 }
 
 func newFake() *fakeBackend {
-	remaining := int64(64)
+	remaining, peerRemaining := int64(64), int64(36)
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	at := start.Add(time.Minute)
 	return &fakeBackend{
@@ -73,10 +73,18 @@ func newFake() *fakeBackend {
 			DailyRemainingBytes: &remaining,
 			DailyWindowStart:    &start,
 			Segments:            api.SegmentCounts{Pending: 1, Delivered: 1, Deadletter: 0, BlockedOversize: 1},
-			Peers:               map[string]api.PeerStatus{"peer-val23": {DeliveredSegments: 1, DeliveredBytes: 64}},
-			Ingress:             api.Ingress{Bytes: 192, ByPeer: map[string]int64{"a": 192}},
-			ExecutorCycles:      5,
-			LastCycleThrottled:  1,
+			Peers: map[string]api.PeerStatus{
+				"peer-val23": {
+					DeliveredSegments: 1, DeliveredBytes: 64, Configured: true,
+					Bandwidth:     &api.Bandwidth{BytesPerSecond: 32, DailyQuotaBytes: 100, Source: api.SourceRuntime},
+					ThrottleCount: 3, QuotaDropCount: 1, DailyUsedBytes: 64, DailyRemainingBytes: &peerRemaining,
+					DailyWindowStart: &start, PendingSegments: 1, BlockedOversize: 1,
+				},
+				"old-peer": {DeliveredSegments: 2, DeliveredBytes: 10},
+			},
+			Ingress:            api.Ingress{Bytes: 192, ByPeer: map[string]int64{"a": 192}},
+			ExecutorCycles:     5,
+			LastCycleThrottled: 1,
 		},
 		ledger: api.Ledger{Segments: []api.Segment{
 			{ID: "val23-sb-001", TargetPeer: "peer-val23", Size: 64, State: "DELIVERED", Attempts: 1, NextAttemptAt: at, CreatedAt: at, UpdatedAt: at, DeliveredAt: &at},
@@ -180,8 +188,12 @@ daily window start  2025-03-01T12:00:00Z
 executor cycles     5 (last cycle throttled 1)
 segments            pending=1 delivered=1 deadletter=0 blocked_oversize=1
 
-PEER        DELIVERED SEGMENTS  DELIVERED BYTES
-peer-val23  1                   64
+PEER        DELIVERED SEGMENTS  DELIVERED BYTES  PENDING  DEADLETTER  THROTTLES  QUOTA DROPS
+old-peer    2                   10               0        0           0          0
+peer-val23  1                   64               1        0           3          1
+
+PEER LIMIT  BANDWIDTH                                                         DAILY USED  DAILY REMAINING  DAILY WINDOW START
+peer-val23  rate=32 B/s burst=32 B (= rate) quota=100 B/day (source runtime)  64 B        36 B             2025-03-01T12:00:00Z
 
 INGRESS FROM  BYTES
 (total)       192
@@ -234,7 +246,11 @@ func TestSetBandwidthSendsExactlyTheFlags(t *testing.T) {
 			if diff := cmp.Diff([]api.SetBandwidthRequest{tt.want}, d.backend.requests()); diff != "" {
 				t.Errorf("requests mismatch (-want +got):\n%s", diff)
 			}
-			wantOut := "applied: rate=64 B/s burst=64 B (= rate) quota=unlimited (source runtime)\n" +
+			verb := "applied"
+			if tt.want.Peer != "" {
+				verb += " for peer " + tt.want.Peer
+			}
+			wantOut := verb + ": rate=64 B/s burst=64 B (= rate) quota=unlimited (source runtime)\n" +
 				"previous: rate=unlimited burst=- quota=unlimited (source default)\n"
 			if r.stdout != wantOut {
 				t.Errorf("stdout:\n got %q\nwant %q", r.stdout, wantOut)

@@ -166,12 +166,18 @@ executor tick), persists them, and records them in the audit log. A value
 of 0 means unlimited; flags not given are sent as 0. --reset drops the
 runtime setting and returns to edge.toml.
 
+With --peer ID the limit applies to deliveries to that peer (one of
+[[peers]] in edge.toml) on top of the global limit: a segment is delivered
+only when both allow it. --reset --peer ID drops that peer's limit.
+
 Exit status: 0 when applied, 1 when the daemon refused or did not apply it,
 2 for bad flags (nothing is sent).`,
 		Example: `  edged relay config set-bandwidth --bytes-per-second 64
   edged relay config set-bandwidth --daily-quota-bytes 128
   edged relay config set-bandwidth --bytes-per-second 0 --daily-quota-bytes 0   # unlimited
-  edged relay config set-bandwidth --reset`,
+  edged relay config set-bandwidth --reset
+  edged relay config set-bandwidth --peer peer-a --bytes-per-second 64 --daily-quota-bytes 4096
+  edged relay config set-bandwidth --reset --peer peer-a`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkBandwidthFlags(cmd, req); err != nil {
@@ -195,6 +201,9 @@ Exit status: 0 when applied, 1 when the daemon refused or did not apply it,
 					if !resp.Applied {
 						verb = "NOT applied"
 					}
+					if req.Peer != "" {
+						verb += " for peer " + req.Peer
+					}
 					fmt.Fprintf(a.stdout, "%s: %s\n", verb, bandwidthText(resp.Bandwidth))
 					fmt.Fprintf(a.stdout, "previous: %s\n", bandwidthText(resp.Previous))
 					for _, w := range resp.Warnings {
@@ -213,8 +222,8 @@ Exit status: 0 when applied, 1 when the daemon refused or did not apply it,
 	f.Int64Var(&req.BytesPerSecond, "bytes-per-second", 0, "token bucket rate in bytes per second (0: unlimited)")
 	f.Int64Var(&req.BurstBytes, "burst-bytes", 0, "token bucket capacity in bytes (0: equal to the rate)")
 	f.Int64Var(&req.DailyQuotaBytes, "daily-quota-bytes", 0, "bytes allowed per 24-hour window (0: unlimited)")
-	f.StringVar(&req.Peer, "peer", "", "apply to deliveries to this peer only")
-	f.BoolVar(&req.Reset, "reset", false, "drop the runtime setting and return to edge.toml")
+	f.StringVar(&req.Peer, "peer", "", "set this peer's own limit (on top of the global one) instead of the global limit")
+	f.BoolVar(&req.Reset, "reset", false, "drop the runtime setting: the global one returns to edge.toml, a --peer one to unlimited")
 	f.BoolVar(&asJSON, "json", false, "print the daemon's JSON answer as received")
 	return cmd
 }

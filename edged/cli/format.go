@@ -71,10 +71,32 @@ func writeStatus(w io.Writer, st api.Status) error {
 	if len(st.Peers) == 0 {
 		fmt.Fprintln(tw, "delivered to peers: none")
 	} else {
-		fmt.Fprintln(tw, "PEER\tDELIVERED SEGMENTS\tDELIVERED BYTES")
+		fmt.Fprintln(tw, "PEER\tDELIVERED SEGMENTS\tDELIVERED BYTES\tPENDING\tDEADLETTER\tTHROTTLES\tQUOTA DROPS")
 		for _, id := range sortedKeys(st.Peers) {
 			p := st.Peers[id]
-			fmt.Fprintf(tw, "%s\t%d\t%d\n", id, p.DeliveredSegments, p.DeliveredBytes)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", id, p.DeliveredSegments, p.DeliveredBytes,
+				p.PendingSegments, p.DeadletterSegments, p.ThrottleCount, p.QuotaDropCount)
+		}
+		// Each configured peer's own limit, on top of the global one.
+		header := false
+		for _, id := range sortedKeys(st.Peers) {
+			p := st.Peers[id]
+			if !p.Configured || p.Bandwidth == nil {
+				continue
+			}
+			if !header {
+				fmt.Fprintln(tw)
+				fmt.Fprintln(tw, "PEER LIMIT\tBANDWIDTH\tDAILY USED\tDAILY REMAINING\tDAILY WINDOW START")
+				header = true
+			}
+			remaining, start := "unlimited", "-"
+			if p.DailyRemainingBytes != nil {
+				remaining = fmt.Sprintf("%d B", *p.DailyRemainingBytes)
+			}
+			if p.DailyWindowStart != nil {
+				start = p.DailyWindowStart.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d B\t%s\t%s\n", id, bandwidthText(*p.Bandwidth), p.DailyUsedBytes, remaining, start)
 		}
 	}
 	fmt.Fprintln(tw)

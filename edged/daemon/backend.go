@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"edgelab/edged/api"
@@ -16,6 +17,12 @@ import (
 // settingBandwidth holds the runtime bandwidth setting; it wins over
 // edge.toml until set-bandwidth --reset drops it.
 const settingBandwidth = "bandwidth"
+
+// settingPeerBandwidth prefixes the runtime setting of one peer's limit:
+// bandwidth.peer.<id>. set-bandwidth --reset --peer ID drops it.
+const settingPeerBandwidth = "bandwidth.peer."
+
+func peerSettingKey(id string) string { return settingPeerBandwidth + id }
 
 // bootBandwidth picks the settings in force at start: runtime (persisted by
 // set-bandwidth), else the config file, else none.
@@ -32,6 +39,40 @@ func (d *Daemon) bootBandwidth(ctx context.Context) (bandwidth.Settings, string,
 	return s, source, nil
 }
 
+// bootPeers gives every configured peer its limit (the persisted runtime
+// setting, else none) and its persisted quota usage. A runtime setting left
+// for a peer no longer in [[peers]] is kept in the ledger but not applied.
+func (d *Daemon) bootPeers(ctx context.Context) error {
+	d.peerSource = map[string]string{}
+	for _, p := range d.cfg.Peers {
+		var s bandwidth.Settings
+		ok, err := d.ledger.Setting(ctx, peerSettingKey(p.ID), &s)
+		if err != nil {
+			return err
+		}
+		source := api.SourceDefault
+		if ok {
+			source = api.SourceRuntime
+		}
+		u, err := d.ledger.Usage(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		d.limits.TrackPeer(p.ID, s, bandwidth.Usage{WindowStart: u.WindowStart, UsedBytes: u.UsedBytes})
+		d.peerSource[p.ID] = source
+	}
+	stale, err := d.ledger.SettingsWithPrefix(ctx, settingPeerBandwidth)
+	if err != nil {
+		return err
+	}
+	for id := range stale {
+		if _, ok := d.cfg.Peer(id); !ok {
+			d.log.Warn("runtime bandwidth setting for a peer not in [[peers]] is ignored", "peer", id, "key", peerSettingKey(id))
+		}
+	}
+	return nil
+}
+
 func (d *Daemon) configBandwidth() (bandwidth.Settings, string) {
 	b := d.cfg.Relay.Bandwidth
 	if b.IsZero() {
@@ -44,12 +85,29 @@ func apiBandwidth(s bandwidth.Settings, source string) api.Bandwidth {
 	return api.Bandwidth{BytesPerSecond: s.BytesPerSecond, BurstBytes: s.BurstBytes, DailyQuotaBytes: s.DailyQuotaBytes, Source: source}
 }
 
+// quotaFigures are a quota window as the status shows it.
+func quotaFigures(st bandwidth.Stats) (remaining *int64, windowStart *time.Time) {
+	if rem, ok := st.Remaining(); ok {
+		remaining = &rem
+	}
+	if !st.Usage.WindowStart.IsZero() {
+		ws := st.Usage.WindowStart.UTC()
+		windowStart = &ws
+	}
+	return remaining, windowStart
+}
+
 // Status implements control.Backend.
 func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	d.mu.Lock()
 	source := d.source
+	peerSource := make(map[string]string, len(d.peerSource))
+	for id, s := range d.peerSource {
+		peerSource[id] = s
+	}
 	d.mu.Unlock()
-	st := d.limiter.Stats()
+	ls := d.limits.Stats()
+	st := ls.Global
 	counts, err := d.ledger.Counts(ctx)
 	if err != nil {
 		return api.Status{}, err
@@ -58,16 +116,36 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	if err != nil {
 		return api.Status{}, err
 	}
-	var oversize int64
+	peerCounts, err := d.ledger.CountsByPeer(ctx)
+	if err != nil {
+		return api.Status{}, err
+	}
+	var globalBurst int64
 	if st.Settings.BytesPerSecond > 0 {
-		if oversize, err = d.ledger.PendingLargerThan(ctx, st.Settings.Burst(), ""); err != nil {
+		globalBurst = st.Settings.Burst()
+	}
+	peerBursts := map[string]int64{}
+	unlimited := st.Settings.Unlimited()
+	for id, ps := range ls.Peers {
+		if ps.Settings.BytesPerSecond > 0 {
+			peerBursts[id] = ps.Settings.Burst()
+		}
+		unlimited = unlimited && ps.Settings.Unlimited()
+	}
+	oversize := map[string]int64{}
+	if globalBurst > 0 || len(peerBursts) > 0 {
+		if oversize, err = d.ledger.PendingOversize(ctx, globalBurst, peerBursts); err != nil {
 			return api.Status{}, err
 		}
+	}
+	var blocked int64
+	for _, n := range oversize {
+		blocked += n
 	}
 	total, ingress := d.ingress.Snapshot()
 	out := api.Status{
 		NodeID:         d.nodeID,
-		Unlimited:      st.Settings.Unlimited(),
+		Unlimited:      unlimited,
 		Bandwidth:      apiBandwidth(st.Settings, source),
 		ThrottleCount:  st.ThrottleCount,
 		QuotaDropCount: st.QuotaDropCount,
@@ -76,64 +154,102 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 			Pending:         counts[ledger.Pending],
 			Delivered:       counts[ledger.Delivered],
 			Deadletter:      counts[ledger.Deadletter],
-			BlockedOversize: oversize,
+			BlockedOversize: blocked,
 		},
 		Peers:              map[string]api.PeerStatus{},
 		Ingress:            api.Ingress{Bytes: total, ByPeer: ingress},
 		ExecutorCycles:     d.executor.Cycles(),
 		LastCycleThrottled: d.executor.LastCycleThrottled(),
+		Listen:             d.listenAddr,
 	}
-	if rem, ok := st.Remaining(); ok {
-		out.DailyRemainingBytes = &rem
+	out.DailyRemainingBytes, out.DailyWindowStart = quotaFigures(st)
+	peer := func(id string) api.PeerStatus {
+		p := out.Peers[id]
+		c := peerCounts[id]
+		p.PendingSegments, p.DeadletterSegments = c[ledger.Pending], c[ledger.Deadletter]
+		p.BlockedOversize = oversize[id]
+		return p
 	}
-	if !st.Usage.WindowStart.IsZero() {
-		ws := st.Usage.WindowStart
-		out.DailyWindowStart = &ws
-	}
-	for _, p := range d.cfg.Peers {
-		out.Peers[p.ID] = api.PeerStatus{}
+	// Targets in the ledger that are not configured keep their figures.
+	for id := range peerCounts {
+		out.Peers[id] = peer(id)
 	}
 	for id, t := range byPeer {
-		out.Peers[id] = api.PeerStatus{DeliveredSegments: t.Segments, DeliveredBytes: t.Bytes}
+		p := peer(id)
+		p.DeliveredSegments, p.DeliveredBytes = t.Segments, t.Bytes
+		out.Peers[id] = p
+	}
+	for _, cp := range d.cfg.Peers {
+		p := peer(cp.ID)
+		ps := ls.Peers[cp.ID]
+		bw := apiBandwidth(ps.Settings, peerSource[cp.ID])
+		p.Configured, p.Bandwidth, p.Unlimited = true, &bw, ps.Settings.Unlimited()
+		p.ThrottleCount, p.QuotaDropCount = ps.ThrottleCount, ps.QuotaDropCount
+		p.DailyUsedBytes = ps.Usage.UsedBytes
+		p.DailyRemainingBytes, p.DailyWindowStart = quotaFigures(ps)
+		out.Peers[cp.ID] = p
 	}
 	return out, nil
 }
 
 // SetBandwidth implements control.Backend: the change is persisted, applied
 // to the live limiter, audited, and wakes the executor, in that order, so a
-// crash after the answer never loses an applied setting.
+// crash after the answer never loses an applied setting. With req.Peer it
+// changes that peer's own limit, which applies on top of the global one.
 func (d *Daemon) SetBandwidth(ctx context.Context, req api.SetBandwidthRequest, actor string) (api.SetBandwidthResponse, error) {
-	if req.Peer != "" {
-		return api.SetBandwidthResponse{}, &control.RequestError{Code: http.StatusNotImplemented,
-			Msg: fmt.Sprintf("per-peer bandwidth limits (peer %q) are not supported yet; omit \"peer\" to set the global limit", req.Peer)}
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 
-	prev := apiBandwidth(d.limiter.Settings(), d.source)
+	// What the change is made to: the global limit or one peer's.
+	var (
+		key      = settingBandwidth
+		current  = d.limits.GlobalSettings()
+		source   = d.source
+		fallback = d.configBandwidth
+		apply    = d.limits.SetGlobal
+		scope    = "global"
+	)
+	if req.Peer != "" {
+		s, ok := d.limits.PeerSettings(req.Peer)
+		if !ok {
+			return api.SetBandwidthResponse{}, &control.RequestError{Code: http.StatusBadRequest, Msg: d.unknownPeer(req.Peer)}
+		}
+		key, current, source, scope = peerSettingKey(req.Peer), s, d.peerSource[req.Peer], "peer "+req.Peer
+		fallback = func() (bandwidth.Settings, string) { return bandwidth.Settings{}, api.SourceDefault }
+		apply = func(s bandwidth.Settings) {
+			if err := d.limits.SetPeer(req.Peer, s); err != nil {
+				d.log.Error("per-peer limit not applied", "peer", req.Peer, "err", err) // tracked above: cannot happen
+			}
+		}
+	}
+	prev := apiBandwidth(current, source)
 	next := bandwidth.Settings{BytesPerSecond: req.BytesPerSecond, BurstBytes: req.BurstBytes, DailyQuotaBytes: req.DailyQuotaBytes}
-	source := api.SourceRuntime
+	source = api.SourceRuntime
 	if req.Reset {
-		next, source = d.configBandwidth()
-		if err := d.ledger.DeleteSetting(ctx, settingBandwidth); err != nil {
+		next, source = fallback()
+		if err := d.ledger.DeleteSetting(ctx, key); err != nil {
 			return api.SetBandwidthResponse{}, err
 		}
-	} else if err := d.ledger.SetSetting(ctx, settingBandwidth, next); err != nil {
+	} else if err := d.ledger.SetSetting(ctx, key, next); err != nil {
 		return api.SetBandwidthResponse{}, err
 	}
-	d.limiter.Set(next)
-	d.source = source
+	apply(next)
+	if req.Peer != "" {
+		d.peerSource[req.Peer] = source
+	} else {
+		d.source = source
+	}
 	applied := apiBandwidth(next, source)
 
 	resp := api.SetBandwidthResponse{Applied: true, Bandwidth: applied, Previous: prev, Warnings: []string{}}
 	if next.BytesPerSecond > 0 {
-		n, err := d.ledger.PendingLargerThan(ctx, next.Burst(), "")
+		n, err := d.ledger.PendingLargerThan(ctx, next.Burst(), req.Peer)
 		if err != nil {
 			return api.SetBandwidthResponse{}, err
 		}
 		if n > 0 {
 			resp.Warnings = append(resp.Warnings, fmt.Sprintf(
-				"%d pending segment(s) are larger than the burst of %d bytes and can never pass; raise --burst-bytes", n, next.Burst()))
+				"%d pending segment(s) are larger than the %s burst of %d bytes and can never pass; raise --burst-bytes", n, scope, next.Burst()))
 		}
 	}
 	if next.BurstBytes > 0 && next.BytesPerSecond == 0 {
@@ -148,8 +264,25 @@ func (d *Daemon) SetBandwidth(ctx context.Context, req api.SetBandwidthRequest, 
 		resp.Warnings = append(resp.Warnings, fmt.Sprintf("applied, but the audit event could not be written: %v", err))
 	}
 	d.executor.Wake()
-	d.log.Info("bandwidth configured", "bandwidth", next, "source", source, "previous", prev, "actor", actor)
+	d.log.Info("bandwidth configured", "scope", scope, "bandwidth", next, "source", source, "previous", prev, "actor", actor)
 	return resp, nil
+}
+
+// unknownPeer says that id is not a configured peer, and which ones are.
+func (d *Daemon) unknownPeer(id string) string {
+	ids := make([]string, 0, len(d.cfg.Peers))
+	for _, p := range d.cfg.Peers {
+		ids = append(ids, p.ID)
+	}
+	known := "none"
+	if len(ids) > 0 {
+		known = strings.Join(ids, ", ")
+	}
+	where := "[[peers]]"
+	if d.cfg.File != "" {
+		where += " of " + d.cfg.File
+	}
+	return fmt.Sprintf("unknown peer %q: not in %s (configured peers: %s)", id, where, known)
 }
 
 // Ledger implements control.Backend.

@@ -44,16 +44,19 @@ type Daemon struct {
 	sessionID string
 
 	ledger   *ledger.Ledger
-	limiter  *bandwidth.Limiter
+	limits   *bandwidth.Limits
 	executor *relay.Executor
 	audit    *audit.Log
 	client   *transport.Client
 	ingress  *transport.Attribution
+	// listenAddr is where the segment listener is bound ("" without one).
+	listenAddr string
 
 	// mu serialises bandwidth changes so each audit event's "previous" is
 	// the setting it replaced.
-	mu     sync.Mutex
-	source string
+	mu         sync.Mutex
+	source     string
+	peerSource map[string]string // per configured peer: runtime or default
 
 	servers []*http.Server
 	wg      sync.WaitGroup
@@ -111,7 +114,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	d.limiter = bandwidth.New(settings, bandwidth.Usage{WindowStart: usage.WindowStart, UsedBytes: usage.UsedBytes}, nil)
+	d.limits = bandwidth.NewLimits(settings, bandwidth.Usage{WindowStart: usage.WindowStart, UsedBytes: usage.UsedBytes}, nil)
+	if err := d.bootPeers(ctx); err != nil {
+		return nil, err
+	}
 
 	if d.audit, err = audit.Open(cfg.AuditLog); err != nil {
 		return nil, err
@@ -144,6 +150,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 			return nil, fmt.Errorf("segment listener: %w", err)
 		}
 		segListener = tls.NewListener(l, serverTLS)
+		d.listenAddr = l.Addr().String()
 		closers = append(closers, func() { segListener.Close() })
 	}
 	if cfg.MetricsListen != "" {
@@ -155,7 +162,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 
 	d.executor = &relay.Executor{
 		Ledger:      d.ledger,
-		Limiter:     d.limiter,
+		Limits:      d.limits,
 		Deliverer:   relay.DeliverFunc(d.deliver),
 		MaxRetry:    cfg.Relay.MaxRetryCount,
 		BackoffBase: time.Duration(cfg.Relay.BackoffBaseSeconds) * time.Second,
@@ -201,7 +208,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	}()
 
 	log.Info("edged started", "node_id", d.nodeID, "session", d.sessionID,
-		"control_socket", cfg.ControlSocket, "listen", cfg.Listen, "peers", len(cfg.Peers),
+		"control_socket", cfg.ControlSocket, "listen", d.listenAddr, "peers", len(cfg.Peers),
 		"bandwidth", settings, "bandwidth_source", source)
 	return d, nil
 }

@@ -495,3 +495,65 @@ func (l *Ledger) IntegrityCheck(ctx context.Context) (string, error) {
 	}
 	return v, nil
 }
+
+// CountsByPeer returns the number of segments in each state per target
+// peer.
+func (l *Ledger) CountsByPeer(ctx context.Context) (map[string]map[State]int64, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT target_peer, state, COUNT(*) FROM segments GROUP BY target_peer, state`)
+	if err != nil {
+		return nil, fmt.Errorf("count segments per peer: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[State]int64{}
+	for rows.Next() {
+		var p string
+		var s State
+		var n int64
+		if err := rows.Scan(&p, &s, &n); err != nil {
+			return nil, fmt.Errorf("count segments per peer: %w", err)
+		}
+		if out[p] == nil {
+			out[p] = map[State]int64{}
+		}
+		out[p][s] = n
+	}
+	return out, rows.Err()
+}
+
+// PendingOversize counts, per target peer, the PENDING segments that a rate
+// limit can never pass: larger than the global burst (when globalBurst > 0)
+// or than their target's own burst (peerBursts; 0 or absent: no rate).
+func (l *Ledger) PendingOversize(ctx context.Context, globalBurst int64, peerBursts map[string]int64) (map[string]int64, error) {
+	// One query whatever the number of peers: the per-peer bursts are a
+	// VALUES table joined on the target.
+	q := `SELECT s.target_peer, COUNT(*) FROM segments s `
+	var args []any
+	if len(peerBursts) > 0 {
+		q = `WITH bursts(peer, burst) AS (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(peerBursts)), ", ") + `) ` +
+			q + `LEFT JOIN bursts b ON b.peer = s.target_peer `
+		for p, b := range peerBursts {
+			args = append(args, p, b)
+		}
+	}
+	q += `WHERE s.state = 'PENDING' AND ((? > 0 AND s.size > ?)`
+	args = append(args, globalBurst, globalBurst)
+	if len(peerBursts) > 0 {
+		q += ` OR (b.burst > 0 AND s.size > b.burst)`
+	}
+	q += `) GROUP BY s.target_peer`
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count oversize segments: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var p string
+		var n int64
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, fmt.Errorf("count oversize segments: %w", err)
+		}
+		out[p] = n
+	}
+	return out, rows.Err()
+}

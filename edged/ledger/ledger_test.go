@@ -175,3 +175,65 @@ func TestSettings(t *testing.T) {
 		t.Fatal("setting survived its deletion")
 	}
 }
+
+func TestCountsAndOversizePerPeer(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "l.db"))
+	var segs []New
+	for _, s := range []struct {
+		id, peer string
+		size     int
+	}{
+		{"a1", "a", 10}, {"a2", "a", 50}, {"a3", "a", 100},
+		{"b1", "b", 10}, {"b2", "b", 100},
+		{"c1", "c", 100},
+	} {
+		segs = append(segs, New{ID: s.id, TargetPeer: s.peer, Payload: make([]byte, s.size)})
+	}
+	if err := l.Insert(ctx, t0, segs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkDelivered(ctx, "a1", t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkFailed(ctx, "b1", 1, t0, "x", true, t0); err != nil {
+		t.Fatal(err)
+	}
+
+	counts, err := l.CountsByPeer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCounts := map[string]map[State]int64{
+		"a": {Delivered: 1, Pending: 2},
+		"b": {Deadletter: 1, Pending: 1},
+		"c": {Pending: 1},
+	}
+	if diff := cmp.Diff(wantCounts, counts); diff != "" {
+		t.Errorf("CountsByPeer (-want +got):\n%s", diff)
+	}
+
+	tests := []struct {
+		name   string
+		global int64
+		peers  map[string]int64
+		want   map[string]int64
+	}{
+		{"no rate anywhere", 0, nil, map[string]int64{}},
+		{"global burst only", 60, nil, map[string]int64{"a": 1, "b": 1, "c": 1}},
+		{"a peer burst only", 0, map[string]int64{"a": 40}, map[string]int64{"a": 2}},
+		{"the smaller burst counts", 200, map[string]int64{"a": 60, "b": 0}, map[string]int64{"a": 1}},
+		{"global and peer", 60, map[string]int64{"a": 40, "c": 500}, map[string]int64{"a": 2, "b": 1, "c": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := l.PendingOversize(ctx, tt.global, tt.peers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("PendingOversize(%d, %v) (-want +got):\n%s", tt.global, tt.peers, diff)
+			}
+		})
+	}
+}

@@ -87,6 +87,12 @@ func (h *handler) register(m metric.Meter) error {
 	segments := gauge("segments", "{segment}", "Ledger segments by state.")
 	blocked := gauge("blocked-oversize-segments", "{segment}", "Pending segments larger than the burst, which the rate limit can never pass.")
 	dailyUsed := gauge("daily-used-bytes", "By", "Bytes counted against the daily quota in the current window.")
+	dailyRemaining := gauge("daily-remaining-bytes", "By", "Bytes left in the global daily quota window; absent when no global quota is in force.")
+	peerThrottles := counter("throttle-count-by-peer", "{deferral}", "Segments for a configured target peer deferred on a rate limit, global or the peer's own.")
+	peerQuotaDrops := counter("quota-drop-count-by-peer", "{attempt}", "Delivery attempts to a configured target peer failed on a daily quota, global or the peer's own.")
+	peerDailyUsed := gauge("daily-used-bytes-by-peer", "By", "Bytes delivered to a configured target peer in its own daily quota window.")
+	peerDailyRemaining := gauge("daily-remaining-bytes-by-peer", "By", "Bytes left in a configured target peer's own daily quota; absent when the peer has no quota.")
+	peerSegments := gauge("segments-by-peer", "{segment}", "Ledger segments by target peer and state.")
 	for _, err := range errs {
 		if err != nil {
 			return fmt.Errorf("create instrument: %w", err)
@@ -112,8 +118,27 @@ func (h *handler) register(m metric.Meter) error {
 		o.ObserveInt64(segments, st.Segments.Deadletter, stateAttr("deadletter"))
 		o.ObserveInt64(blocked, st.Segments.BlockedOversize)
 		o.ObserveInt64(dailyUsed, st.DailyUsedBytes)
+		if st.DailyRemainingBytes != nil {
+			o.ObserveInt64(dailyRemaining, *st.DailyRemainingBytes)
+		}
+		for _, id := range sortedKeys(st.Peers) {
+			p := st.Peers[id]
+			o.ObserveInt64(peerSegments, p.PendingSegments, peerStateAttr(id, "pending"))
+			o.ObserveInt64(peerSegments, p.DeliveredSegments, peerStateAttr(id, "delivered"))
+			o.ObserveInt64(peerSegments, p.DeadletterSegments, peerStateAttr(id, "deadletter"))
+			if !p.Configured {
+				continue // no limit of its own, so no per-peer limit figures
+			}
+			o.ObserveInt64(peerThrottles, p.ThrottleCount, peerAttr(id))
+			o.ObserveInt64(peerQuotaDrops, p.QuotaDropCount, peerAttr(id))
+			o.ObserveInt64(peerDailyUsed, p.DailyUsedBytes, peerAttr(id))
+			if p.DailyRemainingBytes != nil {
+				o.ObserveInt64(peerDailyRemaining, *p.DailyRemainingBytes, peerAttr(id))
+			}
+		}
 		return nil
-	}, ingress, ingressByPeer, deliveredBytes, deliveredSegs, throttles, quotaDrops, cycles, segments, blocked, dailyUsed)
+	}, ingress, ingressByPeer, deliveredBytes, deliveredSegs, throttles, quotaDrops, cycles, segments, blocked, dailyUsed,
+		dailyRemaining, peerThrottles, peerQuotaDrops, peerDailyUsed, peerDailyRemaining, peerSegments)
 	if err != nil {
 		return fmt.Errorf("register callback: %w", err)
 	}
@@ -139,6 +164,10 @@ func peerAttr(id string) metric.MeasurementOption {
 
 func stateAttr(s string) metric.MeasurementOption {
 	return metric.WithAttributes(attribute.String(AttrState, s))
+}
+
+func peerStateAttr(id, s string) metric.MeasurementOption {
+	return metric.WithAttributes(attribute.String(AttrPeerID, id), attribute.String(AttrState, s))
 }
 
 func sortedKeys[V any](m map[string]V) []string {

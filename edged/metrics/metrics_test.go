@@ -61,20 +61,33 @@ func scrape(t *testing.T, h http.Handler) (int, []string, string) {
 	return resp.StatusCode, samples, string(body)
 }
 
-func TestExpositionMatchesStatus(t *testing.T) {
-	src := &fakeSource{st: api.Status{
-		NodeID:         "edge-val23",
-		ThrottleCount:  7,
-		QuotaDropCount: 4,
-		DailyUsedBytes: 128,
-		ExecutorCycles: 12,
-		Segments:       api.SegmentCounts{Pending: 3, Delivered: 2, Deadletter: 4, BlockedOversize: 1},
+func ptr[T any](v T) *T { return &v }
+
+// labStatus is a status with every kind of figure: a configured peer with a
+// quota, a target that is only in the ledger, ingress from two senders.
+func labStatus() api.Status {
+	return api.Status{
+		NodeID:              "edge-val23",
+		ThrottleCount:       7,
+		QuotaDropCount:      4,
+		DailyUsedBytes:      128,
+		DailyRemainingBytes: ptr[int64](872),
+		ExecutorCycles:      12,
+		Segments:            api.SegmentCounts{Pending: 3, Delivered: 3, Deadletter: 4, BlockedOversize: 1},
 		Peers: map[string]api.PeerStatus{
-			"peer-val23": {DeliveredSegments: 2, DeliveredBytes: 128},
-			"peer-b":     {DeliveredSegments: 1, DeliveredBytes: 64},
+			"peer-val23": {
+				DeliveredSegments: 2, DeliveredBytes: 128, Configured: true,
+				ThrottleCount: 5, QuotaDropCount: 4, DailyUsedBytes: 128, DailyRemainingBytes: ptr[int64](0),
+				PendingSegments: 3, DeadletterSegments: 4,
+			},
+			"peer-b": {DeliveredSegments: 1, DeliveredBytes: 64},
 		},
 		Ingress: api.Ingress{Bytes: 256, ByPeer: map[string]int64{"a": 192, "b": 64}},
-	}}
+	}
+}
+
+func TestExpositionMatchesStatus(t *testing.T) {
+	src := &fakeSource{st: labStatus()}
 	h, err := New(src.status)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +98,10 @@ func TestExpositionMatchesStatus(t *testing.T) {
 	}
 	want := []string{
 		`blocked_oversize_segments 1`,
+		`daily_remaining_bytes 872`,
+		`daily_remaining_bytes_by_peer{peer_id="peer-val23"} 0`,
 		`daily_used_bytes 128`,
+		`daily_used_bytes_by_peer{peer_id="peer-val23"} 128`,
 		`delivered_bytes_total{peer_id="peer-b"} 64`,
 		`delivered_bytes_total{peer_id="peer-val23"} 128`,
 		`delivered_segments_total{peer_id="peer-b"} 1`,
@@ -94,10 +110,18 @@ func TestExpositionMatchesStatus(t *testing.T) {
 		`ingress_bytes_by_peer_total{peer_id="a"} 192`,
 		`ingress_bytes_by_peer_total{peer_id="b"} 64`,
 		`ingress_bytes_total 256`,
+		`quota_drop_count_by_peer_total{peer_id="peer-val23"} 4`,
 		`quota_drop_count_total 4`,
+		`segments_by_peer{peer_id="peer-b",state="deadletter"} 0`,
+		`segments_by_peer{peer_id="peer-b",state="delivered"} 1`,
+		`segments_by_peer{peer_id="peer-b",state="pending"} 0`,
+		`segments_by_peer{peer_id="peer-val23",state="deadletter"} 4`,
+		`segments_by_peer{peer_id="peer-val23",state="delivered"} 2`,
+		`segments_by_peer{peer_id="peer-val23",state="pending"} 3`,
 		`segments{state="deadletter"} 4`,
-		`segments{state="delivered"} 2`,
+		`segments{state="delivered"} 3`,
 		`segments{state="pending"} 3`,
+		`throttle_count_by_peer_total{peer_id="peer-val23"} 5`,
 		`throttle_count_total 7`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -110,6 +134,26 @@ func TestExpositionMatchesStatus(t *testing.T) {
 	}
 	if src.calls != 1 {
 		t.Errorf("status snapshots per scrape: got %d, want 1", src.calls)
+	}
+}
+
+// Without quotas the remaining-bytes series are absent rather than a
+// misleading zero.
+func TestNoQuotaNoRemainingSeries(t *testing.T) {
+	st := labStatus()
+	st.DailyRemainingBytes = nil
+	p := st.Peers["peer-val23"]
+	p.DailyRemainingBytes = nil
+	st.Peers["peer-val23"] = p
+	h, err := New((&fakeSource{st: st}).status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got, body := scrape(t, h)
+	for _, s := range got {
+		if strings.HasPrefix(s, "daily_remaining") {
+			t.Errorf("got %q, want no remaining series without a quota\n%s", s, body)
+		}
 	}
 }
 

@@ -30,8 +30,10 @@ func (f DeliverFunc) Deliver(ctx context.Context, seg ledger.Segment) error { re
 
 // Executor runs delivery cycles. Fields are set before Run and not changed.
 type Executor struct {
-	Ledger      *ledger.Ledger
-	Limiter     *bandwidth.Limiter
+	Ledger *ledger.Ledger
+	// Limits holds the global limit and the per-peer ones; a segment must
+	// pass both its target's and the global one.
+	Limits      *bandwidth.Limits
 	Deliverer   Deliverer
 	MaxRetry    int           // attempts before DEADLETTER
 	BackoffBase time.Duration // attempt k waits BackoffBase × 2^(k-1)
@@ -207,13 +209,19 @@ func (e *Executor) Cycle(ctx context.Context) (CycleResult, error) {
 }
 
 func (e *Executor) process(ctx context.Context, seg ledger.Segment, res *CycleResult) error {
-	d := e.Limiter.Admit(seg.Size)
+	d := e.Limits.Admit(seg.TargetPeer, seg.Size)
 	switch d.Verdict {
 	case bandwidth.QuotaExceeded:
-		return e.fail(ctx, seg, ErrQuotaExceeded, res)
+		cause := ErrQuotaExceeded
+		if d.Scope != bandwidth.GlobalScope {
+			cause = fmt.Errorf("%w (daily quota of peer %s)", ErrQuotaExceeded, d.Scope)
+		}
+		return e.fail(ctx, seg, cause, res)
 	case bandwidth.Throttled:
 		// Deferred, not failed: no attempt counted, nothing written. The
-		// segment stays due and is looked at again when tokens suffice.
+		// segment stays due and is looked at again when tokens suffice;
+		// the segments after it, for this peer or another, are still
+		// looked at in this cycle.
 		res.Throttled++
 		if !d.RetryAt.IsZero() && (res.RetryAt.IsZero() || d.RetryAt.Before(res.RetryAt)) {
 			res.RetryAt = d.RetryAt
@@ -222,7 +230,7 @@ func (e *Executor) process(ctx context.Context, seg ledger.Segment, res *CycleRe
 	}
 	err := e.Deliverer.Deliver(ctx, seg)
 	if err != nil {
-		e.Limiter.Release(seg.Size)
+		e.Limits.Release(seg.TargetPeer, seg.Size)
 		if ctx.Err() != nil {
 			// Shutting down: the delivery was abandoned, not refused. The
 			// segment stays PENDING with its attempts unchanged.
@@ -231,17 +239,24 @@ func (e *Executor) process(ctx context.Context, seg ledger.Segment, res *CycleRe
 		return e.fail(ctx, seg, err, res)
 	}
 	now := e.now()
-	usage := e.Limiter.UsageAfter(seg.Size)
+	// The quota usage of every scope the segment counts in (global, and
+	// its target peer) is stored in the transaction that marks it
+	// DELIVERED, so after a crash the usage is exactly the delivered bytes.
+	usage := e.Limits.UsageAfter(seg.TargetPeer, seg.Size)
+	stored := make(map[string]ledger.Usage, len(usage))
+	for scope, u := range usage {
+		stored[scope] = ledgerUsage(u)
+	}
 	// The DELIVERED mark must land even if shutdown began meanwhile: the
 	// peer already holds the segment.
 	markCtx := context.WithoutCancel(ctx)
-	if err := e.Ledger.MarkDelivered(markCtx, seg.ID, now, map[string]ledger.Usage{"": ledgerUsage(usage)}); err != nil {
-		e.Limiter.Release(seg.Size)
+	if err := e.Ledger.MarkDelivered(markCtx, seg.ID, now, stored); err != nil {
+		e.Limits.Release(seg.TargetPeer, seg.Size)
 		// Left PENDING: it is delivered again later, which the peer answers
 		// as a redelivery.
 		return fmt.Errorf("segment %s delivered but not recorded: %w", seg.ID, err)
 	}
-	e.Limiter.Commit(seg.Size)
+	e.Limits.Commit(seg.TargetPeer, seg.Size, usage)
 	res.Delivered++
 	e.log().Debug("segment delivered", "id", seg.ID, "peer", seg.TargetPeer, "bytes", seg.Size)
 	return nil

@@ -54,7 +54,7 @@ type fixture struct {
 	t     *testing.T
 	clock *fakeClock
 	led   *ledger.Ledger
-	lim   *bandwidth.Limiter
+	lim   *bandwidth.Limits
 	peer  *recorder
 	exec  *Executor
 }
@@ -67,10 +67,10 @@ func newFixture(t *testing.T, s bandwidth.Settings, maxRetry int) *fixture {
 	}
 	t.Cleanup(func() { led.Close() })
 	clock := &fakeClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	lim := bandwidth.New(s, bandwidth.Usage{}, clock.Now)
+	lim := bandwidth.NewLimits(s, bandwidth.Usage{}, clock.Now)
 	peer := &recorder{failing: map[string]bool{}}
 	return &fixture{t: t, clock: clock, led: led, lim: lim, peer: peer, exec: &Executor{
-		Ledger: led, Limiter: lim, Deliverer: peer, MaxRetry: maxRetry,
+		Ledger: led, Limits: lim, Deliverer: peer, MaxRetry: maxRetry,
 		BackoffBase: time.Second, Tick: time.Second, Now: clock.Now,
 	}}
 }
@@ -215,7 +215,7 @@ func TestExecutor_ThrottleIsNotAnAttempt(t *testing.T) {
 	if diff := cmp.Diff(ids, f.peer.delivered); diff != "" {
 		t.Fatalf("delivery order (-want +got):\n%s", diff)
 	}
-	st := f.lim.Stats()
+	st := f.lim.Stats().Global
 	if st.ThrottleCount != 10 || st.QuotaDropCount != 0 {
 		t.Fatalf("counters: got throttle=%d quota=%d, want 10 and 0", st.ThrottleCount, st.QuotaDropCount)
 	}
@@ -242,7 +242,7 @@ func TestExecutor_QuotaDropsFailAttempts(t *testing.T) {
 			t.Fatalf("%s: got last_error=%q attempts=%d, want quota exceeded and 3", id, s.LastError, s.Attempts)
 		}
 	}
-	st := f.lim.Stats()
+	st := f.lim.Stats().Global
 	if st.QuotaDropCount != 12 || st.Usage.UsedBytes != 128 {
 		t.Fatalf("got quota drops=%d used=%d, want 12 and 128", st.QuotaDropCount, st.Usage.UsedBytes)
 	}
@@ -275,7 +275,7 @@ func TestExecutor_HotReloadReleasesBlocked(t *testing.T) {
 	if got := f.exec.untilNext(context.Background(), CycleResult{At: f.clock.Now(), Due: 6, Throttled: 6}); got != time.Second {
 		t.Fatalf("wait after a blocked cycle: got %v, want the 1s tick", got)
 	}
-	f.lim.Set(bandwidth.Settings{})
+	f.lim.SetGlobal(bandwidth.Settings{})
 	if res := f.cycle(); res.Delivered != 6 {
 		t.Fatalf("after reload: got %+v, want 6 delivered", res)
 	}
@@ -353,4 +353,95 @@ func TestExecutor_NoticesInsertsBeforeTheTick(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// seedInterleaved inserts n segments for each peer, due now, ids ordered so
+// that the peers alternate in the cycle: seg-01-<peer[0]>, seg-01-<peer[1]>, …
+func (f *fixture) seedInterleaved(n, size int, peers ...string) map[string][]string {
+	f.t.Helper()
+	ids := map[string][]string{}
+	var segs []ledger.New
+	for i := 1; i <= n; i++ {
+		for _, p := range peers {
+			id := fmt.Sprintf("seg-%02d-%s", i, p)
+			ids[p] = append(ids[p], id)
+			segs = append(segs, ledger.New{ID: id, TargetPeer: p, Payload: make([]byte, size)})
+		}
+	}
+	if err := f.led.Insert(context.Background(), f.clock.Now(), segs...); err != nil {
+		f.t.Fatal(err)
+	}
+	return ids
+}
+
+// A segment throttled by its peer's limit defers only itself: the segments
+// for another peer behind it in the same cycle are delivered.
+func TestExecutor_PeerThrottleDoesNotBlockOtherPeers(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{}, 3)
+	f.lim.TrackPeer("peer-a", bandwidth.Settings{BytesPerSecond: 64}, bandwidth.Usage{})
+	f.lim.TrackPeer("peer-b", bandwidth.Settings{}, bandwidth.Usage{})
+	ids := f.seedInterleaved(3, 64, "peer-a", "peer-b")
+
+	res := f.cycle()
+	if res.Delivered != 4 || res.Throttled != 2 || !res.RetryAt.Equal(f.clock.Now().Add(time.Second)) {
+		t.Fatalf("first cycle: got %+v, want 4 delivered (1 for a, 3 for b), 2 throttled, retry in 1s", res)
+	}
+	want := []string{ids["peer-a"][0], ids["peer-b"][0], ids["peer-b"][1], ids["peer-b"][2]}
+	if diff := cmp.Diff(want, f.peer.delivered); diff != "" {
+		t.Fatalf("delivered in the first cycle (-want +got):\n%s", diff)
+	}
+	for i := 1; i <= 2; i++ {
+		f.clock.Advance(time.Second)
+		if res := f.cycle(); res.Delivered != 1 || res.Throttled != 2-i {
+			t.Fatalf("cycle %d: got %+v, want 1 delivered, %d throttled", i+1, res, 2-i)
+		}
+	}
+	st := f.lim.Stats()
+	if a, b := st.Peers["peer-a"], st.Peers["peer-b"]; a.ThrottleCount != 3 || b.ThrottleCount != 0 || st.Global.ThrottleCount != 3 {
+		t.Fatalf("throttle counts: got a=%d b=%d total=%d, want 3, 0, 3", a.ThrottleCount, b.ThrottleCount, st.Global.ThrottleCount)
+	}
+	for _, id := range ids["peer-a"] {
+		if s := f.segment(id); s.State != ledger.Delivered || s.Attempts != 1 {
+			t.Fatalf("%s: got %s after %d attempts, want DELIVERED after 1", id, s.State, s.Attempts)
+		}
+	}
+}
+
+// A per-peer quota drop is a failed attempt naming the peer; the usage of
+// every scope is persisted with each DELIVERED mark.
+func TestExecutor_PeerQuotaPersistedWithDelivery(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{DailyQuotaBytes: 1000}, 1)
+	f.lim.TrackPeer("peer-a", bandwidth.Settings{DailyQuotaBytes: 128}, bandwidth.Usage{})
+	f.lim.TrackPeer("peer-b", bandwidth.Settings{}, bandwidth.Usage{})
+	ids := f.seedInterleaved(3, 64, "peer-a", "peer-b")
+	start := f.clock.Now()
+
+	if res := f.cycle(); res.Delivered != 5 || res.Deadletter != 1 {
+		t.Fatalf("cycle: got %+v, want 5 delivered and 1 deadletter", res)
+	}
+	s := f.segment(ids["peer-a"][2])
+	if want := "quota exceeded (daily quota of peer peer-a)"; s.State != ledger.Deadletter || s.LastError != want {
+		t.Fatalf("%s: got %s %q, want DEADLETTER %q", s.ID, s.State, s.LastError, want)
+	}
+	want := map[string]ledger.Usage{
+		"":       {WindowStart: start, UsedBytes: 320},
+		"peer-a": {WindowStart: start, UsedBytes: 128},
+		"peer-b": {WindowStart: start, UsedBytes: 192},
+	}
+	got := map[string]ledger.Usage{}
+	for scope := range want {
+		u, err := f.led.Usage(context.Background(), scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[scope] = u
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("persisted usage (-want +got):\n%s", diff)
+	}
+	st := f.lim.Stats()
+	if st.Peers["peer-a"].QuotaDropCount != 1 || st.Peers["peer-b"].QuotaDropCount != 0 || st.Global.QuotaDropCount != 1 {
+		t.Fatalf("quota drops: got a=%d b=%d total=%d, want 1, 0, 1",
+			st.Peers["peer-a"].QuotaDropCount, st.Peers["peer-b"].QuotaDropCount, st.Global.QuotaDropCount)
+	}
 }

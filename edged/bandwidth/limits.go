@@ -1,0 +1,301 @@
+package bandwidth
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// GlobalScope names the global limit in a Decision and in quota usage maps;
+// every other scope is a target peer's id.
+const GlobalScope = ""
+
+// Counters are how often segments were deferred on a rate and dropped on a
+// quota.
+type Counters struct {
+	Throttles  int64
+	QuotaDrops int64
+}
+
+// Limits applies the global limit and one limit per target peer together: a
+// segment for peer P is delivered only when the global limit and P's limit
+// both allow it. Quotas are checked first (global, then P), then the token
+// buckets (global, then P); tokens and quota bytes are reserved in both
+// scopes only when both allow, so a refusal by one never spends the other's.
+//
+// Counters are kept per target peer, whichever limit deferred or dropped the
+// segment, and relay-wide (the sum, plus segments for peers not tracked).
+// It is safe for concurrent use.
+type Limits struct {
+	now func() time.Time
+
+	// mu is taken before any Limiter's own mutex, and the global limiter's
+	// before a peer's, so the two scopes change together.
+	mu     sync.Mutex
+	global *Limiter
+	peers  map[string]*Limiter
+	total  Counters
+	byPeer map[string]*Counters
+}
+
+// NewLimits returns limits with the global settings s and quota usage u (as
+// persisted); peers are added with TrackPeer. now is the clock; nil means
+// time.Now.
+func NewLimits(s Settings, u Usage, now func() time.Time) *Limits {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limits{
+		now:    now,
+		global: New(s, u, now),
+		peers:  map[string]*Limiter{},
+		byPeer: map[string]*Counters{},
+	}
+}
+
+// TrackPeer gives peer id its own limit with settings s and quota usage u
+// (as persisted). Only tracked peers have per-peer limits, counters and
+// usage; segments for other targets pass the global limit alone. Tracking
+// a peer again replaces its limiter and keeps its counters.
+func (ls *Limits) TrackPeer(id string, s Settings, u Usage) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.peers[id] = New(s, u, ls.now)
+	if ls.byPeer[id] == nil {
+		ls.byPeer[id] = &Counters{}
+	}
+}
+
+// UnknownPeerError is SetPeer on a peer that is not tracked.
+type UnknownPeerError struct{ Peer string }
+
+func (e *UnknownPeerError) Error() string {
+	return fmt.Sprintf("peer %q has no per-peer limit (not tracked)", e.Peer)
+}
+
+// SetGlobal applies new global settings live (see Limiter.Set).
+func (ls *Limits) SetGlobal(s Settings) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.global.Set(s)
+}
+
+// SetPeer applies new settings to a tracked peer live (see Limiter.Set).
+func (ls *Limits) SetPeer(id string, s Settings) error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	p, ok := ls.peers[id]
+	if !ok {
+		return &UnknownPeerError{Peer: id}
+	}
+	p.Set(s)
+	return nil
+}
+
+// GlobalSettings returns the global settings in force.
+func (ls *Limits) GlobalSettings() Settings {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.global.Settings()
+}
+
+// PeerSettings returns a tracked peer's settings; ok is false for a peer
+// that is not tracked.
+func (ls *Limits) PeerSettings(id string) (s Settings, ok bool) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	p, ok := ls.peers[id]
+	if !ok {
+		return Settings{}, false
+	}
+	return p.Settings(), true
+}
+
+// Peers lists the tracked peers, sorted.
+func (ls *Limits) Peers() []string {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ids := make([]string, 0, len(ls.peers))
+	for id := range ls.peers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+type scoped struct {
+	name string
+	l    *Limiter
+}
+
+// scopes are the limiters a segment for peer must pass, global first. The
+// caller holds ls.mu.
+func (ls *Limits) scopes(peer string) []scoped {
+	s := []scoped{{GlobalScope, ls.global}}
+	if p, ok := ls.peers[peer]; ok {
+		s = append(s, scoped{peer, p})
+	}
+	return s
+}
+
+// lock takes every scope's mutex in order; the returned func releases them.
+func lock(scopes []scoped) func() {
+	for _, s := range scopes {
+		s.l.mu.Lock()
+	}
+	return func() {
+		for i := len(scopes) - 1; i >= 0; i-- {
+			scopes[i].l.mu.Unlock()
+		}
+	}
+}
+
+func (ls *Limits) count(peer string, f func(*Counters)) {
+	f(&ls.total)
+	if c, ok := ls.byPeer[peer]; ok {
+		f(c)
+	}
+}
+
+// Admit decides whether a segment of size bytes for peer may be delivered
+// now. Decision.Scope names the limit that refused it. Allowed reserves
+// tokens and quota bytes in every scope: call Commit or Release.
+func (ls *Limits) Admit(peer string, size int64) Decision {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	now := ls.now()
+	scopes := ls.scopes(peer)
+	defer lock(scopes)()
+	for _, s := range scopes {
+		s.l.rollWindow(now)
+	}
+	for _, s := range scopes {
+		if s.l.quotaExceeded(size) {
+			ls.count(peer, func(c *Counters) { c.QuotaDrops++ })
+			return Decision{Verdict: QuotaExceeded, Scope: s.name}
+		}
+	}
+	// Every bucket is asked, so RetryAt is when all of them will hold
+	// enough, not only the first that is short.
+	var (
+		held      []*rate.Reservation
+		throttled bool
+		never     bool
+		wait      time.Duration
+		scope     string
+	)
+	for _, s := range scopes {
+		r, ok, delay := s.l.reserveTokens(now, size)
+		if r != nil {
+			held = append(held, r)
+		}
+		switch {
+		case !ok:
+			if !never {
+				scope = s.name
+			}
+			throttled, never = true, true
+		case delay > 0:
+			if !never && delay > wait {
+				wait, scope = delay, s.name
+			}
+			throttled = true
+		}
+	}
+	if throttled {
+		// Newest first, so each cancellation returns exactly the tokens it
+		// took.
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].CancelAt(now)
+		}
+		ls.count(peer, func(c *Counters) { c.Throttles++ })
+		d := Decision{Verdict: Throttled, Scope: scope}
+		if !never {
+			d.RetryAt = now.Add(wait)
+		}
+		return d
+	}
+	for _, s := range scopes {
+		s.l.reserved += size
+	}
+	return Decision{Verdict: Allowed}
+}
+
+// UsageAfter is the quota usage of every scope a segment for peer counts
+// in, as committing size bytes now would leave it, keyed by scope
+// (GlobalScope, and peer when tracked). The executor persists it with the
+// DELIVERED mark, then passes the same map to Commit.
+func (ls *Limits) UsageAfter(peer string, size int64) map[string]Usage {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	scopes := ls.scopes(peer)
+	defer lock(scopes)()
+	out := make(map[string]Usage, len(scopes))
+	for _, s := range scopes {
+		out[s.name] = s.l.usageAfter(size)
+	}
+	return out
+}
+
+// Commit counts an admitted segment as delivered: its reservations are
+// returned and each scope's usage becomes usage[scope], the figures that
+// were persisted, so memory and ledger agree to the byte and the instant.
+// A scope missing from usage adds size at now.
+func (ls *Limits) Commit(peer string, size int64, usage map[string]Usage) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	scopes := ls.scopes(peer)
+	defer lock(scopes)()
+	for _, s := range scopes {
+		s.l.reserved = max(0, s.l.reserved-size)
+		if u, ok := usage[s.name]; ok {
+			s.l.usage = u
+		} else {
+			s.l.usage = s.l.usageAfter(size)
+		}
+	}
+}
+
+// Release returns an admitted segment's quota reservations after its
+// delivery failed. The tokens stay spent: the bytes may well have gone on
+// the wire.
+func (ls *Limits) Release(peer string, size int64) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	scopes := ls.scopes(peer)
+	defer lock(scopes)()
+	for _, s := range scopes {
+		s.l.reserved = max(0, s.l.reserved-size)
+	}
+}
+
+// LimitsStats is a consistent snapshot of Limits.
+type LimitsStats struct {
+	// Global holds the global settings and usage; its counters are
+	// relay-wide: every deferral and quota drop, whichever limit caused it.
+	Global Stats
+	// Peers holds each tracked peer's own settings and usage, and the
+	// counters of segments for that peer, whichever limit caused them.
+	Peers map[string]Stats
+}
+
+// Stats returns a snapshot of every scope, windows rolled at now.
+func (ls *Limits) Stats() LimitsStats {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	now := ls.now()
+	snap := func(l *Limiter, c Counters) Stats {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.rollWindow(now)
+		return Stats{Settings: l.settings, ThrottleCount: c.Throttles, QuotaDropCount: c.QuotaDrops, Usage: l.usage}
+	}
+	out := LimitsStats{Global: snap(ls.global, ls.total), Peers: make(map[string]Stats, len(ls.peers))}
+	for id, p := range ls.peers {
+		out.Peers[id] = snap(p, *ls.byPeer[id])
+	}
+	return out
+}

@@ -1,0 +1,35 @@
+// Command val24 runs the VAL24 per-peer bandwidth lab against real edged and
+// peer processes and writes its evidence directory:
+//
+//	go run ./labs/val24 [evidence-dir]
+//
+// Exit status: 0 all checks PASS, 1 any FAIL, 2 the lab could not run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"edgelab/val24"
+)
+
+func main() {
+	if len(os.Args) > 2 || len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
+		fmt.Fprintln(os.Stderr, "usage: go run ./labs/val24 [evidence-dir]")
+		os.Exit(2)
+	}
+	var dir string
+	if len(os.Args) == 2 {
+		dir = os.Args[1]
+	}
+	// Ctrl-C or SIGTERM cancels the run; the lab then stops its processes,
+	// saves the evidence it has and reports the rest as not run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := val24.Main(ctx, val24.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr})
+	stop()
+	os.Exit(code)
+}

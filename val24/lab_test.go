@@ -1,0 +1,83 @@
+package val24
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"edgelab/evidence"
+)
+
+// freeAddr is a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestMain_PortInUseWritesAnAllErrorReport(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, port, _ := net.SplitHostPort(busy.Addr().String())
+	dir := filepath.Join(t.TempDir(), "evidence")
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), Config{
+		Args: []string{"val24", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr,
+		EdgedAddr: freeAddr(t), PeerAAddr: freeAddr(t), PeerBAddr: busy.Addr().String(),
+	})
+	if code != 2 {
+		t.Errorf("exit status %d, want 2", code)
+	}
+	inUse := fmt.Sprintf("port %s is in use", port)
+	if !strings.Contains(stderr.String(), inUse) {
+		t.Errorf("stderr does not say %q:\n%s", inUse, stderr.String())
+	}
+	report, err := evidence.ReadReport(filepath.Join(dir, evidence.ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Error != inUse || len(report.Checks) != 10 {
+		t.Fatalf("report: error %q and %d checks, want %q and 10", report.Error, len(report.Checks), inUse)
+	}
+	for _, c := range report.Checks {
+		if c.Status != evidence.Error || !strings.Contains(c.Detail, inUse) {
+			t.Errorf("%s: got %s %q, want ERROR naming the busy port", c.ID, c.Status, c.Detail)
+		}
+	}
+	text, _ := os.ReadFile(filepath.Join(dir, evidence.ReportText))
+	if stdout.String() != string(text) || !strings.HasSuffix(string(text), "Overall: PASS=0 FAIL=10 ERROR=10\n") {
+		t.Errorf("stdout and report.txt: got\n%s\nand\n%s", stdout.String(), text)
+	}
+}
+
+// The whole lab on free ports: real builds, processes and go test. It takes
+// about 15 s, so it runs only when asked:
+//
+//	EDGELAB_LAB_TESTS=1 go test -run TestMain_FullLab ./val24
+func TestMain_FullLab(t *testing.T) {
+	if os.Getenv("EDGELAB_LAB_TESTS") == "" {
+		t.Skip("set EDGELAB_LAB_TESTS=1 to run the whole VAL24 lab on free ports")
+	}
+	dir := filepath.Join(t.TempDir(), "evidence")
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), Config{
+		Args: []string{"val24", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr,
+		EdgedAddr: freeAddr(t), PeerAAddr: freeAddr(t), PeerBAddr: freeAddr(t),
+	})
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0\nreport:\n%s\nprogress:\n%s", code, stdout.String(), stderr.String())
+	}
+}

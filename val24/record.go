@@ -1,0 +1,282 @@
+package val24
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"edgelab/edged/api"
+	"edgelab/edged/audit"
+	"edgelab/evidence"
+	"edgelab/labs/harness"
+	"edgelab/peer/received"
+)
+
+// Files of a scenario's evidence directory <evidence>/<S-X>/.
+const (
+	FileScenario       = "scenario.json"            // ScenarioRecord
+	FileObservations   = "observations.json"        // []Observation: every poll
+	FileEdgeTOML       = "edge.toml"                // the config edged ran with
+	FileStatus         = "relay-status.json"        // api.Status at the end
+	FileLedger         = "ledger-dump.json"         // api.Ledger at the end
+	FileAudit          = "audit.jsonl"              // edged's audit log
+	FileEdgedLog       = "edged.log"                // edged's output
+	FileSeeded         = "seeded.json"              // map[peer][]string: what setup seeded
+	FileSends          = "sends.json"               // S-A: []Send, every PUT and its answer
+	FileStatusPreSpoof = "status-before-spoof.json" // S-A: api.Status before the spoofed PUTs
+	FileStatusSpoofed  = "status-after-spoof.json"  // S-A: api.Status after them
+	FileMetrics        = "metrics.txt"              // S-A: GET /metrics on the control socket
+	FileMetricsStatus  = "metrics-status.json"      // S-A: api.Status right after that scrape
+	FilePromtool       = "promtool-check.json"      // S-A: `promtool check metrics` on metrics.txt, when installed
+	FilePreKill        = "pre-kill-status.json"     // S-C: api.Status just before kill -9
+	FileKill           = "kill.json"                // S-C: KillRecord
+	FilePostRestart    = "post-restart-status.json" // S-C: the first api.Status after the restart
+	FilePostLedger     = "post-restart-ledger.json" // S-C: api.Ledger right after the restart
+	FileEdgedRestart   = "edged-restart.log"        // S-C: the restarted edged's output
+	FileGoTest         = "go-test.json"             // S-D: the go test -json stream
+	FileGoTestRun      = "go-test-command.json"     // S-D: harness.CommandResult without stdout
+)
+
+// PeerEvidenceFile and PeerLogFile are a peer's evidence and output.
+func PeerEvidenceFile(peer string) string { return peer + "-evidence.json" }
+func PeerLogFile(peer string) string      { return peer + ".log" }
+
+// SetBandwidthFile is one set-bandwidth CLI run: a harness.CommandResult
+// whose stdout is the api.SetBandwidthResponse JSON.
+func SetBandwidthFile(label string) string { return "set-bandwidth-" + label + ".json" }
+
+// Labels of the set-bandwidth runs.
+const (
+	LabelPeerRate    = "peer-a-rate"
+	LabelUnknownPeer = "unknown-peer"
+	LabelGlobalQuota = "global-quota"
+	LabelPeerQuota   = "peer-a-quota"
+)
+
+// ScenarioRecord is scenario.json: what the runner did and when.
+type ScenarioRecord struct {
+	Name         string            `json:"name"`
+	Title        string            `json:"title"`
+	Workdir      string            `json:"workdir,omitempty"`
+	StartedAt    time.Time         `json:"started_at"`
+	EndedAt      time.Time         `json:"ended_at"`
+	EndCondition string            `json:"end_condition,omitempty"`
+	ReachedAt    *time.Time        `json:"reached_at,omitempty"`
+	TimedOut     bool              `json:"timed_out"`
+	Error        string            `json:"error,omitempty"`    // could not run: its checks are ERROR
+	Problems     []string          `json:"problems,omitempty"` // went wrong while running
+	Phases       []Phase           `json:"phases,omitempty"`
+	Exits        map[string]string `json:"exits,omitempty"` // how each process ended
+}
+
+// Phase is one step of a scenario.
+type Phase struct {
+	Name      string     `json:"name"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   time.Time  `json:"ended_at"`
+	ReachedAt *time.Time `json:"reached_at,omitempty"`
+	Error     string     `json:"error,omitempty"`
+}
+
+// Observation is one poll of edged's status and the peers' evidence.
+type Observation struct {
+	At          time.Time                  `json:"at"`
+	Elapsed     float64                    `json:"elapsed_seconds"`
+	Phase       string                     `json:"phase"`
+	Segments    api.SegmentCounts          `json:"segments"`
+	Peers       map[string]PeerObservation `json:"peers,omitempty"`
+	Ingress     int64                      `json:"ingress_bytes"`
+	StatusError string                     `json:"status_error,omitempty"`
+	PeerError   string                     `json:"peer_error,omitempty"`
+}
+
+// PeerObservation is one peer's figures in a poll: edged's view and what
+// the peer holds.
+type PeerObservation struct {
+	Delivered  int64 `json:"delivered"`
+	Pending    int64 `json:"pending"`
+	Throttles  int64 `json:"throttle_count"`
+	QuotaDrops int64 `json:"quota_drop_count"`
+	DailyUsed  int64 `json:"daily_used_bytes"`
+	Received   int   `json:"received"` // entries in the peer's evidence
+}
+
+// Send is one PUT of S-A to edged's listener and its answer.
+type Send struct {
+	Sender string `json:"sender"`  // the plan's name
+	Cert   string `json:"cert"`    // identity of the client certificate
+	PeerID string `json:"peer_id"` // Edge-Peer-Id declared; "" sends none
+	// Session is the Edge-Session-Id sent.
+	Session string `json:"session"`
+	Conn    int    `json:"conn"` // which of the sender's clients
+	// LocalAddr is the TCP connection's local address, so the evidence
+	// shows how many connections each sender really used.
+	LocalAddr string    `json:"local_addr"`
+	ID        string    `json:"id"`
+	Target    string    `json:"target"`
+	Bytes     int64     `json:"bytes"`
+	SHA256    string    `json:"sha256"`
+	Phase     string    `json:"phase"`
+	Code      int       `json:"code"` // HTTP status; 0 when there was no answer
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Accepted reports that edged stored (201) or already held (200) it.
+func (s Send) Accepted() bool { return s.Code == 201 || s.Code == 200 }
+
+// Credited is the identity the bytes of an accepted send belong to: the
+// declared peer id, else the session id.
+func (s Send) Credited() string {
+	if s.PeerID != "" {
+		return s.PeerID
+	}
+	return s.Session
+}
+
+// KillRecord is S-C's kill -9.
+type KillRecord struct {
+	At       time.Time `json:"at"`
+	Pid      int       `json:"pid"`
+	Signal   string    `json:"signal"`
+	ExitedAs string    `json:"exited_as"` // "signal: killed"
+	Error    string    `json:"error,omitempty"`
+}
+
+// Recorded is one scenario's evidence read back from disk. A file absent or
+// unreadable is in problems, and the checks that need it are ERROR.
+type Recorded struct {
+	Scenario Scenario
+	Dir      string
+	Run      ScenarioRecord
+	Seeded   map[string][]string
+	Peers    map[string]received.Evidence
+	Status   api.Status
+	Ledger   api.Ledger
+	Audit    []audit.Event
+	Sends    []Send
+	// Statuses are the other api.Status snapshots, by file name.
+	Statuses     map[string]api.Status
+	PostLedger   api.Ledger
+	Metrics      string
+	Promtool     *harness.CommandResult           // nil: promtool was not installed
+	SetBandwidth map[string]harness.CommandResult // by label
+	Kill         KillRecord
+	GoTest       []harness.TestEvent
+	Observations []Observation
+
+	problems map[string]error
+}
+
+var errNotRecorded = errors.New("not recorded")
+
+// Load reads what scenario s left under evidenceDir.
+func Load(evidenceDir string, s Scenario) *Recorded {
+	r := &Recorded{
+		Scenario: s, Dir: filepath.Join(evidenceDir, s.Name),
+		Peers: map[string]received.Evidence{}, Statuses: map[string]api.Status{},
+		SetBandwidth: map[string]harness.CommandResult{}, problems: map[string]error{},
+	}
+	r.read(FileScenario, &r.Run)
+	if r.problems[FileScenario] != nil {
+		return r
+	}
+	r.read(FileSeeded, &r.Seeded)
+	r.read(FileStatus, &r.Status)
+	r.read(FileLedger, &r.Ledger)
+	r.read(FileObservations, &r.Observations)
+	for _, p := range []string{PeerA, PeerB} {
+		ev, err := received.ReadFile(filepath.Join(r.Dir, PeerEvidenceFile(p)))
+		r.note(PeerEvidenceFile(p), err)
+		r.Peers[p] = ev
+	}
+	if events, err := audit.Read(filepath.Join(r.Dir, FileAudit)); err != nil {
+		r.note(FileAudit, err)
+	} else {
+		r.Audit = events
+	}
+	switch s.Name {
+	case SA:
+		r.read(FileSends, &r.Sends)
+		for _, f := range []string{FileStatusPreSpoof, FileStatusSpoofed, FileMetricsStatus} {
+			var st api.Status
+			if r.read(f, &st) {
+				r.Statuses[f] = st
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(r.Dir, FileMetrics))
+		r.note(FileMetrics, err)
+		r.Metrics = string(data)
+		if _, err := os.Stat(filepath.Join(r.Dir, FilePromtool)); err == nil {
+			var res harness.CommandResult
+			if r.read(FilePromtool, &res) {
+				r.Promtool = &res
+			}
+		}
+	case SB, SC:
+		for _, l := range []string{LabelPeerRate, LabelUnknownPeer, LabelGlobalQuota, LabelPeerQuota} {
+			var res harness.CommandResult
+			if _, err := os.Stat(filepath.Join(r.Dir, SetBandwidthFile(l))); err == nil && r.read(SetBandwidthFile(l), &res) {
+				r.SetBandwidth[l] = res
+			}
+		}
+		if s.Name == SC {
+			for _, f := range []string{FilePreKill, FilePostRestart} {
+				var st api.Status
+				if r.read(f, &st) {
+					r.Statuses[f] = st
+				}
+			}
+			r.read(FilePostLedger, &r.PostLedger)
+			r.read(FileKill, &r.Kill)
+		}
+	case SD:
+		data, err := os.ReadFile(filepath.Join(r.Dir, FileGoTest))
+		r.note(FileGoTest, err)
+		if err == nil {
+			r.GoTest, err = harness.ParseTestEvents(data)
+			r.note(FileGoTest, err)
+		}
+	}
+	return r
+}
+
+func (r *Recorded) read(name string, v any) bool {
+	err := evidence.ReadJSON(filepath.Join(r.Dir, name), v)
+	r.note(name, err)
+	return err == nil
+}
+
+func (r *Recorded) note(name string, err error) {
+	if err != nil {
+		r.problems[name] = err
+	}
+}
+
+// need returns the reason a check cannot be evaluated: the scenario did not
+// run, or one of files is missing or unreadable.
+func (r *Recorded) need(files ...string) error {
+	if err := r.problems[FileScenario]; err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRecorded) {
+			return fmt.Errorf("scenario %s was not recorded", r.Scenario.Name)
+		}
+		return fmt.Errorf("%s/%s: %w", r.Scenario.Name, FileScenario, err)
+	}
+	if r.Run.Error != "" {
+		return fmt.Errorf("scenario %s could not run: %s", r.Scenario.Name, r.Run.Error)
+	}
+	for _, f := range files {
+		if err := r.problems[f]; err != nil {
+			return fmt.Errorf("evidence %s/%s: %w", r.Scenario.Name, f, err)
+		}
+	}
+	return nil
+}
+
+// writeJSON saves v as the scenario's evidence file name.
+func writeJSON(dir, name string, v any) error {
+	return evidence.WriteJSON(filepath.Join(dir, name), v)
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -232,6 +233,15 @@ var valueFlags = []string{"bytes-per-second", "burst-bytes", "daily-quota-bytes"
 
 // checkBandwidthFlags refuses what the daemon would refuse, before anything
 // is sent, naming the flag.
+// jsonToFlags renames request fields in validation errors to the flags
+// that set them.
+var jsonToFlags = strings.NewReplacer(
+	"bytes_per_second", "--bytes-per-second",
+	"burst_bytes", "--burst-bytes",
+	"daily_quota_bytes", "--daily-quota-bytes",
+	"peer: ", "--peer: ",
+)
+
 func checkBandwidthFlags(cmd *cobra.Command, req api.SetBandwidthRequest) error {
 	given := 0
 	for _, name := range valueFlags {
@@ -245,23 +255,9 @@ func checkBandwidthFlags(cmd *cobra.Command, req api.SetBandwidthRequest) error 
 	if given > 0 && req.Reset {
 		return usageErr("--reset returns to edge.toml and cannot be combined with --bytes-per-second, --burst-bytes or --daily-quota-bytes")
 	}
-	for _, f := range []struct {
-		name string
-		v    int64
-	}{
-		{"bytes-per-second", req.BytesPerSecond},
-		{"burst-bytes", req.BurstBytes},
-		{"daily-quota-bytes", req.DailyQuotaBytes},
-	} {
-		switch {
-		case f.v < 0:
-			return usageErr("--%s must not be negative, got %d", f.name, f.v)
-		case f.v > control.MaxBandwidthValue:
-			return usageErr("--%s %d is too large (at most %d)", f.name, f.v, int64(control.MaxBandwidthValue))
-		}
-	}
+	// The daemon's own rule, checked before sending, spoken in flag names.
 	if err := control.ValidateBandwidthRequest(req); err != nil {
-		return usageErr("--%w", err)
+		return usageErr("%s", jsonToFlags.Replace(err.Error()))
 	}
 	return nil
 }

@@ -62,6 +62,29 @@ func (a *Attribution) counter(identity string) *atomic.Int64 {
 	return c
 }
 
+// Restore credits the counts of an earlier run, e.g. a restarted peer
+// reloading its evidence, so its series continue instead of starting over.
+// Every identity keeps its own series, even beyond MaxPeers: each was
+// tracked when its bytes were counted. Bytes of OverflowPeer stay in the
+// overflow series and take no slot. Identities seen later are capped as
+// usual, counting the restored ones.
+func (a *Attribution) Restore(byPeer map[string]int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for identity, n := range byPeer {
+		c, ok := a.byPeer.Load(identity)
+		if !ok {
+			c = new(atomic.Int64)
+			a.byPeer.Store(identity, c)
+			if identity != OverflowPeer {
+				a.tracked++
+			}
+		}
+		c.(*atomic.Int64).Add(n)
+		a.total.Add(n)
+	}
+}
+
 // Total is the bytes credited to all identities.
 func (a *Attribution) Total() int64 { return a.total.Load() }
 

@@ -154,3 +154,32 @@ func TestAttribution_ConcurrentAtTheCapNeverOverflows(t *testing.T) {
 		}
 	}
 }
+
+// A restarted peer restores what it counted before: the series continue,
+// restored identities hold their slots, and new ones are capped counting
+// them.
+func TestAttribution_Restore(t *testing.T) {
+	a := &transport.Attribution{MaxPeers: 2}
+	a.Restore(map[string]int64{"edge-a": 10, "edge-b": 20, "edge-c": 30, transport.OverflowPeer: 4})
+	a.Add("edge-a", 1) // restored: keeps its series
+	a.Add("edge-d", 5) // three restored identities already exceed the cap of 2
+	total, byPeer := a.Snapshot()
+	want := map[string]int64{"edge-a": 11, "edge-b": 20, "edge-c": 30, transport.OverflowPeer: 9}
+	if diff := cmp.Diff(want, byPeer); diff != "" {
+		t.Errorf("by peer after restore (-want +got):\n%s", diff)
+	}
+	if total != 70 {
+		t.Errorf("total = %d, want 70", total)
+	}
+
+	b := &transport.Attribution{MaxPeers: 3}
+	b.Restore(map[string]int64{transport.OverflowPeer: 7, "edge-a": 1})
+	b.Add("edge-b", 2) // the overflow series took no slot: edge-b and edge-c fit
+	b.Add("edge-c", 3)
+	b.Add("edge-d", 4)
+	_, byPeer = b.Snapshot()
+	want = map[string]int64{"edge-a": 1, "edge-b": 2, "edge-c": 3, transport.OverflowPeer: 11}
+	if diff := cmp.Diff(want, byPeer); diff != "" {
+		t.Errorf("by peer with a restored overflow series (-want +got):\n%s", diff)
+	}
+}

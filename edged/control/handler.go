@@ -156,10 +156,16 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	if log == nil {
 		log = slog.Default()
 	}
+	// A client that connects and then sends slowly, never reads its
+	// answer, or keeps an idle connection must not hold a connection of
+	// the daemon for ever.
 	return &http.Server{
 		Handler:           h,
 		ConnContext:       ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -36,7 +37,10 @@ func Listen(path string) (net.Listener, error) {
 		return nil, errors.New("control socket path is empty")
 	}
 	if n := len(path); n > MaxSocketPath {
-		return nil, fmt.Errorf("control socket path %q is %d bytes; unix sockets allow at most %d (use a shorter directory or a relative control_socket)", path, n, MaxSocketPath)
+		return nil, fmt.Errorf("control socket path %q is %d bytes; unix sockets allow at most %d (put control_socket in a shorter directory; a relative one is resolved against the config's directory first)", path, n, MaxSocketPath)
+	}
+	if err := checkSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	if err := clearStale(path); err != nil {
 		return nil, err
@@ -53,6 +57,30 @@ func Listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("restrict control socket %s to mode 0600: %w", path, err)
 	}
 	return l, nil
+}
+
+// checkSocketDir refuses a directory in which another user could replace
+// the socket: one owned by another user, or writable by everyone. There a
+// stranger could remove the daemon's socket (or take its name first) and
+// answer every client in its place; mode 0600 on the socket does not
+// prevent that. The sticky bit of /tmp does not either: a name taken first
+// cannot be reclaimed. Group-writable is allowed: with per-user groups
+// (umask 002) it is the norm.
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("control socket directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("control socket directory %s is not a directory", dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("control socket directory %s is owned by uid %d, not by this daemon's uid %d: that user could replace the socket; put control_socket in a directory of your own", dir, st.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("control socket directory %s is writable by everyone (mode %s): anyone could replace the socket; put control_socket in a directory of your own", dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // clearStale removes path when it is a socket nobody listens on.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/net/netutil"
 
 	"edgelab/edged/audit"
 	"edgelab/edged/bandwidth"
@@ -31,6 +32,9 @@ const settingNodeID = "node_id"
 
 // insertPoll is how soon segments seeded by another process are noticed.
 const insertPoll = 50 * time.Millisecond
+
+// MaxInboundConns caps the connections the segment listener serves at once.
+const MaxInboundConns = 256
 
 // shutdownGrace bounds how long servers get to finish requests on stop.
 const shutdownGrace = 5 * time.Second
@@ -149,7 +153,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		if err != nil {
 			return nil, fmt.Errorf("segment listener: %w", err)
 		}
-		segListener = tls.NewListener(l, serverTLS)
+		// Every open connection holds a descriptor and a goroutine until
+		// its timeouts expire; the cap keeps a flood of them from taking
+		// the descriptors the ledger, the control socket and deliveries
+		// need. Connections beyond it wait in the listen backlog.
+		segListener = tls.NewListener(netutil.LimitListener(l, MaxInboundConns), serverTLS)
 		d.listenAddr = l.Addr().String()
 		closers = append(closers, func() { segListener.Close() })
 	}
@@ -218,6 +226,7 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,6 +26,10 @@ type Options struct {
 	Ingress *transport.Attribution
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Fresh starts with no segments, replacing an existing evidence file.
+	// Without it an existing file is loaded and the store continues it, so
+	// a peer restarted after a crash keeps what it acknowledged before.
+	Fresh bool
 }
 
 // Store is the lab peer's transport.Store: it keeps one entry per segment
@@ -47,9 +52,14 @@ type Store struct {
 	index map[string]int
 }
 
-// NewStore returns an empty store and, when it has a path, writes the empty
-// evidence file at once, replacing what an earlier run left there, so a
-// reader finds valid JSON from the start.
+// NewStore returns a store for opts.Path. An existing evidence file is
+// loaded and continued (unless opts.Fresh): a peer that acknowledged a
+// segment must still hold it after a crash and restart, and count a
+// redelivery of it as one. A file that is not valid evidence of this peer
+// is refused with an error naming it, and left as it is. Temporary files
+// that a crash in the middle of a write left beside it are removed. Then
+// the evidence file is written at once, so a reader finds valid JSON from
+// the start.
 func NewStore(opts Options) (*Store, error) {
 	s := &Store{
 		path:    opts.Path,
@@ -68,12 +78,68 @@ func NewStore(opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.path != "" {
-		if err := WriteFile(s.path, s.snapshotLocked()); err != nil {
+	if s.path == "" {
+		return s, nil
+	}
+	if !opts.Fresh {
+		if err := s.resume(); err != nil {
 			return nil, err
 		}
 	}
+	removeStaleTemps(s.path, s.log)
+	if err := WriteFile(s.path, s.snapshotLocked()); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// resume loads the evidence file, if there is one, into the empty store.
+func (s *Store) resume() error {
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resume peer evidence: %w", err)
+	}
+	ev, err := Decode(data)
+	if err == nil {
+		err = ev.Validate()
+	}
+	if err != nil {
+		return fmt.Errorf("resume peer evidence %s: %w (the file is left as it is; --fresh replaces it)", s.path, err)
+	}
+	if ev.PeerID != s.peerID {
+		return fmt.Errorf("resume peer evidence %s: it belongs to peer %q, not %q (the file is left as it is; --fresh replaces it)", s.path, ev.PeerID, s.peerID)
+	}
+	s.segs = append(make([]Segment, 0, len(ev.Segments)), ev.Segments...)
+	for i, seg := range s.segs {
+		s.index[seg.ID] = i
+	}
+	s.ingress.Restore(ev.Ingress.ByPeer)
+	s.log.Info("resumed peer evidence", "path", s.path, "segments", len(s.segs), "ingress_bytes", ev.Ingress.Bytes)
+	return nil
+}
+
+// tempPattern names WriteFile's temporary files beside path.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// removeStaleTemps deletes the temporary files of path that a process
+// killed in the middle of WriteFile left behind; none of them ever was the
+// evidence file, since the rename that would have made it one did not
+// happen.
+func removeStaleTemps(path string, log *slog.Logger) {
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	if err != nil {
+		return // only a malformed pattern fails, and this one is fixed
+	}
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("remove stale evidence temp file", "path", m, "err", err)
+			continue
+		}
+		log.Info("removed stale evidence temp file", "path", m)
+	}
 }
 
 // Path is the evidence file ("" when in memory only).
@@ -159,19 +225,12 @@ func (s *Store) snapshotLocked() Evidence {
 // directory is written, synced and renamed over path, and the directory is
 // synced, so a reader sees the old file or the new one, never a torn one.
 func WriteFile(path string, ev Evidence) (err error) {
-	if ev.Segments == nil {
-		ev.Segments = []Segment{}
-	}
-	if ev.Ingress.ByPeer == nil {
-		ev.Ingress.ByPeer = map[string]int64{}
-	}
-	data, err := json.MarshalIndent(ev, "", "  ")
+	data, err := Encode(ev)
 	if err != nil {
 		return fmt.Errorf("encode evidence %s: %w", path, err)
 	}
-	data = append(data, '\n')
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return fmt.Errorf("write evidence %s: %w", path, err)
 	}
@@ -209,14 +268,30 @@ func WriteFile(path string, ev Evidence) (err error) {
 	return nil
 }
 
-// ReadFile reads and parses an evidence file.
+// Encode is the evidence file's content: indented JSON with a final
+// newline, empty lists written as [] and {} rather than null.
+func Encode(ev Evidence) ([]byte, error) {
+	if ev.Segments == nil {
+		ev.Segments = []Segment{}
+	}
+	if ev.Ingress.ByPeer == nil {
+		ev.Ingress.ByPeer = map[string]int64{}
+	}
+	data, err := json.MarshalIndent(ev, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// ReadFile reads and parses an evidence file (see Decode).
 func ReadFile(path string) (Evidence, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Evidence{}, fmt.Errorf("read peer evidence: %w", err)
 	}
-	var ev Evidence
-	if err := json.Unmarshal(data, &ev); err != nil {
+	ev, err := Decode(data)
+	if err != nil {
 		return Evidence{}, fmt.Errorf("parse peer evidence %s: %w", path, err)
 	}
 	return ev, nil

@@ -38,13 +38,13 @@ func TestStore_NewRedeliveryAndSessionFallback(t *testing.T) {
 	}
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := t0
-	s, err := received.NewStore(received.Options{Path: path, PeerID: "peer-val23", Now: func() time.Time { return clock }})
+	s, err := received.NewStore(received.Options{Path: path, PeerID: "peer-val23", Now: func() time.Time { return clock }, Fresh: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	empty := received.Evidence{PeerID: "peer-val23", Segments: []received.Segment{}, Ingress: received.Ingress{ByPeer: map[string]int64{}}}
 	if diff := cmp.Diff(empty, readEvidence(t, path)); diff != "" {
-		t.Fatalf("evidence at start replaces the stale file (-want +got):\n%s", diff)
+		t.Fatalf("evidence at a fresh start replaces the stale file (-want +got):\n%s", diff)
 	}
 
 	a, b := []byte("0123456789abcdef"), []byte("xyz")

@@ -39,7 +39,11 @@ type Options struct {
 	TLS    transport.TLSFiles
 	// EvidencePath is the evidence file, rewritten after every change;
 	// empty keeps evidence in memory (GET /v1/evidence still serves it).
+	// An existing file is resumed (see received.NewStore).
 	EvidencePath string
+	// FreshEvidence starts with no segments, replacing an existing
+	// evidence file instead of resuming it.
+	FreshEvidence bool
 	// ReadyFile, when set, is written with the listen address once the
 	// listener accepts, and removed at shutdown.
 	ReadyFile       string
@@ -103,6 +107,7 @@ func Start(opts Options) (*Server, error) {
 		PeerID:  opts.PeerID,
 		Ingress: &transport.Attribution{MaxPeers: opts.MaxTrackedPeers},
 		Log:     log,
+		Fresh:   opts.FreshEvidence,
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,8 @@ import (
 	"edgelab/edged/api"
 	"edgelab/edged/audit"
 	"edgelab/evidence"
+	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 )
 
 // Ledger states as ledger dumps show them.
@@ -22,27 +24,7 @@ const (
 )
 
 // CheckDef is one row of the seed's 10-check matrix (§7).
-type CheckDef struct {
-	ID          string
-	Scenario    string
-	Description string
-	Criterion   string
-	// Label names the check in report.txt ("unlimited baseline").
-	Label string
-	// Files are the scenario's evidence files the check reads, the one
-	// that best explains a FAIL first; the report links them.
-	Files []string
-	eval  func(r *Recorded) (outcome, error)
-}
-
-// outcome is a check evaluated over evidence that was there. An eval error
-// instead means the evidence was missing: the check is ERROR.
-type outcome struct {
-	pass     bool
-	text     string // the observed values in report.txt ("4/4 delivered")
-	observed map[string]any
-	detail   string
-}
+type CheckDef = labrun.CheckDef[*Recorded]
 
 // Checks is the 10-check matrix, in report order.
 var Checks = []CheckDef{
@@ -50,73 +32,73 @@ var Checks = []CheckDef{
 		ID: "VAL23-01", Scenario: SA, Label: "unlimited baseline",
 		Description: "Unlimited baseline: exact 4 seeded segments delivered",
 		Criterion:   "peer evidence holds exactly the seeded ids val23-sa-001..004",
-		Files:       []string{FilePeer, FileSeeded},
-		eval:        exactDelivery,
+		Files:       []string{FilePeer, labrun.FileSeeded},
+		Eval:        exactDelivery,
 	},
 	{
 		ID: "VAL23-02", Scenario: SA, Label: "unlimited status",
 		Description: "relay status: unlimited=true when no bandwidth configured",
 		Criterion:   "relay status after S-A shows unlimited=true",
-		Files:       []string{FileStatus},
-		eval:        checkUnlimited,
+		Files:       []string{labrun.FileStatus},
+		Eval:        checkUnlimited,
 	},
 	{
 		ID: "VAL23-03", Scenario: SB, Label: "set-bandwidth audit",
 		Description: "set-bandwidth audit event emitted",
 		Criterion:   "audit.jsonl holds a relay.bandwidth.configured event with bandwidth.bytes_per_second=64",
-		Files:       []string{FileAudit, SetBandwidthFile("rate-64")},
-		eval:        checkAudit,
+		Files:       []string{labrun.FileAudit, labrun.SetBandwidthFile("rate-64")},
+		Eval:        checkAudit,
 	},
 	{
 		ID: "VAL23-04", Scenario: SB, Label: "rate throttle counters",
 		Description: "Rate throttle: ThrottleCount >= 4, QuotaDropCount = 0",
 		Criterion:   "relay status after S-B shows throttle_count >= 4 and quota_drop_count = 0",
-		Files:       []string{FileStatus, FileObservations},
-		eval:        checkRateCounters,
+		Files:       []string{labrun.FileStatus, labrun.FileObservations},
+		Eval:        checkRateCounters,
 	},
 	{
 		ID: "VAL23-05", Scenario: SB, Label: "rate-limited delivery",
 		Description: "Rate-limited delivery: exact 5 seeded segments delivered",
 		Criterion:   "peer evidence holds exactly the seeded ids val23-sb-001..005",
-		Files:       []string{FilePeer, FileSeeded},
-		eval:        exactDelivery,
+		Files:       []string{FilePeer, labrun.FileSeeded},
+		Eval:        exactDelivery,
 	},
 	{
 		ID: "VAL23-06", Scenario: SC, Label: "quota enforcement",
 		Description: "Quota enforcement: first 2 deliver, remaining 4 deadletter",
 		Criterion: "peer holds exactly val23-sc-001..002; ledger DELIVERED is exactly val23-sc-001..002 and " +
 			"DEADLETTER exactly val23-sc-003..006; delivered and deadletter are disjoint and together the seeded set",
-		Files: []string{FilePeer, FileLedger, FileSeeded},
-		eval:  checkQuotaEnforcement,
+		Files: []string{FilePeer, labrun.FileLedger, labrun.FileSeeded},
+		Eval:  checkQuotaEnforcement,
 	},
 	{
 		ID: "VAL23-07", Scenario: SC, Label: "quota drop counters",
 		Description: "QuotaDropCount >= 4 and daily_used_bytes <= daily_quota_bytes",
 		Criterion:   "relay status after S-C shows quota_drop_count >= 4 and daily_used_bytes <= 128",
-		Files:       []string{FileStatus, FileObservations},
-		eval:        checkQuotaCounters,
+		Files:       []string{labrun.FileStatus, labrun.FileObservations},
+		Eval:        checkQuotaCounters,
 	},
 	{
 		ID: "VAL23-08", Scenario: SD, Label: "hot-reload applied",
 		Description: "Hot-reload: applied=true returned immediately",
 		Criterion:   "`edged relay config set-bandwidth --bytes-per-second 0 --daily-quota-bytes 0 --json` exits 0 with applied=true",
-		Files:       []string{FileSetBandwidthUnlimited, FileAudit},
-		eval:        checkApplied,
+		Files:       []string{FileSetBandwidthUnlimited, labrun.FileAudit},
+		Eval:        checkApplied,
 	},
 	{
 		ID: "VAL23-09", Scenario: SD, Label: "post-hotreload delivery",
 		Description: "Post-hot-reload delivery: exact 6 seeded segments delivered",
 		Criterion: "before the reload: >= 2 executor cycles after seeding, the last throttling all 6, throttle_count >= 12, " +
 			"nothing delivered and the peer holding none of the 6; after it the peer holds exactly val23-sd-001..006",
-		Files: []string{FilePeer, FilePreReload, FileSeeded, FileObservations},
-		eval:  checkPostReload,
+		Files: []string{FilePeer, FilePreReload, labrun.FileSeeded, labrun.FileObservations},
+		Eval:  checkPostReload,
 	},
 	{
 		ID: "VAL23-10", Scenario: SE, Label: "daily quota reset",
 		Description: "Daily quota reset via deterministic clock",
 		Criterion:   "go test -json shows " + UnitTest + " with Action pass and no fail",
-		Files:       []string{FileGoTest, FileGoTestRun},
-		eval:        checkUnitTest,
+		Files:       []string{labrun.FileGoTest, labrun.FileGoTestRun},
+		Eval:        checkUnitTest,
 	},
 }
 
@@ -138,7 +120,7 @@ func EvaluateRecorded(recs map[string]*Recorded) ([]evidence.Scenario, []evidenc
 			return r
 		}
 		s, _ := ScenarioByName(name)
-		return &Recorded{Scenario: s, problems: map[string]error{FileScenario: errNotRecorded}}
+		return &Recorded{Scenario: s, problems: map[string]error{labrun.FileScenario: errNotRecorded}}
 	}
 	var scenarios []evidence.Scenario
 	for _, s := range Scenarios {
@@ -153,70 +135,6 @@ func EvaluateRecorded(recs map[string]*Recorded) ([]evidence.Scenario, []evidenc
 
 var errNotRecorded = errors.New("not recorded")
 
-// Evaluate runs the check over r. A panic in the check is an ERROR, not a
-// crash: the evidence is on disk already and the other checks still run.
-func (d CheckDef) Evaluate(r *Recorded) (c evidence.Check) {
-	c = evidence.Check{
-		ID: d.ID, Scenario: d.Scenario, Description: d.Description, Criterion: d.Criterion,
-		Seconds: r.Run.EndedAt.Sub(r.Run.StartedAt).Seconds(),
-	}
-	if c.Seconds < 0 {
-		c.Seconds = 0
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			c.Status, c.Detail = evidence.Error, fmt.Sprintf("check panicked: %v", p)
-			c.Summary = fmt.Sprintf("%s: n/a (check panicked)", d.Label)
-		}
-		c.Evidence = d.evidenceFiles(r, c.Status)
-	}()
-	out, err := d.eval(r)
-	if err != nil {
-		c.Status, c.Detail = evidence.Error, err.Error()
-		c.Summary = fmt.Sprintf("%s: n/a (%s)", d.Label, oneLine(err.Error()))
-		return c
-	}
-	c.Status = evidence.Fail
-	if out.pass {
-		c.Status = evidence.Pass
-	}
-	c.Summary = fmt.Sprintf("%s: %s", d.Label, out.text)
-	c.Observed, c.Detail = out.observed, out.detail
-	return c
-}
-
-// evidenceFiles are the files a reader should open for the check's verdict,
-// relative to the evidence directory and only those that exist. For an
-// ERROR the scenario record comes first: it says why the scenario could not
-// run or what went wrong while it ran; the daemon's log follows.
-func (d CheckDef) evidenceFiles(r *Recorded, status evidence.Status) []string {
-	names := d.Files
-	if status == evidence.Error {
-		names = append(append([]string{FileScenario}, d.Files...), FileEdgedLog, FilePeerLog)
-	}
-	var out []string
-	for _, n := range names {
-		if r.exists(n) && !slices.Contains(out, r.rel(n)) {
-			out = append(out, r.rel(n))
-		}
-	}
-	return out
-}
-
-// oneLine keeps a reason to one short line, so report.txt keeps one line
-// per row; the whole reason stays in report.json.
-func oneLine(s string) string {
-	const max = 160
-	line, _, cut := strings.Cut(strings.TrimSpace(s), "\n")
-	if len(line) > max {
-		line, cut = line[:max], true
-	}
-	if cut {
-		line += " …"
-	}
-	return line
-}
-
 // peerIDs are the ids in the peer's evidence, sorted; a duplicate entry is
 // kept so that a diff shows it.
 func peerIDs(r *Recorded) []string {
@@ -230,7 +148,7 @@ func seeded(r *Recorded) ([]string, error) {
 	want := r.Scenario.IDs()
 	got := slices.Sorted(slices.Values(r.Seeded))
 	if diff := cmp.Diff(want, got); diff != "" {
-		return nil, fmt.Errorf("%s/%s is not the scenario's seeded set (-want +got):\n%s", r.Scenario.Name, FileSeeded, diff)
+		return nil, fmt.Errorf("%s/%s is not the scenario's seeded set (-want +got):\n%s", r.Scenario.Name, labrun.FileSeeded, diff)
 	}
 	return want, nil
 }
@@ -258,48 +176,48 @@ func setDiff(label string, want, got []string) string {
 	return ""
 }
 
-func exactDelivery(r *Recorded) (outcome, error) {
-	if err := r.need(FileSeeded, FilePeer); err != nil {
-		return outcome{}, err
+func exactDelivery(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileSeeded, FilePeer); err != nil {
+		return labrun.Outcome{}, err
 	}
 	want, err := seeded(r)
 	if err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	got := peerIDs(r)
 	diff := setDiff("peer evidence ids", want, got)
-	return outcome{
-		pass:     diff == "",
-		text:     fmt.Sprintf("%d/%d delivered", len(got), len(want)),
-		observed: map[string]any{"peer_ids": got, "seeded_ids": want},
-		detail:   diff,
+	return labrun.Outcome{
+		Pass:     diff == "",
+		Text:     fmt.Sprintf("%d/%d delivered", len(got), len(want)),
+		Observed: map[string]any{"peer_ids": got, "seeded_ids": want},
+		Detail:   diff,
 	}, nil
 }
 
-func checkUnlimited(r *Recorded) (outcome, error) {
-	if err := r.need(FileStatus); err != nil {
-		return outcome{}, err
+func checkUnlimited(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileStatus); err != nil {
+		return labrun.Outcome{}, err
 	}
 	st := r.Status
-	out := outcome{
-		pass:     st.Unlimited,
-		text:     fmt.Sprintf("unlimited=%v", st.Unlimited),
-		observed: map[string]any{"unlimited": st.Unlimited, "bandwidth": st.Bandwidth},
+	out := labrun.Outcome{
+		Pass:     st.Unlimited,
+		Text:     fmt.Sprintf("unlimited=%v", st.Unlimited),
+		Observed: map[string]any{"unlimited": st.Unlimited, "bandwidth": st.Bandwidth},
 	}
-	if !out.pass {
-		out.detail = fmt.Sprintf("relay status says unlimited=false with bandwidth %+v", st.Bandwidth)
+	if !out.Pass {
+		out.Detail = fmt.Sprintf("relay status says unlimited=false with bandwidth %+v", st.Bandwidth)
 	}
 	return out, nil
 }
 
-func checkAudit(r *Recorded) (outcome, error) {
+func checkAudit(r *Recorded) (labrun.Outcome, error) {
 	if err := r.need(); err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	// An absent audit.jsonl from a scenario that ran means edged wrote no
 	// audit event at all: that is a finding, not missing evidence.
-	if err := r.problems[FileAudit]; err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return outcome{}, r.need(FileAudit)
+	if err := r.problems[labrun.FileAudit]; err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return labrun.Outcome{}, r.need(labrun.FileAudit)
 	}
 	var found *audit.Event
 	var seen []string
@@ -309,32 +227,32 @@ func checkAudit(r *Recorded) (outcome, error) {
 			found = &r.Audit[i]
 		}
 	}
-	out := outcome{pass: found != nil, text: "found", observed: map[string]any{"events": len(r.Audit)}}
+	out := labrun.Outcome{Pass: found != nil, Text: "found", Observed: map[string]any{"events": len(r.Audit)}}
 	if found != nil {
-		out.observed["event"] = *found
+		out.Observed["event"] = *found
 		return out, nil
 	}
-	out.text = "not found"
+	out.Text = "not found"
 	switch {
-	case !r.has(FileAudit):
-		out.detail = "edged left no audit log (audit.jsonl absent)"
+	case !r.has(labrun.FileAudit):
+		out.Detail = "edged left no audit log (audit.jsonl absent)"
 	case len(seen) == 0:
-		out.detail = "audit.jsonl holds no events"
+		out.Detail = "audit.jsonl holds no events"
 	default:
-		out.detail = "audit.jsonl holds no relay.bandwidth.configured event with bytes_per_second=64; events seen:\n" + strings.Join(seen, "\n")
+		out.Detail = "audit.jsonl holds no relay.bandwidth.configured event with bytes_per_second=64; events seen:\n" + strings.Join(seen, "\n")
 	}
 	return out, nil
 }
 
-func checkRateCounters(r *Recorded) (outcome, error) {
-	if err := r.need(FileStatus); err != nil {
-		return outcome{}, err
+func checkRateCounters(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileStatus); err != nil {
+		return labrun.Outcome{}, err
 	}
 	st := r.Status
-	out := outcome{
-		pass:     st.ThrottleCount >= 4 && st.QuotaDropCount == 0,
-		text:     fmt.Sprintf("throttle=%d, quota_drops=%d", st.ThrottleCount, st.QuotaDropCount),
-		observed: map[string]any{"throttle_count": st.ThrottleCount, "quota_drop_count": st.QuotaDropCount},
+	out := labrun.Outcome{
+		Pass:     st.ThrottleCount >= 4 && st.QuotaDropCount == 0,
+		Text:     fmt.Sprintf("throttle=%d, quota_drops=%d", st.ThrottleCount, st.QuotaDropCount),
+		Observed: map[string]any{"throttle_count": st.ThrottleCount, "quota_drop_count": st.QuotaDropCount},
 	}
 	var why []string
 	if st.ThrottleCount < 4 {
@@ -343,17 +261,17 @@ func checkRateCounters(r *Recorded) (outcome, error) {
 	if st.QuotaDropCount != 0 {
 		why = append(why, fmt.Sprintf("quota_drop_count=%d, want 0", st.QuotaDropCount))
 	}
-	out.detail = strings.Join(why, "; ")
+	out.Detail = strings.Join(why, "; ")
 	return out, nil
 }
 
-func checkQuotaEnforcement(r *Recorded) (outcome, error) {
-	if err := r.need(FileSeeded, FilePeer, FileLedger); err != nil {
-		return outcome{}, err
+func checkQuotaEnforcement(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileSeeded, FilePeer, labrun.FileLedger); err != nil {
+		return labrun.Outcome{}, err
 	}
 	all, err := seeded(r)
 	if err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	wantDelivered, wantDead := all[:QuotaDelivered], all[QuotaDelivered:]
 	peer := peerIDs(r)
@@ -380,25 +298,25 @@ func checkQuotaEnforcement(r *Recorded) (outcome, error) {
 	if len(both) > 0 {
 		diffs = append(diffs, fmt.Sprintf("delivered to the peer and DEADLETTER both: %v", both))
 	}
-	return outcome{
-		pass: len(diffs) == 0,
-		text: fmt.Sprintf("%d/%d delivered", len(peer), len(all)),
-		observed: map[string]any{
+	return labrun.Outcome{
+		Pass: len(diffs) == 0,
+		Text: fmt.Sprintf("%d/%d delivered", len(peer), len(all)),
+		Observed: map[string]any{
 			"peer_ids": peer, "ledger_delivered_ids": delivered, "ledger_deadletter_ids": dead, "seeded_ids": all,
 		},
-		detail: strings.Join(diffs, "\n"),
+		Detail: strings.Join(diffs, "\n"),
 	}, nil
 }
 
-func checkQuotaCounters(r *Recorded) (outcome, error) {
-	if err := r.need(FileStatus); err != nil {
-		return outcome{}, err
+func checkQuotaCounters(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileStatus); err != nil {
+		return labrun.Outcome{}, err
 	}
 	st := r.Status
-	out := outcome{
-		pass: st.QuotaDropCount >= 4 && st.DailyUsedBytes <= QuotaBytes,
-		text: fmt.Sprintf("quota_drops=%d, daily_used=%dB", st.QuotaDropCount, st.DailyUsedBytes),
-		observed: map[string]any{
+	out := labrun.Outcome{
+		Pass: st.QuotaDropCount >= 4 && st.DailyUsedBytes <= QuotaBytes,
+		Text: fmt.Sprintf("quota_drops=%d, daily_used=%dB", st.QuotaDropCount, st.DailyUsedBytes),
+		Observed: map[string]any{
 			"quota_drop_count": st.QuotaDropCount, "daily_used_bytes": st.DailyUsedBytes,
 			"daily_quota_bytes": st.Bandwidth.DailyQuotaBytes,
 		},
@@ -410,7 +328,7 @@ func checkQuotaCounters(r *Recorded) (outcome, error) {
 	if st.DailyUsedBytes > QuotaBytes {
 		why = append(why, fmt.Sprintf("daily_used_bytes=%d, want <= %d", st.DailyUsedBytes, QuotaBytes))
 	}
-	out.detail = strings.Join(why, "; ")
+	out.Detail = strings.Join(why, "; ")
 	return out, nil
 }
 
@@ -424,34 +342,34 @@ func setBandwidthResponse(r *Recorded, file string) (resp api.SetBandwidthRespon
 	return resp, res.ExitCode, nil
 }
 
-func checkApplied(r *Recorded) (outcome, error) {
+func checkApplied(r *Recorded) (labrun.Outcome, error) {
 	if err := r.need(FileSetBandwidthUnlimited); err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	resp, exit, decodeErr := setBandwidthResponse(r, FileSetBandwidthUnlimited)
-	out := outcome{
-		pass:     decodeErr == nil && exit == 0 && resp.Applied,
-		text:     fmt.Sprintf("%v", resp.Applied),
-		observed: map[string]any{"exit_code": exit, "applied": resp.Applied, "bandwidth": resp.Bandwidth, "warnings": resp.Warnings},
+	out := labrun.Outcome{
+		Pass:     decodeErr == nil && exit == 0 && resp.Applied,
+		Text:     fmt.Sprintf("%v", resp.Applied),
+		Observed: map[string]any{"exit_code": exit, "applied": resp.Applied, "bandwidth": resp.Bandwidth, "warnings": resp.Warnings},
 	}
 	switch {
 	case decodeErr != nil:
-		out.detail = fmt.Sprintf("exit status %d; %v", exit, decodeErr)
+		out.Detail = fmt.Sprintf("exit status %d; %v", exit, decodeErr)
 	case exit != 0:
-		out.detail = fmt.Sprintf("set-bandwidth exited %d", exit)
+		out.Detail = fmt.Sprintf("set-bandwidth exited %d", exit)
 	case !resp.Applied:
-		out.detail = "set-bandwidth answered applied=false"
+		out.Detail = "set-bandwidth answered applied=false"
 	}
 	return out, nil
 }
 
-func checkPostReload(r *Recorded) (outcome, error) {
-	if err := r.need(FileSeeded, FilePeer, FilePreReload); err != nil {
-		return outcome{}, err
+func checkPostReload(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileSeeded, FilePeer, FilePreReload); err != nil {
+		return labrun.Outcome{}, err
 	}
 	all, err := seeded(r)
 	if err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	got := peerIDs(r)
 	var why []string
@@ -465,10 +383,10 @@ func checkPostReload(r *Recorded) (outcome, error) {
 	if len(blocking) > 0 {
 		text += " (blocking before the reload not shown)"
 	}
-	return outcome{
-		pass: len(why) == 0,
-		text: text,
-		observed: map[string]any{
+	return labrun.Outcome{
+		Pass: len(why) == 0,
+		Text: text,
+		Observed: map[string]any{
 			"peer_ids":                       got,
 			"peer_ids_before_reload":         pre.PeerIDs,
 			"executor_cycles_before_reload":  pre.Last.ExecutorCycles - pre.Baseline.ExecutorCycles,
@@ -478,7 +396,7 @@ func checkPostReload(r *Recorded) (outcome, error) {
 			"blocked_oversize_before_reload": pre.Last.Segments.BlockedOversize,
 			"seconds_blocked_before_reload":  pre.LastAt.Sub(pre.BaselineAt).Seconds(),
 		},
-		detail: strings.Join(why, "\n"),
+		Detail: strings.Join(why, "\n"),
 	}, nil
 }
 
@@ -515,7 +433,7 @@ func blockingProblems(pre PreReload, seeded []string) []string {
 }
 
 // unitTestVerdict reads the go test -json stream of S-E.
-func unitTestVerdict(events []TestEvent) (pass bool, detail string) {
+func unitTestVerdict(events []harness.TestEvent) (pass bool, detail string) {
 	var passed, noTests bool
 	var failed []string
 	for _, e := range events {
@@ -543,50 +461,33 @@ func unitTestVerdict(events []TestEvent) (pass bool, detail string) {
 	return true, ""
 }
 
-func checkUnitTest(r *Recorded) (outcome, error) {
-	if err := r.need(FileGoTest); err != nil {
-		return outcome{}, err
+func checkUnitTest(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileGoTest); err != nil {
+		return labrun.Outcome{}, err
 	}
 	pass, detail := unitTestVerdict(r.GoTest)
 	text := "FAIL"
 	if pass {
 		text = "PASS"
 	}
-	return outcome{pass: pass, text: text, observed: map[string]any{"events": len(r.GoTest), "test": UnitTest}, detail: detail}, nil
+	return labrun.Outcome{Pass: pass, Text: text, Observed: map[string]any{"events": len(r.GoTest), "test": UnitTest}, Detail: detail}, nil
 }
 
 // summarize is the scenario's entry in the report, its summary line filled
 // from the recorded evidence.
 func summarize(r *Recorded) evidence.Scenario {
-	s := evidence.Scenario{
-		Name: r.Scenario.Name, Title: r.Scenario.Title,
-		StartedAt: r.Run.StartedAt, EndedAt: r.Run.EndedAt,
-		EndCondition: r.Run.EndCondition, ReachedAt: r.Run.ReachedAt, TimedOut: r.Run.TimedOut,
-	}
+	s, ran := r.Run.ReportEntry(r.Scenario.Name, r.Scenario.Title, r.need())
 	for _, f := range r.Files {
 		s.Files = append(s.Files, r.rel(f))
 	}
-	for _, p := range r.Run.Phases {
-		s.Phases = append(s.Phases, evidence.Phase(p))
-	}
 	s.Timeline = buildTimeline(r)
-	prefix := fmt.Sprintf("%s %s: ", r.Scenario.Name, r.Scenario.Title)
-	if err := r.need(); err != nil {
-		s.Error = err.Error()
-		if r.Run.Error != "" {
-			s.Error = r.Run.Error
-		}
-		s.Summary = prefix + fmt.Sprintf("not run (%s)", oneLine(s.Error))
+	if !ran {
 		return s
 	}
-	s.Observed = map[string]any{}
 	if r.Run.Last != nil {
 		s.Observed["last_observation"] = *r.Run.Last
 	}
-	if len(r.Run.Problems) > 0 {
-		s.Observed["problems"] = r.Run.Problems
-	}
-	if r.has(FileStatus) {
+	if r.has(labrun.FileStatus) {
 		s.Observed["final_status"] = r.Status
 	}
 	if r.has(FilePeer) {
@@ -598,7 +499,7 @@ func summarize(r *Recorded) evidence.Scenario {
 		count = fmt.Sprint(len(peerIDs(r)))
 	}
 	status := func(f func(api.Status) any) string {
-		if !r.has(FileStatus) {
+		if !r.has(labrun.FileStatus) {
 			return "?"
 		}
 		return fmt.Sprint(f(r.Status))
@@ -606,12 +507,12 @@ func summarize(r *Recorded) evidence.Scenario {
 	n := r.Scenario.Count
 	switch r.Scenario.Name {
 	case SA:
-		s.Summary = prefix + fmt.Sprintf("%s/%d delivered, unlimited=%s", count, n, status(func(st api.Status) any { return st.Unlimited }))
+		s.Summary += fmt.Sprintf("%s/%d delivered, unlimited=%s", count, n, status(func(st api.Status) any { return st.Unlimited }))
 	case SB:
-		s.Summary = prefix + fmt.Sprintf("%s/%d delivered, throttle_count=%s, quota_drop_count=%s", count, n,
+		s.Summary += fmt.Sprintf("%s/%d delivered, throttle_count=%s, quota_drop_count=%s", count, n,
 			status(func(st api.Status) any { return st.ThrottleCount }), status(func(st api.Status) any { return st.QuotaDropCount }))
 	case SC:
-		s.Summary = prefix + fmt.Sprintf("%s/%d delivered, quota_drop_count=%s, daily_used=%sB", count, n,
+		s.Summary += fmt.Sprintf("%s/%d delivered, quota_drop_count=%s, daily_used=%sB", count, n,
 			status(func(st api.Status) any { return st.QuotaDropCount }), status(func(st api.Status) any { return st.DailyUsedBytes }))
 	case SD:
 		applied := false
@@ -620,22 +521,22 @@ func summarize(r *Recorded) evidence.Scenario {
 			applied = err == nil && exit == 0 && resp.Applied
 		}
 		if applied {
-			s.Summary = prefix + fmt.Sprintf("%s/%d delivered after unlimited applied", count, n)
+			s.Summary += fmt.Sprintf("%s/%d delivered after unlimited applied", count, n)
 		} else {
-			s.Summary = prefix + fmt.Sprintf("%s/%d delivered, unlimited not applied", count, n)
+			s.Summary += fmt.Sprintf("%s/%d delivered, unlimited not applied", count, n)
 		}
 	case SE:
 		verdict := "not run (go-test.json missing)"
-		if r.has(FileGoTest) {
+		if r.has(labrun.FileGoTest) {
 			if pass, _ := unitTestVerdict(r.GoTest); pass {
 				verdict = "PASS"
 			} else {
 				verdict = "FAIL"
 			}
 		}
-		s.Summary = prefix + verdict
+		s.Summary += verdict
 	default:
-		s.Summary = prefix + fmt.Sprintf("%s/%d delivered", count, n)
+		s.Summary += fmt.Sprintf("%s/%d delivered", count, n)
 	}
 	return s
 }

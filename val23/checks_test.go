@@ -13,6 +13,7 @@ import (
 	"edgelab/edged/api"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 	"edgelab/peer/received"
 )
 
@@ -21,7 +22,7 @@ var t0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 // scenarioFixture is the evidence files of one scenario; nil or empty
 // fields are not written.
 type scenarioFixture struct {
-	run       *ScenarioRecord
+	run       *labrun.ScenarioRecord
 	seeded    []string
 	peer      *received.Evidence
 	status    *api.Status
@@ -84,10 +85,10 @@ func setBWResult(exit int, stdout, stderr string) harness.CommandResult {
 
 const appliedUnlimited = `{"applied":true,"bandwidth":{"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0,"source":"runtime"},"previous":{"bytes_per_second":8,"burst_bytes":8,"daily_quota_bytes":0,"source":"config"},"warnings":[]}`
 
-func record(name string, start time.Time, seconds int) *ScenarioRecord {
+func record(name string, start time.Time, seconds int) *labrun.ScenarioRecord {
 	s, _ := ScenarioByName(name)
 	reached := start.Add(time.Duration(seconds) * time.Second)
-	return &ScenarioRecord{
+	return &labrun.ScenarioRecord{
 		Name: name, Title: s.Title, StartedAt: start, EndedAt: reached.Add(200 * time.Millisecond),
 		EndCondition: "all seeded segments terminal", ReachedAt: &reached,
 	}
@@ -107,7 +108,7 @@ func passingLab() labFixture {
 			status: &api.Status{NodeID: NodeID, Bandwidth: api.Bandwidth{BytesPerSecond: 64, Source: "runtime"},
 				ThrottleCount: 10, Segments: api.SegmentCounts{Delivered: 5}},
 			audit: ptr(`{"time":"2026-03-14T09:00:02Z","event":"relay.bandwidth.configured","bandwidth":{"bytes_per_second":64,"burst_bytes":0,"daily_quota_bytes":0},"previous":{"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0},"peer":"","actor":"uid=0"}` + "\n"),
-			setBW: map[string]harness.CommandResult{SetBandwidthFile("rate-64"): setBWResult(0, `{"applied":true}`, "")},
+			setBW: map[string]harness.CommandResult{labrun.SetBandwidthFile("rate-64"): setBWResult(0, `{"applied":true}`, "")},
 		},
 		SC: {
 			run: record(SC, t0.Add(7*time.Second), 4), seeded: sc, peer: peerEvidence(sc[0], sc[1]),
@@ -144,7 +145,7 @@ func (f labFixture) write(t *testing.T) string {
 		}
 		put := func(file string, v any) {
 			t.Helper()
-			if err := writeJSON(sdir, file, v); err != nil {
+			if err := labrun.WriteJSON(sdir, file, v); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -155,22 +156,22 @@ func (f labFixture) write(t *testing.T) string {
 			}
 		}
 		if s.run != nil {
-			put(FileScenario, s.run)
+			put(labrun.FileScenario, s.run)
 		}
 		if s.seeded != nil {
-			put(FileSeeded, s.seeded)
+			put(labrun.FileSeeded, s.seeded)
 		}
 		if s.peer != nil {
 			put(FilePeer, s.peer)
 		}
 		if s.status != nil {
-			put(FileStatus, s.status)
+			put(labrun.FileStatus, s.status)
 		}
 		if s.ledger != nil {
-			put(FileLedger, s.ledger)
+			put(labrun.FileLedger, s.ledger)
 		}
 		if s.audit != nil {
-			raw(FileAudit, *s.audit)
+			raw(labrun.FileAudit, *s.audit)
 		}
 		for file, res := range s.setBW {
 			put(file, res)
@@ -179,7 +180,7 @@ func (f labFixture) write(t *testing.T) string {
 			put(FilePreReload, s.preReload)
 		}
 		if s.goTest != nil {
-			raw(FileGoTest, *s.goTest)
+			raw(labrun.FileGoTest, *s.goTest)
 		}
 	}
 	return dir
@@ -503,7 +504,7 @@ func TestEvaluate_MissingEvidenceIsError(t *testing.T) {
 		{
 			name: "scenario could not run",
 			mutate: func(f labFixture) {
-				f[SA] = &scenarioFixture{run: &ScenarioRecord{Name: SA, Error: "port 19054 is in use"}}
+				f[SA] = &scenarioFixture{run: &labrun.ScenarioRecord{Name: SA, Error: "port 19054 is in use"}}
 			},
 			want: map[string]evidence.Status{"VAL23-01": evidence.Error, "VAL23-02": evidence.Error},
 			wantDetail: map[string]string{
@@ -596,7 +597,7 @@ func TestEvaluate_EmptyDirectoryIsAllError(t *testing.T) {
 
 func TestEvaluate_NotRunScenarioSummary(t *testing.T) {
 	f := passingLab()
-	f[SD] = &scenarioFixture{run: &ScenarioRecord{Name: SD, Error: "edged exited: exit status 1"}}
+	f[SD] = &scenarioFixture{run: &labrun.ScenarioRecord{Name: SD, Error: "edged exited: exit status 1"}}
 	scenarios, _ := Evaluate(f.write(t))
 	if got, want := scenarios[3].Summary, "S-D hot-reload (8→∞ B/s): not run (edged exited: exit status 1)"; got != want {
 		t.Errorf("summary = %q, want %q", got, want)
@@ -608,7 +609,7 @@ func TestEvaluate_NotRunScenarioSummary(t *testing.T) {
 
 func TestEvaluate_MultiLineReasonStaysOnOneReportLine(t *testing.T) {
 	f := passingLab()
-	f[SE] = &scenarioFixture{run: &ScenarioRecord{Name: SE, Error: "build ./edged: exit status 1: # edgelab/edged\nedged/main.go:3: syntax error"}}
+	f[SE] = &scenarioFixture{run: &labrun.ScenarioRecord{Name: SE, Error: "build ./edged: exit status 1: # edgelab/edged\nedged/main.go:3: syntax error"}}
 	scenarios, checks := Evaluate(f.write(t))
 	if got, want := scenarios[4].Summary, "S-E daily reset unit test: not run (build ./edged: exit status 1: # edgelab/edged …)"; got != want {
 		t.Errorf("summary = %q, want %q", got, want)
@@ -622,19 +623,11 @@ func TestEvaluate_MultiLineReasonStaysOnOneReportLine(t *testing.T) {
 	}
 }
 
-func TestCheckDef_PanicIsError(t *testing.T) {
-	d := CheckDef{ID: "X", Label: "boom", eval: func(*Recorded) (outcome, error) { panic("nil map") }}
-	c := d.Evaluate(&Recorded{})
-	if c.Status != evidence.Error || c.Detail != "check panicked: nil map" || c.Summary != "boom: n/a (check panicked)" {
-		t.Errorf("got %s %q %q, want ERROR with the panic named", c.Status, c.Summary, c.Detail)
-	}
-}
-
 func TestLoad_KeepsEveryFile(t *testing.T) {
 	f := passingLab()
 	dir := f.write(t)
 	r := Load(dir, Scenarios[3])
-	if err := r.need(FileSeeded, FilePeer, FileStatus, FilePreReload, FileSetBandwidthUnlimited); err != nil {
+	if err := r.need(labrun.FileSeeded, FilePeer, labrun.FileStatus, FilePreReload, FileSetBandwidthUnlimited); err != nil {
 		t.Fatalf("need() = %v, want nil", err)
 	}
 	if diff := cmp.Diff(*f[SD].preReload, r.PreReload); diff != "" {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,28 +13,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"edgelab/evidence"
+	"edgelab/labs/labrun"
+	"edgelab/labs/labtest"
 )
 
-// freeAddr is a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestMain_PortInUseStillWritesAnAllErrorReport(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	_, port, _ := net.SplitHostPort(busy.Addr().String())
-	inUse := fmt.Sprintf("port %s is in use", port)
+	busy, inUse := labtest.BusyAddr(t)
 
 	// A non-empty directory is never written into: the run moves to -2.
 	asked := filepath.Join(t.TempDir(), "evidence")
@@ -47,8 +30,8 @@ func TestMain_PortInUseStillWritesAnAllErrorReport(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	code := Main(context.Background(), Config{
-		Args: []string{"val23", asked}, EvidenceDir: asked, Stdout: &stdout, Stderr: &stderr,
-		EdgedAddr: busy.Addr().String(), PeerAddr: freeAddr(t),
+		Config:    labrun.Config{Args: []string{"val23", asked}, EvidenceDir: asked, Stdout: &stdout, Stderr: &stderr},
+		EdgedAddr: busy, PeerAddr: labtest.FreeAddr(t),
 	})
 	if code != 2 {
 		t.Errorf("exit status %d, want 2", code)
@@ -142,16 +125,12 @@ func controlCodes(s string) []string {
 }
 
 func TestMain_OutputIsPlainTextWhenNotATerminal(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
+	busy, _ := labtest.BusyAddr(t)
 	var stdout, stderr bytes.Buffer // not a TTY, as in CI
 	dir := filepath.Join(t.TempDir(), "run")
 	Main(context.Background(), Config{
-		Args: []string{"val23", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr,
-		EdgedAddr: busy.Addr().String(), PeerAddr: freeAddr(t),
+		Config:    labrun.Config{Args: []string{"val23", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr},
+		EdgedAddr: busy, PeerAddr: labtest.FreeAddr(t),
 	})
 	if stdout.Len() == 0 || stderr.Len() == 0 {
 		t.Fatalf("nothing written: stdout %q stderr %q", stdout.String(), stderr.String())

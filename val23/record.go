@@ -1,8 +1,6 @@
 package val23
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,55 +19,31 @@ import (
 	"edgelab/edged/config"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 	"edgelab/peer/received"
 )
 
-// Files of a scenario's evidence directory <evidence>/<S-X>/. The names are
-// the evidence layout of DESIGN.md §5; reviewers and --check-only read them.
+// VAL23's own files in a scenario's evidence directory <evidence>/<S-X>/;
+// the files every lab writes are labrun's (labrun.FileScenario, …). The
+// names are the evidence layout of DESIGN.md §5; reviewers and --check-only
+// read them.
 const (
-	FileScenario              = "scenario.json"      // ScenarioRecord: timings, end condition, errors
-	FileObservations          = "observations.json"  // []Observation: the raw poll history
-	FileSeeded                = "seeded.json"        // []string: ids setup seeded
-	FileEdgeTOML              = "edge.toml"          // the config edged ran with
-	FilePeer                  = "peer-evidence.json" // received.Evidence, copied after edged stopped
-	FileStatus                = "relay-status.json"  // api.Status at the end condition
-	FileLedger                = "ledger-dump.json"   // api.Ledger at the end condition
-	FileAudit                 = "audit.jsonl"        // edged's audit log, copied
-	FileEdgedLog              = "edged.log"
-	FilePeerLog               = "peer.log"
-	FilePreReload             = "pre-reload.json"              // S-D: PreReload
-	FileGoTest                = "go-test.json"                 // S-E: the go test -json stream
-	FileGoTestRun             = "go-test-command.json"         // S-E: harness.CommandResult without stdout
-	FileSetBandwidthUnlimited = "set-bandwidth-unlimited.json" // S-D: the reload's CLI run (see SetBandwidthFile)
+	peerProcess    = "peer" // the peer's process name: peer.log, peer-evidence.json
+	unlimitedLabel = "unlimited"
+	FilePreReload  = "pre-reload.json" // S-D: PreReload
 )
 
-// SetBandwidthFile is the evidence file of one set-bandwidth CLI run: a
-// harness.CommandResult whose stdout is the api.SetBandwidthResponse JSON.
-func SetBandwidthFile(label string) string { return "set-bandwidth-" + label + ".json" }
+var (
+	FilePeer    = labrun.PeerEvidenceFile(peerProcess) // received.Evidence, copied after edged stopped
+	FilePeerLog = labrun.PeerLogFile(peerProcess)
+	// FileSetBandwidthUnlimited is S-D's reload, the CLI run VAL23-08 judges.
+	FileSetBandwidthUnlimited = labrun.SetBandwidthFile(unlimitedLabel)
+)
 
-// ScenarioRecord is scenario.json: what the runner did and when.
+// ScenarioRecord is scenario.json: labrun's record of what the runner did
+// and when, and what VAL23 adds to it.
 type ScenarioRecord struct {
-	Name      string    `json:"name"`
-	Title     string    `json:"title"`
-	Workdir   string    `json:"workdir,omitempty"`
-	StartedAt time.Time `json:"started_at"`
-	EndedAt   time.Time `json:"ended_at"`
-	// EndCondition describes what the runner waited for; ReachedAt is when
-	// it held, TimedOut that it never did within the deadline.
-	EndCondition string     `json:"end_condition,omitempty"`
-	ReachedAt    *time.Time `json:"reached_at,omitempty"`
-	TimedOut     bool       `json:"timed_out"`
-	// Error says why the scenario could not run (setup, start, readiness):
-	// its checks are ERROR.
-	Error string `json:"error,omitempty"`
-	// Problems are things that went wrong while it ran (a wait that timed
-	// out, a process that exited); the evidence shows their effect and the
-	// checks judge it.
-	Problems []string `json:"problems,omitempty"`
-	Phases   []Phase  `json:"phases,omitempty"`
-	// Exits says how edged and the peer ended when stopped ("exit status
-	// 0" after SIGTERM is the clean case).
-	Exits map[string]string `json:"exits,omitempty"`
+	labrun.ScenarioRecord
 	// Last is the last complete observation (failed polls are in
 	// observations.json).
 	Last *Observation `json:"last,omitempty"`
@@ -77,15 +51,6 @@ type ScenarioRecord struct {
 	// after the end condition) or "last-observation" (edged no longer
 	// answered).
 	StatusFrom string `json:"status_from,omitempty"`
-}
-
-// Phase is one step of a scenario.
-type Phase struct {
-	Name      string     `json:"name"`
-	StartedAt time.Time  `json:"started_at"`
-	EndedAt   time.Time  `json:"ended_at"`
-	ReachedAt *time.Time `json:"reached_at,omitempty"`
-	Error     string     `json:"error,omitempty"`
 }
 
 // Observation is one poll of edged's status and the peer's evidence.
@@ -122,16 +87,6 @@ type PreReload struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// TestEvent is one line of `go test -json` (test2json).
-type TestEvent struct {
-	Time    time.Time `json:"Time"`
-	Action  string    `json:"Action"`
-	Package string    `json:"Package"`
-	Test    string    `json:"Test,omitempty"`
-	Elapsed float64   `json:"Elapsed,omitempty"`
-	Output  string    `json:"Output,omitempty"`
-}
-
 // Recorded is what one scenario left in its evidence directory, read back
 // from disk. A file that is absent or unreadable is noted in problems and
 // makes the checks that need it ERROR.
@@ -146,7 +101,7 @@ type Recorded struct {
 	Audit        []audit.Event
 	SetBandwidth map[string]harness.CommandResult // by file name
 	PreReload    PreReload
-	GoTest       []TestEvent
+	GoTest       []harness.TestEvent
 	// Boot is the [relay.bandwidth] edged booted with (edge.toml).
 	Boot config.Bandwidth
 	// Files are the names in the scenario's directory, sorted.
@@ -170,8 +125,8 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 			}
 		}
 	}
-	r.load(FileScenario, func(b []byte) error { return json.Unmarshal(b, &r.Run) })
-	r.load(FileEdgeTOML, func(b []byte) error {
+	r.load(labrun.FileScenario, func(b []byte) error { return json.Unmarshal(b, &r.Run) })
+	r.load(labrun.FileEdgeTOML, func(b []byte) error {
 		// Only the boot bandwidth matters here; edged itself validated the
 		// whole file when it started.
 		var f struct {
@@ -183,22 +138,22 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 		r.Boot = f.Relay.Bandwidth
 		return err
 	})
-	r.load(FileSeeded, func(b []byte) error { return json.Unmarshal(b, &r.Seeded) })
+	r.load(labrun.FileSeeded, func(b []byte) error { return json.Unmarshal(b, &r.Seeded) })
 	r.load(FilePeer, func(b []byte) error { return json.Unmarshal(b, &r.Peer) })
-	r.load(FileStatus, func(b []byte) error { return json.Unmarshal(b, &r.Status) })
-	r.load(FileLedger, func(b []byte) error { return json.Unmarshal(b, &r.Ledger) })
+	r.load(labrun.FileStatus, func(b []byte) error { return json.Unmarshal(b, &r.Status) })
+	r.load(labrun.FileLedger, func(b []byte) error { return json.Unmarshal(b, &r.Ledger) })
 	// audit.Read is edged's own reader: a torn or foreign line is an error.
-	if events, err := audit.Read(filepath.Join(r.Dir, FileAudit)); err != nil {
-		r.problems[FileAudit] = notExistOr(err)
+	if events, err := audit.Read(filepath.Join(r.Dir, labrun.FileAudit)); err != nil {
+		r.problems[labrun.FileAudit] = notExistOr(err)
 	} else {
 		r.Audit = events
 	}
 	r.load(FilePreReload, func(b []byte) error { return json.Unmarshal(b, &r.PreReload) })
-	r.load(FileGoTest, func(b []byte) (err error) { r.GoTest, err = parseTestEvents(b); return err })
+	r.load(labrun.FileGoTest, func(b []byte) (err error) { r.GoTest, err = harness.ParseTestEvents(b); return err })
 	// The reload's answer is needed by name; other set-bandwidth runs are
 	// kept for reviewers.
 	names := []string{FileSetBandwidthUnlimited}
-	matches, _ := filepath.Glob(filepath.Join(r.Dir, "set-bandwidth-*.json"))
+	matches, _ := filepath.Glob(filepath.Join(r.Dir, labrun.SetBandwidthFile("*")))
 	for _, m := range matches {
 		if name := filepath.Base(m); name != FileSetBandwidthUnlimited {
 			names = append(names, name)
@@ -232,8 +187,8 @@ func (r *Recorded) load(name string, decode func([]byte) error) {
 // could not run, or a file is absent or unreadable. nil means all are
 // there.
 func (r *Recorded) need(names ...string) error {
-	if err := r.problems[FileScenario]; err != nil {
-		return fmt.Errorf("%s did not record a run (%s/%s: %v)", r.Scenario.Name, r.Scenario.Name, FileScenario, err)
+	if err := r.problems[labrun.FileScenario]; err != nil {
+		return fmt.Errorf("%s did not record a run (%s/%s: %v)", r.Scenario.Name, r.Scenario.Name, labrun.FileScenario, err)
 	}
 	if r.Run.Error != "" {
 		return fmt.Errorf("%s could not run: %s", r.Scenario.Name, r.Run.Error)
@@ -262,6 +217,28 @@ func (r *Recorded) ran() bool { return r.need() == nil }
 // has reports whether file name was read.
 func (r *Recorded) has(name string) bool { return r.problems[name] == nil }
 
+// Record is the scenario's scenario.json, as the checks' timings need it.
+func (r *Recorded) Record() labrun.ScenarioRecord { return r.Run.ScenarioRecord }
+
+// EvidenceFiles are the files a reader should open for a check's verdict,
+// relative to the evidence directory and only those that exist: the
+// check's own files. For an ERROR the scenario record comes first: it says
+// why the scenario could not run or what went wrong while it ran; the
+// daemon's log follows.
+func (r *Recorded) EvidenceFiles(files []string, status evidence.Status) []string {
+	names := files
+	if status == evidence.Error {
+		names = append(append([]string{labrun.FileScenario}, files...), labrun.FileEdgedLog, FilePeerLog)
+	}
+	var out []string
+	for _, n := range names {
+		if r.exists(n) && !slices.Contains(out, r.rel(n)) {
+			out = append(out, r.rel(n))
+		}
+	}
+	return out
+}
+
 // notExistOr is fs.ErrNotExist itself for an absent file (so that need
 // says "missing"), else err.
 func notExistOr(err error) error {
@@ -269,40 +246,4 @@ func notExistOr(err error) error {
 		return fs.ErrNotExist
 	}
 	return err
-}
-
-// parseTestEvents reads a go test -json stream. Lines that are not JSON
-// (a build failure printed before the stream) are kept as output events so
-// nothing is lost.
-func parseTestEvents(data []byte) ([]TestEvent, error) {
-	var events []TestEvent
-	err := eachLine(data, func(_ int, line []byte) error {
-		var e TestEvent
-		if err := json.Unmarshal(line, &e); err != nil || e.Action == "" {
-			e = TestEvent{Action: "output", Output: string(line)}
-		}
-		events = append(events, e)
-		return nil
-	})
-	return events, err
-}
-
-func eachLine(data []byte, f func(n int, line []byte) error) error {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		if err := f(n, line); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
-}
-
-// writeJSON saves v as the scenario's evidence file name.
-func writeJSON(dir, name string, v any) error {
-	return evidence.WriteJSON(filepath.Join(dir, name), v)
 }

@@ -2,128 +2,52 @@ package val23
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"edgelab/edged/api"
 	"edgelab/edged/config"
 	"edgelab/edged/control"
-	"edgelab/evidence"
 	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 	"edgelab/peer/received"
 	"edgelab/setup/labsetup"
 )
 
-// Timeouts around the scenarios; the end conditions have Lab.Timeout.
-const (
-	readyTimeout   = 10 * time.Second
-	stopGrace      = 5 * time.Second
-	portsTimeout   = 5 * time.Second
-	collectTimeout = 3 * time.Second
-	observeTimeout = time.Second
-	unlimitedLabel = "unlimited"
-	peerReadyFile  = "peer.ready"
-)
-
-// run is one scenario in progress.
+// run is one scenario in progress: labrun's run and what VAL23 keeps
+// besides.
 type run struct {
-	lab   *Lab
-	def   Scenario
-	dir   string // <evidence>/<S-X>
-	work  string // short-path workdir: config, certs, ledger, socket
-	start time.Time
+	*labrun.Run
+	lab *Lab
+	def Scenario
+	rec *ScenarioRecord // scenario.json, with VAL23's additions
 
-	rec   ScenarioRecord
 	obs   []Observation
 	last  *snapshot // the last complete observation
 	cfg   config.Config
-	group harness.Group
 	edged *harness.Process
 	peer  *harness.Process
 	ctl   *control.Client
-}
-
-// setupError marks a failure before the scenario's actions began: the lab
-// could not run the scenario, so its checks are ERROR.
-type setupError struct{ err error }
-
-func (e setupError) Error() string { return e.err.Error() }
-func (e setupError) Unwrap() error { return e.err }
-
-func setupErr(format string, args ...any) error {
-	return setupError{fmt.Errorf(format, args...)}
 }
 
 // RunScenario runs s with fresh processes and saves its raw evidence to
 // <evidence>/<s.Name>. It never fails as such: what went wrong is recorded
 // in scenario.json for the checks to judge.
 func (l *Lab) RunScenario(ctx context.Context, s Scenario) {
-	r := &run{
-		lab: l, def: s,
-		dir:   filepath.Join(l.EvidenceDir, s.Name),
-		work:  filepath.Join(l.WorkRoot, strings.ToLower(s.Name)),
-		start: time.Now(),
-		group: harness.Group{Grace: stopGrace},
-	}
-	r.rec = ScenarioRecord{Name: s.Name, Title: s.Title, Workdir: r.work, StartedAt: r.start}
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
-		fmt.Fprintf(l.Progress.W, "[%s] cannot save evidence: %v\n", s.Name, err)
-		return
-	}
-	// Evidence is saved and processes stopped whatever happens below,
-	// a panic included.
-	defer r.finish()
-	defer func() {
-		if p := recover(); p != nil {
-			r.rec.Error = fmt.Sprintf("orchestrator panic: %v", p)
-		}
-	}()
-
-	var err error
-	switch s.Name {
-	case SE:
-		err = r.unitTest(ctx)
-	default:
-		err = r.relayScenario(ctx)
-	}
-	var se setupError
-	switch {
-	case errors.As(err, &se):
-		r.rec.Error = se.Error()
-	case err != nil && ctx.Err() != nil:
-		r.rec.Error = fmt.Sprintf("interrupted: %v", err)
-	case err != nil:
-		r.problem(err)
-	}
+	r := &run{Run: labrun.NewRun(l.Env, s.Scenario, l.EdgedAddr, l.PeerAddr), lab: l, def: s, rec: &ScenarioRecord{}}
+	r.KeepRecordIn(&r.rec.ScenarioRecord, r.rec)
+	r.Execute(ctx, r.steps, r.finish)
 }
 
-func (r *run) problem(err error) {
-	r.rec.Problems = append(r.rec.Problems, err.Error())
-	r.lab.Progress.Printf(r.def.Name, "problem: %v", err)
-}
-
-func (r *run) elapsed() time.Duration { return time.Since(r.start) }
-
-// phase records a step; end it with the returned func and the step's error.
-func (r *run) phase(name string) func(reached bool, err error) {
-	p := Phase{Name: name, StartedAt: time.Now()}
-	return func(reached bool, err error) {
-		p.EndedAt = time.Now()
-		if reached {
-			at := p.EndedAt
-			p.ReachedAt = &at
-		}
-		if err != nil {
-			p.Error = err.Error()
-		}
-		r.rec.Phases = append(r.rec.Phases, p)
+func (r *run) steps(ctx context.Context) error {
+	if r.def.Name == SE {
+		return r.unitTest(ctx)
 	}
+	return r.relayScenario(ctx)
 }
 
 // relayScenario is S-A..S-D: fresh certs, config, ledger and processes,
@@ -137,18 +61,18 @@ func (r *run) relayScenario(ctx context.Context) error {
 		return r.seedAndWait(ctx)
 	case SB:
 		if err := r.setBandwidth(ctx, "rate-64", "--bytes-per-second", fmt.Sprint(RateBytesPerSecond)); err != nil {
-			r.problem(err)
+			r.Problem(err)
 		}
 		return r.seedAndWait(ctx)
 	case SC:
 		if err := r.setBandwidth(ctx, "quota-128", "--bytes-per-second", "0", "--daily-quota-bytes", fmt.Sprint(QuotaBytes)); err != nil {
-			r.problem(err)
+			r.Problem(err)
 		}
 		return r.seedAndWait(ctx)
 	case SD:
 		return r.hotReload(ctx)
 	}
-	return setupErr("no steps for scenario %s", r.def.Name)
+	return labrun.SetupErr("no steps for scenario %s", r.def.Name)
 }
 
 // configOptions is the scenario's edge.toml: the lab defaults (1 s tick,
@@ -168,123 +92,74 @@ func (r *run) configOptions() labsetup.ConfigOptions {
 }
 
 func (r *run) setup(ctx context.Context) error {
-	end := r.phase("setup")
-	err := r.prepareWorkdir()
-	end(err == nil, err)
-	if err != nil {
+	if err := r.Step("setup", r.prepareWorkdir); err != nil {
 		return err
 	}
-	end = r.phase("start")
-	err = r.startProcesses(ctx)
-	end(err == nil, err)
-	return err
+	return r.Step("start", func() error { return r.startProcesses(ctx) })
 }
 
 func (r *run) prepareWorkdir() error {
-	if err := os.MkdirAll(r.work, 0o755); err != nil {
-		return setupErr("workdir: %w", err)
+	if err := os.MkdirAll(r.Work, 0o755); err != nil {
+		return labrun.SetupErr("workdir: %w", err)
 	}
-	if _, err := labsetup.GenerateTLS(filepath.Join(r.work, labsetup.DefaultTLSDir), labsetup.TLSOptions{NodeID: NodeID, PeerID: PeerID}); err != nil {
-		return setupErr("generate TLS: %w", err)
+	if _, err := labsetup.GenerateTLS(filepath.Join(r.Work, labsetup.DefaultTLSDir), labsetup.TLSOptions{NodeID: NodeID, PeerID: PeerID}); err != nil {
+		return labrun.SetupErr("generate TLS: %w", err)
 	}
-	cfgPath := filepath.Join(r.work, FileEdgeTOML)
-	cfg, err := labsetup.WriteConfig(cfgPath, r.configOptions())
+	cfg, err := labsetup.WriteConfig(filepath.Join(r.Work, labrun.FileEdgeTOML), r.configOptions())
 	if err != nil {
-		return setupErr("write config: %w", err)
+		return labrun.SetupErr("write config: %w", err)
 	}
 	r.cfg = cfg
-	r.ctl = &control.Client{Socket: cfg.ControlSocket}
-	if n := len(cfg.ControlSocket); n >= 104 {
-		return setupErr("control socket path %s is %d bytes, too long for a unix socket", cfg.ControlSocket, n)
-	}
-	if err := evidence.CopyFile(cfgPath, filepath.Join(r.dir, FileEdgeTOML)); err != nil {
-		return setupErr("save edge.toml: %w", err)
-	}
-	return nil
+	r.ctl, err = r.UseConfig(cfg)
+	return err
 }
 
 // startProcesses starts peer and edged together and waits until both are
-// ready: the peer's ready file exists and edged's control API answers.
+// ready: edged's control API answers and the peer's ready file exists.
 func (r *run) startProcesses(ctx context.Context) error {
-	if err := harness.WaitPortsFree(ctx, portsTimeout, r.lab.EdgedAddr, r.lab.PeerAddr); err != nil {
-		return setupErr("before start: %w", err)
+	if err := r.WaitPortsFree(ctx); err != nil {
+		return err
 	}
 	var err error
-	r.peer, err = r.group.Start(harness.Spec{
-		Name: "peer", Path: r.lab.Peer, Dir: r.work, Log: filepath.Join(r.dir, FilePeerLog),
-		Args: []string{
-			"--listen", r.lab.PeerAddr, "--id", PeerID,
-			"--tls-dir", filepath.Join(r.work, labsetup.DefaultTLSDir),
-			"--evidence", r.peerEvidencePath(),
-			"--ready-file", filepath.Join(r.work, peerReadyFile),
-		},
+	r.peer, err = r.StartPeer(labrun.PeerSpec{
+		Name: peerProcess, ID: PeerID, Addr: r.lab.PeerAddr, TLSDir: filepath.Join(r.Work, labsetup.DefaultTLSDir),
 	})
 	if err != nil {
-		return setupErr("%w", err)
+		return err
 	}
-	r.edged, err = r.group.Start(harness.Spec{
-		Name: "edged", Path: r.lab.Edged, Dir: r.work, Log: filepath.Join(r.dir, FileEdgedLog),
-		Args: []string{"run", "--config", r.cfg.File},
-	})
-	if err != nil {
-		return setupErr("%w", err)
+	if r.edged, err = r.StartEdged(ctx, r.cfg.File, r.ctl, labrun.FileEdgedLog); err != nil {
+		return err
 	}
-	if err := harness.WaitFile(ctx, readyTimeout, filepath.Join(r.work, peerReadyFile), r.peer); err != nil {
-		return setupErr("peer not ready: %w", err)
+	if err := r.WaitPeerReady(ctx, r.peer); err != nil {
+		return err
 	}
-	_, err = harness.Until(ctx, harness.Poll{Timeout: readyTimeout, Interval: 20 * time.Millisecond},
-		func(ctx context.Context) (api.Status, error) {
-			if err := r.edged.Alive(); err != nil {
-				return api.Status{}, err
-			}
-			return r.ctl.Status(ctx)
-		},
-		func(api.Status) bool { return true })
-	if err != nil {
-		return setupErr("edged not ready (control socket %s): %w", r.cfg.ControlSocket, err)
-	}
-	r.lab.Progress.Printf(r.def.Name, "edged (pid %d) and peer (pid %d) ready in %s", r.edged.Pid(), r.peer.Pid(), r.work)
+	r.Progress.Printf(r.def.Name, "edged (pid %d) and peer (pid %d) ready in %s", r.edged.Pid(), r.peer.Pid(), r.Work)
 	return nil
 }
 
-func (r *run) peerEvidencePath() string { return filepath.Join(r.work, FilePeer) }
+func (r *run) peerEvidencePath() string { return r.PeerEvidencePath(peerProcess) }
 
 // seed inserts the scenario's PENDING segments through setup and records
 // their ids.
 func (r *run) seed(ctx context.Context) error {
-	end := r.phase("seed")
+	end := r.Phase("seed")
 	ids, err := labsetup.Seed(ctx, r.cfg.Ledger, labsetup.SeedOptions{
 		Prefix: r.def.Prefix, Count: r.def.Count, Size: SegmentSize, TargetPeer: PeerID,
 	})
 	end(err == nil, err)
 	if err != nil {
-		return setupErr("seed: %w", err)
+		return labrun.SetupErr("seed: %w", err)
 	}
-	if err := writeJSON(r.dir, FileSeeded, ids); err != nil {
-		return setupErr("save seeded ids: %w", err)
+	if err := r.WriteJSON(labrun.FileSeeded, ids); err != nil {
+		return labrun.SetupErr("save seeded ids: %w", err)
 	}
 	return nil
 }
 
-// setBandwidth runs the real CLI against the live daemon and saves its
-// stdout, stderr and exit status as set-bandwidth-<label>.json.
+// setBandwidth changes the bandwidth through the real CLI (labrun's
+// SetBandwidth), which must accept it.
 func (r *run) setBandwidth(ctx context.Context, label string, flags ...string) error {
-	end := r.phase("set-bandwidth-" + label)
-	args := append([]string{"relay", "config", "set-bandwidth", "--socket", r.cfg.ControlSocket}, flags...)
-	args = append(args, "--json")
-	res := harness.RunCommand(ctx, r.work, r.lab.Edged, args...)
-	err := res.Err()
-	end(err == nil, err)
-	if werr := writeJSON(r.dir, SetBandwidthFile(label), res); werr != nil {
-		return setupErr("save set-bandwidth answer: %w", werr)
-	}
-	if err != nil {
-		return fmt.Errorf("set-bandwidth %s: %w", label, err)
-	}
-	var resp api.SetBandwidthResponse
-	_ = json.Unmarshal([]byte(res.Stdout), &resp)
-	r.lab.Progress.Printf(r.def.Name, "set-bandwidth %s: applied=%v", strings.Join(flags, " "), resp.Applied)
-	return nil
+	return r.SetBandwidth(ctx, r.cfg.ControlSocket, label, 0, flags...)
 }
 
 func (r *run) seedAndWait(ctx context.Context) error {
@@ -305,7 +180,7 @@ type snapshot struct {
 // to the history. A process that exited aborts the wait.
 func (r *run) observe(ctx context.Context, phase string) (snapshot, error) {
 	now := time.Now()
-	o := Observation{At: now, Elapsed: now.Sub(r.start).Seconds(), Phase: phase}
+	o := Observation{At: now, Elapsed: now.Sub(r.Start).Seconds(), Phase: phase}
 	snap := snapshot{at: now}
 	var errs []error
 	if err := r.edged.Alive(); err != nil {
@@ -318,7 +193,7 @@ func (r *run) observe(ctx context.Context, phase string) (snapshot, error) {
 		r.obs = append(r.obs, o)
 		return snap, err
 	}
-	octx, cancel := context.WithTimeout(ctx, observeTimeout)
+	octx, cancel := context.WithTimeout(ctx, labrun.ObserveTimeout)
 	st, err := r.ctl.Status(octx)
 	cancel()
 	if err != nil {
@@ -353,18 +228,18 @@ func (r *run) observe(ctx context.Context, phase string) (snapshot, error) {
 // holds at least every delivered one: after that nothing more happens.
 func (r *run) waitTerminal(ctx context.Context) error {
 	n := int64(r.def.Count)
-	r.rec.EndCondition = fmt.Sprintf("all %d seeded segments terminal in relay status (delivered + deadletter = %d, pending = 0) "+
+	r.Rec.EndCondition = fmt.Sprintf("all %d seeded segments terminal in relay status (delivered + deadletter = %d, pending = 0) "+
 		"and the peer evidence holds every delivered one", n, n)
 	const phase = "wait-delivery"
-	end := r.phase(phase)
-	_, err := harness.Until(ctx, harness.Poll{Timeout: r.lab.Timeout, Interval: r.lab.Interval},
+	end := r.Phase(phase)
+	_, err := harness.Until(ctx, harness.Poll{Timeout: r.Timeout, Interval: r.Interval},
 		func(ctx context.Context) (snapshot, error) {
 			s, err := r.observe(ctx, phase)
 			extra := fmt.Sprintf("delivered=%d/%d", len(s.peerIDs), n)
 			if s.status.Segments.Deadletter > 0 || r.def.Name == SC {
 				extra += fmt.Sprintf(" deadletter=%d", s.status.Segments.Deadletter)
 			}
-			r.lab.Progress.Update(r.def.Name, phase, r.elapsed(), extra)
+			r.Progress.Update(r.def.Name, phase, r.Elapsed(), extra)
 			return s, err
 		},
 		func(s snapshot) bool {
@@ -378,15 +253,13 @@ func (r *run) waitTerminal(ctx context.Context) error {
 func (r *run) endCondition(end func(bool, error), err error) error {
 	end(err == nil, err)
 	if err == nil {
-		at := time.Now()
-		r.rec.ReachedAt = &at
-		r.lab.Progress.Printf(r.def.Name, "end condition reached after %.1fs", at.Sub(r.start).Seconds())
+		r.EndConditionReached()
 		return nil
 	}
 	var timeout *harness.TimeoutError
 	if errors.As(err, &timeout) {
-		r.rec.TimedOut = true
-		return fmt.Errorf("end condition not reached within %s: %w", r.lab.Timeout, err)
+		r.Rec.TimedOut = true
+		return fmt.Errorf("end condition not reached within %s: %w", r.Timeout, err)
 	}
 	return fmt.Errorf("end condition: %w", err)
 }
@@ -399,14 +272,14 @@ func (r *run) hotReload(ctx context.Context) error {
 		return err
 	}
 	pre, err := r.waitBlocked(ctx)
-	if werr := writeJSON(r.dir, FilePreReload, pre); werr != nil {
-		return setupErr("save pre-reload evidence: %w", werr)
+	if werr := r.WriteJSON(FilePreReload, pre); werr != nil {
+		return labrun.SetupErr("save pre-reload evidence: %w", werr)
 	}
 	if err != nil {
-		r.problem(err)
+		r.Problem(err)
 	}
 	if err := r.setBandwidth(ctx, unlimitedLabel, "--bytes-per-second", "0", "--daily-quota-bytes", "0"); err != nil {
-		r.problem(err)
+		r.Problem(err)
 	}
 	return r.waitTerminal(ctx)
 }
@@ -420,8 +293,8 @@ func (r *run) waitBlocked(ctx context.Context) (PreReload, error) {
 	const phase = "wait-blocked"
 	n := int64(r.def.Count)
 	var pre PreReload
-	end := r.phase(phase)
-	base, err := harness.Until(ctx, harness.Poll{Timeout: readyTimeout, Interval: 20 * time.Millisecond},
+	end := r.Phase(phase)
+	base, err := harness.Until(ctx, harness.Poll{Timeout: labrun.ReadyTimeout, Interval: 20 * time.Millisecond},
 		func(ctx context.Context) (snapshot, error) { return r.observe(ctx, phase) },
 		func(snapshot) bool { return true })
 	if err != nil {
@@ -431,11 +304,11 @@ func (r *run) waitBlocked(ctx context.Context) (PreReload, error) {
 	}
 	pre.BaselineAt, pre.Baseline = base.at, base.status
 	seeded := r.def.IDs()
-	last, err := harness.Until(ctx, harness.Poll{Timeout: r.lab.Timeout, Interval: r.lab.Interval},
+	last, err := harness.Until(ctx, harness.Poll{Timeout: r.Timeout, Interval: r.Interval},
 		func(ctx context.Context) (snapshot, error) {
 			s, err := r.observe(ctx, phase)
 			cycles := s.status.ExecutorCycles - base.status.ExecutorCycles
-			r.lab.Progress.Update(r.def.Name, phase, r.elapsed(), fmt.Sprintf("cycles=%d throttled=%d throttle_count=%d peer=%d/%d",
+			r.Progress.Update(r.def.Name, phase, r.Elapsed(), fmt.Sprintf("cycles=%d throttled=%d throttle_count=%d peer=%d/%d",
 				cycles, s.status.LastCycleThrottled, s.status.ThrottleCount, len(s.peerIDs), n))
 			if err != nil {
 				return s, err
@@ -464,64 +337,20 @@ func (r *run) waitBlocked(ctx context.Context) (PreReload, error) {
 		return pre, fmt.Errorf("blocking before the reload not shown: %w", err)
 	}
 	pre.Reached = true
-	r.lab.Progress.Printf(r.def.Name, "blocked: %d cycles after seeding throttled all %d, throttle_count=%d, peer holds 0; reloading",
+	r.Progress.Printf(r.def.Name, "blocked: %d cycles after seeding throttled all %d, throttle_count=%d, peer holds 0; reloading",
 		last.status.ExecutorCycles-base.status.ExecutorCycles, n, last.status.ThrottleCount)
 	return pre, nil
 }
 
-// finish collects what the live daemon knows, stops the processes (edged
-// first, so the peer's evidence is final when copied), copies the files and
-// writes the scenario record. It runs on every path out of RunScenario.
+// finish saves the poll history and ends the scenario through labrun's
+// Finish: collect from the live daemon, stop edged, then the peers, save
+// their evidence and the scenario record. It runs on every path out of
+// RunScenario.
 func (r *run) finish() {
-	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
-	defer cancel()
-	if r.edged != nil {
-		end := r.phase("collect")
-		r.collectLive(ctx)
-		end(true, nil)
-		r.stop(r.edged)
-	}
-	if r.peer != nil {
-		r.copyIfExists(r.peerEvidencePath(), FilePeer)
-		r.stop(r.peer)
-	}
-	if err := r.group.StopAll(); err != nil {
-		r.problem(err)
-	}
-	if r.cfg.AuditLog != "" {
-		r.copyIfExists(r.cfg.AuditLog, FileAudit)
-	}
-	if r.edged != nil || r.peer != nil {
-		if err := harness.WaitPortsFree(context.Background(), portsTimeout, r.lab.EdgedAddr, r.lab.PeerAddr); err != nil {
-			r.problem(fmt.Errorf("after teardown: %w", err))
-		}
-	}
-	r.rec.EndedAt = time.Now()
 	if r.obs != nil {
-		if err := writeJSON(r.dir, FileObservations, r.obs); err != nil {
-			r.problem(err)
-		}
+		r.Save(labrun.FileObservations, r.obs)
 	}
-	if err := writeJSON(r.dir, FileScenario, r.rec); err != nil {
-		fmt.Fprintf(r.lab.Progress.W, "[%s] cannot save %s: %v\n", r.def.Name, FileScenario, err)
-	}
-	verdict := "done"
-	if r.rec.Error != "" {
-		verdict = "could not run: " + r.rec.Error
-	}
-	r.lab.Progress.Printf(r.def.Name, "%s in %.1fs", verdict, r.rec.EndedAt.Sub(r.start).Seconds())
-}
-
-// stop ends p (SIGTERM, then SIGKILL after the grace) and records how it
-// exited.
-func (r *run) stop(p *harness.Process) {
-	if err := p.Stop(stopGrace); err != nil {
-		r.problem(err)
-	}
-	if r.rec.Exits == nil {
-		r.rec.Exits = map[string]string{}
-	}
-	r.rec.Exits[p.Spec.Name] = harness.ExitDescription(p.ExitErr())
+	r.Finish(r.collectLive, r.cfg.AuditLog)
 }
 
 // collectLive saves the final status and the ledger dump from the running
@@ -532,61 +361,34 @@ func (r *run) collectLive(ctx context.Context) {
 	switch {
 	case err == nil:
 		r.rec.StatusFrom = "final"
-		r.save(FileStatus, st)
+		r.Save(labrun.FileStatus, st)
 	case r.last != nil:
 		r.rec.StatusFrom = "last-observation"
-		r.problem(fmt.Errorf("final status: %w (relay-status.json is the last observed one)", err))
-		r.save(FileStatus, r.last.status)
+		r.Problem(fmt.Errorf("final status: %w (relay-status.json is the last observed one)", err))
+		r.Save(labrun.FileStatus, r.last.status)
 	default:
-		r.problem(fmt.Errorf("final status: %w", err))
+		r.Problem(fmt.Errorf("final status: %w", err))
 	}
 	ledger, err := r.ctl.Ledger(ctx)
 	if err != nil {
-		r.problem(fmt.Errorf("ledger dump: %w", err))
+		r.Problem(fmt.Errorf("ledger dump: %w", err))
 		return
 	}
-	r.save(FileLedger, ledger)
-}
-
-func (r *run) save(name string, v any) {
-	if err := writeJSON(r.dir, name, v); err != nil {
-		r.problem(err)
-	}
-}
-
-func (r *run) copyIfExists(src, name string) {
-	if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
-		return
-	}
-	if err := evidence.CopyFile(src, filepath.Join(r.dir, name)); err != nil {
-		r.problem(err)
-	}
+	r.Save(labrun.FileLedger, ledger)
 }
 
 // unitTest is S-E: the limiter's 24 h reset test, run by go test from the
 // module root; its JSON stream is the evidence.
 func (r *run) unitTest(ctx context.Context) error {
-	r.rec.EndCondition = "go test exits"
-	end := r.phase("go-test")
-	res := harness.RunCommand(ctx, r.lab.ModuleRoot, "go", "test", "-json", "-count=1",
-		"-run", "^"+UnitTest+"$", UnitTestPackage)
-	end(res.StartError == "", res.Err())
-	if res.StartError != "" {
-		return setupErr("go test: %s", res.StartError)
+	res, err := r.GoTest(ctx, "^"+UnitTest+"$", UnitTestPackage)
+	if err != nil {
+		return err
 	}
-	if err := evidence.WriteFile(filepath.Join(r.dir, FileGoTest), []byte(res.Stdout)); err != nil {
-		return setupErr("save go test output: %w", err)
-	}
-	run := res
-	run.Stdout = "(in " + FileGoTest + ")"
-	r.save(FileGoTestRun, run)
-	at := time.Now()
-	r.rec.ReachedAt = &at
-	events, _ := parseTestEvents([]byte(res.Stdout))
+	events, _ := harness.ParseTestEvents([]byte(res.Stdout))
 	if pass, detail := unitTestVerdict(events); pass {
-		r.lab.Progress.Printf(r.def.Name, "%s passed", UnitTest)
+		r.Progress.Printf(r.def.Name, "%s passed", UnitTest)
 	} else {
-		r.lab.Progress.Printf(r.def.Name, "%s: %s", UnitTest, detail)
+		r.Progress.Printf(r.def.Name, "%s: %s", UnitTest, detail)
 	}
 	return res.Err()
 }

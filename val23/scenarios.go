@@ -8,8 +8,8 @@
 package val23
 
 import (
-	"fmt"
-	"time"
+	"edgelab/labs/labrun"
+	"edgelab/setup/labsetup"
 )
 
 // Lab constants from the seed (§2, §3) and DESIGN.md §5.
@@ -34,10 +34,6 @@ const (
 	QuotaDelivered     = QuotaBytes / SegmentSize
 )
 
-// EndConditionTimeout is how long each end condition may take: the seed's
-// runner waited 20 s.
-const EndConditionTimeout = 20 * time.Second
-
 // Scenario names.
 const (
 	SA = "S-A"
@@ -47,10 +43,10 @@ const (
 	SE = "S-E"
 )
 
-// Scenario is one row of the seed's scenario matrix.
+// Scenario is one row of the seed's scenario matrix: its name and title,
+// and the segments it seeds.
 type Scenario struct {
-	Name  string
-	Title string // as the report's scenario summary names it
+	labrun.Scenario
 	// Prefix and Count name the seeded segments prefix-001..; Count 0 means
 	// the scenario seeds nothing (S-E).
 	Prefix string
@@ -59,34 +55,18 @@ type Scenario struct {
 
 // Scenarios are run and reported in this order.
 var Scenarios = []Scenario{
-	{Name: SA, Title: "unlimited baseline", Prefix: "val23-sa", Count: 4},
-	{Name: SB, Title: "rate only (64B/s)", Prefix: "val23-sb", Count: 5},
-	{Name: SC, Title: "quota only (128B)", Prefix: "val23-sc", Count: 6},
-	{Name: SD, Title: "hot-reload (8→∞ B/s)", Prefix: "val23-sd", Count: 6},
-	{Name: SE, Title: "daily reset unit test"},
+	{Scenario: labrun.Scenario{Name: SA, Title: "unlimited baseline"}, Prefix: "val23-sa", Count: 4},
+	{Scenario: labrun.Scenario{Name: SB, Title: "rate only (64B/s)"}, Prefix: "val23-sb", Count: 5},
+	{Scenario: labrun.Scenario{Name: SC, Title: "quota only (128B)"}, Prefix: "val23-sc", Count: 6},
+	{Scenario: labrun.Scenario{Name: SD, Title: "hot-reload (8→∞ B/s)"}, Prefix: "val23-sd", Count: 6},
+	{Scenario: labrun.Scenario{Name: SE, Title: "daily reset unit test"}},
 }
 
 // ScenarioByName returns the definition of name.
-func ScenarioByName(name string) (Scenario, bool) {
-	for _, s := range Scenarios {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return Scenario{}, false
-}
+func ScenarioByName(name string) (Scenario, bool) { return labrun.Lookup(Scenarios, name) }
 
-// IDs are the segment ids the scenario seeds, in order.
+// IDs are the segment ids the scenario seeds, in order, numbered as setup
+// seeds them.
 func (s Scenario) IDs() []string {
-	return idRange(s.Prefix, 1, s.Count)
-}
-
-// idRange is prefix-first..prefix-(first+count-1), numbered as setup seeds
-// them.
-func idRange(prefix string, first, count int) []string {
-	ids := make([]string, 0, count)
-	for n := first; n < first+count; n++ {
-		ids = append(ids, fmt.Sprintf("%s-%03d", prefix, n))
-	}
-	return ids
+	return labsetup.SegmentIDs(s.Prefix, 1, s.Count)
 }

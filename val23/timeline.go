@@ -10,6 +10,7 @@ import (
 	"edgelab/edged/api"
 	"edgelab/edged/audit"
 	"edgelab/evidence"
+	"edgelab/labs/labrun"
 	"edgelab/peer/received"
 )
 
@@ -84,11 +85,11 @@ func buildTimeline(r *Recorded) *evidence.Timeline {
 		if p.Name == "seed" {
 			tl.Marks = append(tl.Marks, evidence.Mark{
 				At: sec(p.StartedAt), Kind: evidence.MarkPhase,
-				Label: fmt.Sprintf("seeded %d", r.Scenario.Count), Evidence: r.rel(FileSeeded),
+				Label: fmt.Sprintf("seeded %d", r.Scenario.Count), Evidence: r.rel(labrun.FileSeeded),
 			})
 		}
 	}
-	if r.has(FileLedger) {
+	if r.has(labrun.FileLedger) {
 		// When the last segment gave up: for S-C the moment the quota's
 		// effect is complete.
 		var n int
@@ -103,13 +104,13 @@ func buildTimeline(r *Recorded) *evidence.Timeline {
 		}
 		if n > 0 {
 			tl.Marks = append(tl.Marks, evidence.Mark{
-				At: sec(last), Kind: evidence.MarkPhase, Label: fmt.Sprintf("%d DEADLETTER", n), Evidence: r.rel(FileLedger),
+				At: sec(last), Kind: evidence.MarkPhase, Label: fmt.Sprintf("%d DEADLETTER", n), Evidence: r.rel(labrun.FileLedger),
 			})
 		}
 	}
 	if r.Run.ReachedAt != nil {
 		tl.Marks = append(tl.Marks, evidence.Mark{
-			At: sec(*r.Run.ReachedAt), Kind: evidence.MarkPhase, Label: "end condition", Evidence: r.rel(FileScenario),
+			At: sec(*r.Run.ReachedAt), Kind: evidence.MarkPhase, Label: "end condition", Evidence: r.rel(labrun.FileScenario),
 		})
 	}
 	slices.SortStableFunc(tl.Marks, func(a, b evidence.Mark) int { return cmp.Compare(a.At, b.At) })
@@ -127,21 +128,21 @@ const (
 // answers stand in (the check VAL23-03 judges the missing audit itself).
 func bandwidthChanges(r *Recorded) []bandwidthChange {
 	var changes []bandwidthChange
-	if r.has(FileEdgeTOML) {
+	if r.has(labrun.FileEdgeTOML) {
 		at := r.Run.StartedAt
 		for _, p := range r.Run.Phases {
 			if p.Name == "start" {
 				at = p.StartedAt
 			}
 		}
-		changes = append(changes, bandwidthChange{at: at, source: sourceEdgeTOML, file: FileEdgeTOML, bw: api.Bandwidth{
+		changes = append(changes, bandwidthChange{at: at, source: sourceEdgeTOML, file: labrun.FileEdgeTOML, bw: api.Bandwidth{
 			BytesPerSecond: r.Boot.BytesPerSecond, BurstBytes: r.Boot.BurstBytes, DailyQuotaBytes: r.Boot.DailyQuotaBytes,
 		}})
 	}
 	var live []bandwidthChange
 	for _, e := range r.Audit {
 		if e.Event == audit.EventBandwidthConfigured && e.Peer == "" {
-			live = append(live, bandwidthChange{at: e.Time, bw: e.Bandwidth, source: sourceSetBandwidth, file: FileAudit})
+			live = append(live, bandwidthChange{at: e.Time, bw: e.Bandwidth, source: sourceSetBandwidth, file: labrun.FileAudit})
 		}
 	}
 	if len(live) == 0 {

@@ -15,7 +15,9 @@ import (
 	"edgelab/edged/config"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 	"edgelab/peer/received"
+	"edgelab/setup/labsetup"
 )
 
 func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
@@ -26,10 +28,10 @@ func recorded(name string, boot config.Bandwidth, receivedAt ...float64) *Record
 	reached := at(4.9)
 	r := &Recorded{
 		Scenario: s, Boot: boot, problems: map[string]error{}, SetBandwidth: map[string]harness.CommandResult{},
-		Run: ScenarioRecord{
+		Run: ScenarioRecord{ScenarioRecord: labrun.ScenarioRecord{
 			Name: name, StartedAt: t0, EndedAt: at(5), ReachedAt: &reached,
-			Phases: []Phase{{Name: "start", StartedAt: at(0.1)}, {Name: "seed", StartedAt: at(0.6)}},
-		},
+			Phases: []evidence.Phase{{Name: "start", StartedAt: at(0.1)}, {Name: "seed", StartedAt: at(0.6)}},
+		}},
 	}
 	for i, s := range receivedAt {
 		r.Peer.Segments = append(r.Peer.Segments, received.Segment{
@@ -41,7 +43,7 @@ func recorded(name string, boot config.Bandwidth, receivedAt ...float64) *Record
 
 func s2id(name string, n int) string {
 	s, _ := ScenarioByName(name)
-	return idRange(s.Prefix, n, 1)[0]
+	return labsetup.SegmentIDs(s.Prefix, n, 1)[0]
 }
 
 func configured(s float64, bw api.Bandwidth) audit.Event {
@@ -151,8 +153,8 @@ func TestBuildTimeline(t *testing.T) {
 			name: "no audit log: the CLI's recorded answer stands in",
 			rec: func() *Recorded {
 				r := recorded(SB, config.Bandwidth{}, 0.7)
-				r.problems[FileAudit] = fs.ErrNotExist
-				r.SetBandwidth[SetBandwidthFile("rate-64")] = harness.CommandResult{
+				r.problems[labrun.FileAudit] = fs.ErrNotExist
+				r.SetBandwidth[labrun.SetBandwidthFile("rate-64")] = harness.CommandResult{
 					ExitCode: 0, StartedAt: at(0.25), Seconds: 0.25,
 					Stdout: `{"applied":true,"bandwidth":{"bytes_per_second":64,"burst_bytes":128}}`,
 				}
@@ -203,9 +205,9 @@ func TestBuildTimeline(t *testing.T) {
 
 func TestEvaluate_ChecksLinkTheirEvidence(t *testing.T) {
 	f := passingLab()
-	f[SD] = &scenarioFixture{run: &ScenarioRecord{Name: SD, Error: "edged not ready"}}
+	f[SD] = &scenarioFixture{run: &labrun.ScenarioRecord{Name: SD, Error: "edged not ready"}}
 	dir := f.write(t)
-	if err := os.WriteFile(filepath.Join(dir, SA, FileEdgedLog), []byte("log"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, SA, labrun.FileEdgedLog), []byte("log"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	scenarios, checks := Evaluate(dir)

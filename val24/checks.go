@@ -14,28 +14,12 @@ import (
 	"edgelab/edged/audit"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 	"edgelab/peer/received"
 )
 
 // CheckDef is one row of the lab's check matrix.
-type CheckDef struct {
-	ID          string
-	Scenario    string
-	Description string
-	Criterion   string
-	// Label names the check in report.txt.
-	Label string
-	eval  func(r *Recorded) (outcome, error)
-}
-
-// outcome is a check evaluated over evidence that was there. An eval error
-// instead means the evidence was missing: the check is ERROR.
-type outcome struct {
-	pass     bool
-	text     string
-	observed map[string]any
-	detail   string
-}
+type CheckDef = labrun.CheckDef[*Recorded]
 
 // Checks is the 10-check matrix, in report order.
 var Checks = []CheckDef{
@@ -45,26 +29,26 @@ var Checks = []CheckDef{
 		Criterion: "status ingress.by_peer equals, byte for byte, the sum of every accepted PUT credited to its identity " +
 			"(declared peer id, else session id) and ingress.bytes their total; sender-1 and sender-2 each used as many distinct " +
 			"TCP connections as planned (≥ 2) and every one of their PUTs was accepted",
-		eval: checkIngressExact,
+		Eval: checkIngressExact,
 	},
 	{
 		ID: "VAL24-02", Scenario: SA, Label: "legacy sender by session id",
 		Description: "A sender without Edge-Peer-Id is attributed to its Edge-Session-Id",
 		Criterion:   "the legacy sender's PUTs were accepted and ingress.by_peer[its session id] equals their bytes; no series for its certificate identity",
-		eval:        checkLegacy,
+		Eval:        checkLegacy,
 	},
 	{
 		ID: "VAL24-03", Scenario: SA, Label: "spoofed id refused",
 		Description: "A declared peer id contradicting the client certificate is refused (403) and credited nothing",
 		Criterion:   "every spoofed PUT answered 403; ingress (total and by_peer) identical before and after them; none of their ids in the ledger or at a peer",
-		eval:        checkSpoof,
+		Eval:        checkSpoof,
 	},
 	{
 		ID: "VAL24-04", Scenario: SA, Label: "end-to-end relay",
 		Description: "Segments PUT to edged's listener arrive at their Edge-Target-Peer and are DELIVERED in edged's ledger",
 		Criterion: "each peer's evidence holds exactly the accepted ids targeted at it, each with the sent size and sha256, once, from edge-val24; " +
 			"the ledger holds exactly the accepted ids, all DELIVERED to their target; the redelivery was answered 200",
-		eval: checkRelay,
+		Eval: checkRelay,
 	},
 	{
 		ID: "VAL24-05", Scenario: SA, Label: "/metrics equals status",
@@ -72,21 +56,21 @@ var Checks = []CheckDef{
 		Criterion: "metrics.txt parses (Prometheus text format), promlint (the rules of promtool check metrics) reports nothing, nor does " +
 			"promtool check metrics where promtool is installed, and its series " +
 			"(all but executor_cycles_total) are exactly those derived from the status taken right after the scrape",
-		eval: checkMetrics,
+		Eval: checkMetrics,
 	},
 	{
 		ID: "VAL24-06", Scenario: SB, Label: "per-peer setting",
 		Description: "set-bandwidth --peer applies, shows in status, is audited with the peer; an unknown peer is refused",
 		Criterion: "`set-bandwidth --peer peer-a --bytes-per-second 64` exits 0 with applied=true; status peers.peer-a.bandwidth is 64 B/s (runtime), " +
 			"peer-b's and the global ones unlimited; audit.jsonl holds exactly one event, for peer-a at 64 B/s; --peer peer-z exits 1 with HTTP 400 naming peer-z",
-		eval: checkPeerSetting,
+		Eval: checkPeerSetting,
 	},
 	{
 		ID: "VAL24-07", Scenario: SB, Label: "peer-a throttled, peer-b not",
 		Description: "A per-peer limit throttles peer A while peer B runs unthrottled",
 		Criterion: "each peer holds exactly its 5 seeded ids; peers.peer-b.throttle_count = 0, peers.peer-a.throttle_count ≥ 4 and equal to the " +
 			"relay-wide count; every peer-b segment was received before peer-a's second",
-		eval: checkPeerThrottle,
+		Eval: checkPeerThrottle,
 	},
 	{
 		ID: "VAL24-08", Scenario: SC, Label: "quota survives kill -9",
@@ -94,20 +78,20 @@ var Checks = []CheckDef{
 		Criterion: "edged ended by SIGKILL while peer-a had segments pending on its quota; daily_used_bytes, daily_window_start and daily_remaining_bytes " +
 			"(global, peer-a, peer-b) after the restart equal those before the kill exactly; used bytes equal the DELIVERED bytes of the ledger per scope; " +
 			"both quota settings are still in force (runtime)",
-		eval: checkQuotaSurvives,
+		Eval: checkQuotaSurvives,
 	},
 	{
 		ID: "VAL24-09", Scenario: SC, Label: "restored quota enforced",
 		Description: "After the restart the restored usage is enforced",
 		Criterion: "peer-a stays at exactly 3 delivered, its other 2 failing with \"quota exceeded (daily quota of peer peer-a)\" (≥ 2 drops after the restart); " +
 			"peer-b's new segment is DELIVERED and received; the global remaining quota fell by exactly its 64 bytes; no window moved",
-		eval: checkQuotaEnforced,
+		Eval: checkQuotaEnforced,
 	},
 	{
 		ID: "VAL24-10", Scenario: SD, Label: "per-peer limiter unit tests",
 		Description: "Per-peer limiter and executor unit tests (fake clock) pass",
 		Criterion:   "go test -json shows a pass for each of " + strings.Join(unitTestNames(), ", ") + " and no fail",
-		eval:        checkUnitTests,
+		Eval:        checkUnitTests,
 	},
 }
 
@@ -137,48 +121,6 @@ func Evaluate(evidenceDir string) ([]evidence.Scenario, []evidence.Check) {
 	return scenarios, checks
 }
 
-// Evaluate runs the check over r. A panic in the check is an ERROR, not a
-// crash: the evidence is on disk already and the other checks still run.
-func (d CheckDef) Evaluate(r *Recorded) (c evidence.Check) {
-	c = evidence.Check{
-		ID: d.ID, Scenario: d.Scenario, Description: d.Description, Criterion: d.Criterion,
-		Seconds: max(0, r.Run.EndedAt.Sub(r.Run.StartedAt).Seconds()),
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			c.Status, c.Detail = evidence.Error, fmt.Sprintf("check panicked: %v", p)
-			c.Summary = fmt.Sprintf("%s: n/a (check panicked)", d.Label)
-		}
-	}()
-	out, err := d.eval(r)
-	if err != nil {
-		c.Status, c.Detail = evidence.Error, err.Error()
-		c.Summary = fmt.Sprintf("%s: n/a (%s)", d.Label, oneLine(err.Error()))
-		return c
-	}
-	c.Status = evidence.Fail
-	if out.pass {
-		c.Status = evidence.Pass
-	}
-	c.Summary = fmt.Sprintf("%s: %s", d.Label, out.text)
-	c.Observed, c.Detail = out.observed, out.detail
-	return c
-}
-
-// oneLine keeps a reason to one short line for report.txt; the whole of it
-// stays in report.json.
-func oneLine(s string) string {
-	const max = 160
-	line, _, cut := strings.Cut(strings.TrimSpace(s), "\n")
-	if len(line) > max {
-		line, cut = line[:max], true
-	}
-	if cut {
-		line += " …"
-	}
-	return line
-}
-
 // findings collects why a check fails; it passes when there are none.
 type findings []string
 
@@ -191,8 +133,8 @@ func (f *findings) diff(label string, want, got any) {
 	}
 }
 
-func (f findings) outcome(text string, observed map[string]any) outcome {
-	return outcome{pass: len(f) == 0, text: text, observed: observed, detail: strings.Join(f, "\n")}
+func (f findings) outcome(text string, observed map[string]any) labrun.Outcome {
+	return labrun.Outcome{Pass: len(f) == 0, Text: text, Observed: observed, Detail: strings.Join(f, "\n")}
 }
 
 func sendsIn(r *Recorded, phase string) []Send {
@@ -214,9 +156,9 @@ func planOf(name string) SenderPlan {
 	return SenderPlan{}
 }
 
-func checkIngressExact(r *Recorded) (outcome, error) {
-	if err := r.need(FileSends, FileStatus); err != nil {
-		return outcome{}, err
+func checkIngressExact(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(FileSends, labrun.FileStatus); err != nil {
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	want := api.Ingress{ByPeer: map[string]int64{}}
@@ -262,9 +204,9 @@ func checkIngressExact(r *Recorded) (outcome, error) {
 	return f.outcome(text, map[string]any{"want": want, "got": got, "connections": connCount}), nil
 }
 
-func checkLegacy(r *Recorded) (outcome, error) {
-	if err := r.need(FileSends, FileStatus); err != nil {
-		return outcome{}, err
+func checkLegacy(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(FileSends, labrun.FileStatus); err != nil {
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	p := planOf("legacy")
@@ -300,9 +242,9 @@ func checkLegacy(r *Recorded) (outcome, error) {
 		map[string]any{"session": p.Session, "want_bytes": want, "got_bytes": got}), nil
 }
 
-func checkSpoof(r *Recorded) (outcome, error) {
-	if err := r.need(FileSends, FileStatusPreSpoof, FileStatusSpoofed, FileLedger); err != nil {
-		return outcome{}, err
+func checkSpoof(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(FileSends, FileStatusPreSpoof, FileStatusSpoofed, labrun.FileLedger); err != nil {
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	spoofs := sendsIn(r, PhaseSpoof)
@@ -337,9 +279,9 @@ func checkSpoof(r *Recorded) (outcome, error) {
 		map[string]any{"refused": refused, "spoofed": len(spoofs), "ingress_before": before, "ingress_after": after}), nil
 }
 
-func checkRelay(r *Recorded) (outcome, error) {
-	if err := r.need(FileSends, FileLedger, PeerEvidenceFile(PeerA), PeerEvidenceFile(PeerB)); err != nil {
-		return outcome{}, err
+func checkRelay(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(FileSends, labrun.FileLedger, labrun.PeerEvidenceFile(PeerA), labrun.PeerEvidenceFile(PeerB)); err != nil {
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	stored := map[string]Send{} // the PUT that created each segment
@@ -393,9 +335,9 @@ func checkRelay(r *Recorded) (outcome, error) {
 	return f.outcome(text, map[string]any{"want": wantAt, "received": counts}), nil
 }
 
-func checkMetrics(r *Recorded) (outcome, error) {
+func checkMetrics(r *Recorded) (labrun.Outcome, error) {
 	if err := r.need(FileMetrics, FileMetricsStatus); err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	problems, err := lint(r.Metrics)
@@ -431,12 +373,12 @@ func checkMetrics(r *Recorded) (outcome, error) {
 func setBandwidthResponse(r *Recorded, label string) (harness.CommandResult, api.SetBandwidthResponse, error) {
 	res, ok := r.SetBandwidth[label]
 	if !ok {
-		return res, api.SetBandwidthResponse{}, fmt.Errorf("evidence %s/%s is missing", r.Scenario.Name, SetBandwidthFile(label))
+		return res, api.SetBandwidthResponse{}, fmt.Errorf("evidence %s/%s is missing", r.Scenario.Name, labrun.SetBandwidthFile(label))
 	}
 	var resp api.SetBandwidthResponse
 	if res.ExitCode == 0 {
 		if err := json.Unmarshal([]byte(res.Stdout), &resp); err != nil {
-			return res, resp, fmt.Errorf("%s: stdout is not the daemon's answer: %w", SetBandwidthFile(label), err)
+			return res, resp, fmt.Errorf("%s: stdout is not the daemon's answer: %w", labrun.SetBandwidthFile(label), err)
 		}
 	}
 	return res, resp, nil
@@ -444,15 +386,15 @@ func setBandwidthResponse(r *Recorded, label string) (harness.CommandResult, api
 
 func bandwidthPtr(b api.Bandwidth) *api.Bandwidth { return &b }
 
-func checkPeerSetting(r *Recorded) (outcome, error) {
-	if err := r.need(FileStatus); err != nil {
-		return outcome{}, err
+func checkPeerSetting(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileStatus); err != nil {
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	rate := api.Bandwidth{BytesPerSecond: PeerRate, Source: api.SourceRuntime}
 	res, resp, err := setBandwidthResponse(r, LabelPeerRate)
 	if err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	if res.ExitCode != 0 || !resp.Applied {
 		f.add("set-bandwidth --peer %s: exit %d applied=%v, want exit 0 and applied=true; stderr: %s", PeerA, res.ExitCode, resp.Applied, res.Stderr)
@@ -462,7 +404,7 @@ func checkPeerSetting(r *Recorded) (outcome, error) {
 	f.diff("status peers.peer-b.bandwidth", bandwidthPtr(api.Bandwidth{Source: api.SourceDefault}), r.Status.Peers[PeerB].Bandwidth)
 	f.diff("status global bandwidth", api.Bandwidth{Source: api.SourceDefault}, r.Status.Bandwidth)
 
-	if err := r.problems[FileAudit]; err != nil {
+	if err := r.problems[labrun.FileAudit]; err != nil {
 		f.add("audit.jsonl: %v", err)
 	}
 	var audited []string
@@ -473,7 +415,7 @@ func checkPeerSetting(r *Recorded) (outcome, error) {
 
 	unknown, _, err := setBandwidthResponse(r, LabelUnknownPeer)
 	if err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	wantErr := fmt.Sprintf("unknown peer %q", UnknownPeer)
 	if unknown.ExitCode != 1 || !strings.Contains(unknown.Stderr, wantErr) || !strings.Contains(unknown.Stderr, "HTTP 400") {
@@ -494,9 +436,9 @@ func receivedAt(ev received.Evidence) []time.Time {
 	return ts
 }
 
-func checkPeerThrottle(r *Recorded) (outcome, error) {
-	if err := r.need(FileStatus, PeerEvidenceFile(PeerA), PeerEvidenceFile(PeerB)); err != nil {
-		return outcome{}, err
+func checkPeerThrottle(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileStatus, labrun.PeerEvidenceFile(PeerA), labrun.PeerEvidenceFile(PeerB)); err != nil {
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	f.diff("peer-a evidence ids", SBPeerA, slices.Sorted(slices.Values(r.Peers[PeerA].IDs())))
@@ -559,9 +501,9 @@ func figures(st api.Status) map[string]QuotaFigures {
 	return out
 }
 
-func checkQuotaSurvives(r *Recorded) (outcome, error) {
+func checkQuotaSurvives(r *Recorded) (labrun.Outcome, error) {
 	if err := r.need(FilePreKill, FileKill, FilePostRestart, FilePostLedger); err != nil {
-		return outcome{}, err
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	pre, post := r.Statuses[FilePreKill], r.Statuses[FilePostRestart]
@@ -609,9 +551,9 @@ func optional(v *int64) string {
 	return fmt.Sprintf("%dB", *v)
 }
 
-func checkQuotaEnforced(r *Recorded) (outcome, error) {
-	if err := r.need(FileStatus, FileLedger, FilePreKill, PeerEvidenceFile(PeerB)); err != nil {
-		return outcome{}, err
+func checkQuotaEnforced(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileStatus, labrun.FileLedger, FilePreKill, labrun.PeerEvidenceFile(PeerB)); err != nil {
+		return labrun.Outcome{}, err
 	}
 	var f findings
 	pre, st := r.Statuses[FilePreKill], r.Status
@@ -657,22 +599,22 @@ func checkQuotaEnforced(r *Recorded) (outcome, error) {
 	return f.outcome(text, map[string]any{"before": before, "after": after, "peer_a_delivered": deliveredA}), nil
 }
 
-func checkUnitTests(r *Recorded) (outcome, error) {
-	if err := r.need(FileGoTest); err != nil {
-		return outcome{}, err
+func checkUnitTests(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.FileGoTest); err != nil {
+		return labrun.Outcome{}, err
 	}
 	names := unitTestNames()
 	v := harness.VerdictOf(r.GoTest, names...)
-	out := outcome{pass: v.OK(), observed: map[string]any{"verdict": v}}
+	out := labrun.Outcome{Pass: v.OK(), Observed: map[string]any{"verdict": v}}
 	passed := 0
 	for _, n := range names {
 		if slices.Contains(v.Passed, n) {
 			passed++
 		}
 	}
-	out.text = fmt.Sprintf("%d/%d passed", passed, len(names))
+	out.Text = fmt.Sprintf("%d/%d passed", passed, len(names))
 	if !v.OK() {
-		out.detail = v.String()
+		out.Detail = v.String()
 	}
 	return out, nil
 }
@@ -680,25 +622,11 @@ func checkUnitTests(r *Recorded) (outcome, error) {
 // summarize is a scenario's line in report.txt and its record in
 // report.json.
 func summarize(r *Recorded) evidence.Scenario {
-	s := evidence.Scenario{
-		Name: r.Scenario.Name, Title: r.Scenario.Title,
-		StartedAt: r.Run.StartedAt, EndedAt: r.Run.EndedAt,
-		EndCondition: r.Run.EndCondition, ReachedAt: r.Run.ReachedAt, TimedOut: r.Run.TimedOut,
-	}
-	prefix := fmt.Sprintf("%s %s: ", r.Scenario.Name, r.Scenario.Title)
-	if err := r.need(); err != nil {
-		s.Error = err.Error()
-		if r.Run.Error != "" {
-			s.Error = r.Run.Error
-		}
-		s.Summary = prefix + fmt.Sprintf("not run (%s)", oneLine(s.Error))
+	s, ran := r.Run.ReportEntry(r.Scenario.Name, r.Scenario.Title, r.need())
+	if !ran {
 		return s
 	}
-	s.Observed = map[string]any{}
-	if len(r.Run.Problems) > 0 {
-		s.Observed["problems"] = r.Run.Problems
-	}
-	if r.problems[FileStatus] == nil {
+	if r.problems[labrun.FileStatus] == nil {
 		s.Observed["final_status"] = r.Status
 	}
 	switch r.Scenario.Name {
@@ -711,19 +639,19 @@ func summarize(r *Recorded) evidence.Scenario {
 				refused++
 			}
 		}
-		s.Summary = prefix + fmt.Sprintf("%d PUTs (%d accepted, %d refused), ingress=%dB, %d relayed",
+		s.Summary += fmt.Sprintf("%d PUTs (%d accepted, %d refused), ingress=%dB, %d relayed",
 			len(r.Sends), accepted, refused, r.Status.Ingress.Bytes, r.Status.Segments.Delivered)
 	case SB:
 		a, b := r.Status.Peers[PeerA], r.Status.Peers[PeerB]
-		s.Summary = prefix + fmt.Sprintf("peer-a %d/5 throttle_count=%d, peer-b %d/5 throttle_count=%d",
+		s.Summary += fmt.Sprintf("peer-a %d/5 throttle_count=%d, peer-b %d/5 throttle_count=%d",
 			len(r.Peers[PeerA].Segments), a.ThrottleCount, len(r.Peers[PeerB].Segments), b.ThrottleCount)
 	case SC:
 		pre, post := r.Statuses[FilePreKill], r.Statuses[FilePostRestart]
-		s.Summary = prefix + fmt.Sprintf("daily_used %dB before kill -9, %dB after restart (peer-a %dB/%dB), %s",
+		s.Summary += fmt.Sprintf("daily_used %dB before kill -9, %dB after restart (peer-a %dB/%dB), %s",
 			pre.DailyUsedBytes, post.DailyUsedBytes, post.Peers[PeerA].DailyUsedBytes, PeerQuota, r.Kill.ExitedAs)
 	case SD:
 		v := harness.VerdictOf(r.GoTest, unitTestNames()...)
-		s.Summary = prefix + fmt.Sprintf("go test: %s", v)
+		s.Summary += fmt.Sprintf("go test: %s", v)
 	}
 	if len(r.Run.Problems) > 0 {
 		s.Summary += fmt.Sprintf(" (%d problem(s), see scenario.json)", len(r.Run.Problems))

@@ -12,6 +12,7 @@ import (
 	"edgelab/edged/metrics"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 	"edgelab/peer/received"
 )
 
@@ -20,7 +21,7 @@ func ptr[T any](v T) *T { return &v }
 // recorded is a scenario that ran, with the given evidence.
 func recorded(name string) *Recorded {
 	s, _ := ScenarioByName(name)
-	return &Recorded{Scenario: s, Run: ScenarioRecord{Name: name}, Peers: map[string]received.Evidence{},
+	return &Recorded{Scenario: s, Run: labrun.ScenarioRecord{Name: name}, Peers: map[string]received.Evidence{},
 		Statuses: map[string]api.Status{}, problems: map[string]error{}}
 }
 
@@ -51,7 +52,7 @@ func ingressEvidence() *Recorded {
 func TestChecks_Ingress(t *testing.T) {
 	tests := []struct {
 		name  string
-		check func(*Recorded) (outcome, error)
+		check func(*Recorded) (labrun.Outcome, error)
 		edit  func(*Recorded)
 		pass  bool
 		want  string // in the detail of a failure
@@ -78,8 +79,8 @@ func TestChecks_Ingress(t *testing.T) {
 			if err != nil {
 				t.Fatalf("got error %v, want an outcome", err)
 			}
-			if out.pass != tt.pass || !strings.Contains(out.detail, tt.want) {
-				t.Errorf("got pass=%v detail:\n%s\nwant pass=%v with %q in the detail", out.pass, out.detail, tt.pass, tt.want)
+			if out.Pass != tt.pass || !strings.Contains(out.Detail, tt.want) {
+				t.Errorf("got pass=%v detail:\n%s\nwant pass=%v with %q in the detail", out.Pass, out.Detail, tt.pass, tt.want)
 			}
 		})
 	}
@@ -114,24 +115,24 @@ func TestChecks_MetricsAgainstEdgedsExposition(t *testing.T) {
 	st.ExecutorCycles = 10 // a tick between the scrape and the status changes nothing
 	r.Statuses[FileMetricsStatus] = st
 	out, err := checkMetrics(r)
-	if err != nil || !out.pass {
-		t.Fatalf("edged's exposition of the same status: got pass=%v err=%v detail:\n%s", out.pass, err, out.detail)
+	if err != nil || !out.Pass {
+		t.Fatalf("edged's exposition of the same status: got pass=%v err=%v detail:\n%s", out.Pass, err, out.Detail)
 	}
 
 	r.Promtool = &harness.CommandResult{ExitCode: 3, Stdout: "x_bytes counter metrics should have \"_total\" suffix"}
-	if out, _ := checkMetrics(r); out.pass || !strings.Contains(out.detail, "promtool check metrics: exit 3") {
-		t.Errorf("promtool refusing the exposition: got pass=%v detail:\n%s", out.pass, out.detail)
+	if out, _ := checkMetrics(r); out.Pass || !strings.Contains(out.Detail, "promtool check metrics: exit 3") {
+		t.Errorf("promtool refusing the exposition: got pass=%v detail:\n%s", out.Pass, out.Detail)
 	}
 	r.Promtool = nil
 
 	st.Peers[PeerB] = api.PeerStatus{Configured: true, QuotaDropCount: 2}
 	r.Statuses[FileMetricsStatus] = st
-	if out, _ := checkMetrics(r); out.pass || !strings.Contains(out.detail, `quota_drop_count_by_peer_total{peer_id="peer-b"}`) {
-		t.Errorf("a status that differs in one series: got pass=%v detail:\n%s", out.pass, out.detail)
+	if out, _ := checkMetrics(r); out.Pass || !strings.Contains(out.Detail, `quota_drop_count_by_peer_total{peer_id="peer-b"}`) {
+		t.Errorf("a status that differs in one series: got pass=%v detail:\n%s", out.Pass, out.Detail)
 	}
 	r.Metrics += "# HELP bad_bytes x\n# TYPE bad_bytes counter\nbad_bytes 1\n"
-	if out, _ := checkMetrics(r); out.pass || !strings.Contains(out.detail, "promlint") {
-		t.Errorf("an exposition promlint refuses: got pass=%v detail:\n%s", out.pass, out.detail)
+	if out, _ := checkMetrics(r); out.Pass || !strings.Contains(out.Detail, "promlint") {
+		t.Errorf("an exposition promlint refuses: got pass=%v detail:\n%s", out.Pass, out.Detail)
 	}
 }
 
@@ -148,13 +149,13 @@ func TestChecks_PeerThrottleOrder(t *testing.T) {
 	r.Status = api.Status{ThrottleCount: 10, Peers: map[string]api.PeerStatus{PeerA: {ThrottleCount: 10}, PeerB: {}}}
 	r.Peers[PeerA] = evidenceFor(SBPeerA, 0, time.Second, 2*time.Second, 3*time.Second, 4*time.Second)
 	r.Peers[PeerB] = evidenceFor(SBPeerB, 1, 2, 3, 4, 5)
-	if out, err := checkPeerThrottle(r); err != nil || !out.pass {
-		t.Fatalf("peer-b first: got pass=%v err=%v detail:\n%s", out.pass, err, out.detail)
+	if out, err := checkPeerThrottle(r); err != nil || !out.Pass {
+		t.Fatalf("peer-b first: got pass=%v err=%v detail:\n%s", out.Pass, err, out.Detail)
 	}
 	// peer-b's last segment waited until after peer-a's second.
 	r.Peers[PeerB] = evidenceFor(SBPeerB, 1, 2, 3, 4, time.Second+1)
-	if out, _ := checkPeerThrottle(r); out.pass || !strings.Contains(out.detail, "waited behind peer-a's limit") {
-		t.Errorf("peer-b held back: got pass=%v detail:\n%s", out.pass, out.detail)
+	if out, _ := checkPeerThrottle(r); out.Pass || !strings.Contains(out.Detail, "waited behind peer-a's limit") {
+		t.Errorf("peer-b held back: got pass=%v detail:\n%s", out.Pass, out.Detail)
 	}
 }
 
@@ -178,20 +179,20 @@ func TestChecks_QuotaSurvivesIsExactToTheNanosecond(t *testing.T) {
 	for _, id := range SCPeerB {
 		r.PostLedger.Segments = append(r.PostLedger.Segments, api.Segment{ID: id, TargetPeer: PeerB, Size: 64, State: "DELIVERED"})
 	}
-	if out, err := checkQuotaSurvives(r); err != nil || !out.pass {
-		t.Fatalf("identical figures: got pass=%v err=%v detail:\n%s", out.pass, err, out.detail)
+	if out, err := checkQuotaSurvives(r); err != nil || !out.Pass {
+		t.Fatalf("identical figures: got pass=%v err=%v detail:\n%s", out.Pass, err, out.Detail)
 	}
 	moved := start.Add(time.Nanosecond)
 	post := st
 	post.Peers = map[string]api.PeerStatus{PeerA: st.Peers[PeerA], PeerB: {DailyUsedBytes: 128, DailyWindowStart: &moved}}
 	r.Statuses[FilePostRestart] = post
-	if out, _ := checkQuotaSurvives(r); out.pass || !strings.Contains(out.detail, "123456790") {
-		t.Errorf("a window 1 ns later: got pass=%v detail:\n%s", out.pass, out.detail)
+	if out, _ := checkQuotaSurvives(r); out.Pass || !strings.Contains(out.Detail, "123456790") {
+		t.Errorf("a window 1 ns later: got pass=%v detail:\n%s", out.Pass, out.Detail)
 	}
 	r.Statuses[FilePostRestart] = st
 	r.Kill.ExitedAs = "exit status 0"
-	if out, _ := checkQuotaSurvives(r); out.pass || !strings.Contains(out.detail, "signal: killed") {
-		t.Errorf("a clean exit instead of a kill: got pass=%v detail:\n%s", out.pass, out.detail)
+	if out, _ := checkQuotaSurvives(r); out.Pass || !strings.Contains(out.Detail, "signal: killed") {
+		t.Errorf("a clean exit instead of a kill: got pass=%v detail:\n%s", out.Pass, out.Detail)
 	}
 }
 

@@ -3,45 +3,27 @@ package val24
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"edgelab/evidence"
+	"edgelab/labs/labrun"
+	"edgelab/labs/labtest"
 )
 
-// freeAddr is a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestMain_PortInUseWritesAnAllErrorReport(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	_, port, _ := net.SplitHostPort(busy.Addr().String())
+	busy, inUse := labtest.BusyAddr(t)
 	dir := filepath.Join(t.TempDir(), "evidence")
 	var stdout, stderr bytes.Buffer
 	code := Main(context.Background(), Config{
-		Args: []string{"val24", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr,
-		EdgedAddr: freeAddr(t), PeerAAddr: freeAddr(t), PeerBAddr: busy.Addr().String(),
+		Config:    labrun.Config{Args: []string{"val24", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr},
+		EdgedAddr: labtest.FreeAddr(t), PeerAAddr: labtest.FreeAddr(t), PeerBAddr: busy,
 	})
 	if code != 2 {
 		t.Errorf("exit status %d, want 2", code)
 	}
-	inUse := fmt.Sprintf("port %s is in use", port)
 	if !strings.Contains(stderr.String(), inUse) {
 		t.Errorf("stderr does not say %q:\n%s", inUse, stderr.String())
 	}
@@ -74,8 +56,8 @@ func TestMain_FullLab(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "evidence")
 	var stdout, stderr bytes.Buffer
 	code := Main(context.Background(), Config{
-		Args: []string{"val24", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr,
-		EdgedAddr: freeAddr(t), PeerAAddr: freeAddr(t), PeerBAddr: freeAddr(t),
+		Config:    labrun.Config{Args: []string{"val24", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr},
+		EdgedAddr: labtest.FreeAddr(t), PeerAAddr: labtest.FreeAddr(t), PeerBAddr: labtest.FreeAddr(t),
 	})
 	if code != 0 {
 		t.Fatalf("exit status %d, want 0\nreport:\n%s\nprogress:\n%s", code, stdout.String(), stderr.String())

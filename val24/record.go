@@ -12,19 +12,14 @@ import (
 	"edgelab/edged/audit"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 	"edgelab/peer/received"
 )
 
-// Files of a scenario's evidence directory <evidence>/<S-X>/.
+// VAL24's own files in a scenario's evidence directory <evidence>/<S-X>/;
+// the files every lab writes are labrun's (labrun.FileScenario, …, and
+// labrun.PeerEvidenceFile and labrun.PeerLogFile for each peer).
 const (
-	FileScenario       = "scenario.json"            // ScenarioRecord
-	FileObservations   = "observations.json"        // []Observation: every poll
-	FileEdgeTOML       = "edge.toml"                // the config edged ran with
-	FileStatus         = "relay-status.json"        // api.Status at the end
-	FileLedger         = "ledger-dump.json"         // api.Ledger at the end
-	FileAudit          = "audit.jsonl"              // edged's audit log
-	FileEdgedLog       = "edged.log"                // edged's output
-	FileSeeded         = "seeded.json"              // map[peer][]string: what setup seeded
 	FileSends          = "sends.json"               // S-A: []Send, every PUT and its answer
 	FileStatusPreSpoof = "status-before-spoof.json" // S-A: api.Status before the spoofed PUTs
 	FileStatusSpoofed  = "status-after-spoof.json"  // S-A: api.Status after them
@@ -36,17 +31,7 @@ const (
 	FilePostRestart    = "post-restart-status.json" // S-C: the first api.Status after the restart
 	FilePostLedger     = "post-restart-ledger.json" // S-C: api.Ledger right after the restart
 	FileEdgedRestart   = "edged-restart.log"        // S-C: the restarted edged's output
-	FileGoTest         = "go-test.json"             // S-D: the go test -json stream
-	FileGoTestRun      = "go-test-command.json"     // S-D: harness.CommandResult without stdout
 )
-
-// PeerEvidenceFile and PeerLogFile are a peer's evidence and output.
-func PeerEvidenceFile(peer string) string { return peer + "-evidence.json" }
-func PeerLogFile(peer string) string      { return peer + ".log" }
-
-// SetBandwidthFile is one set-bandwidth CLI run: a harness.CommandResult
-// whose stdout is the api.SetBandwidthResponse JSON.
-func SetBandwidthFile(label string) string { return "set-bandwidth-" + label + ".json" }
 
 // Labels of the set-bandwidth runs.
 const (
@@ -55,31 +40,6 @@ const (
 	LabelGlobalQuota = "global-quota"
 	LabelPeerQuota   = "peer-a-quota"
 )
-
-// ScenarioRecord is scenario.json: what the runner did and when.
-type ScenarioRecord struct {
-	Name         string            `json:"name"`
-	Title        string            `json:"title"`
-	Workdir      string            `json:"workdir,omitempty"`
-	StartedAt    time.Time         `json:"started_at"`
-	EndedAt      time.Time         `json:"ended_at"`
-	EndCondition string            `json:"end_condition,omitempty"`
-	ReachedAt    *time.Time        `json:"reached_at,omitempty"`
-	TimedOut     bool              `json:"timed_out"`
-	Error        string            `json:"error,omitempty"`    // could not run: its checks are ERROR
-	Problems     []string          `json:"problems,omitempty"` // went wrong while running
-	Phases       []Phase           `json:"phases,omitempty"`
-	Exits        map[string]string `json:"exits,omitempty"` // how each process ended
-}
-
-// Phase is one step of a scenario.
-type Phase struct {
-	Name      string     `json:"name"`
-	StartedAt time.Time  `json:"started_at"`
-	EndedAt   time.Time  `json:"ended_at"`
-	ReachedAt *time.Time `json:"reached_at,omitempty"`
-	Error     string     `json:"error,omitempty"`
-}
 
 // Observation is one poll of edged's status and the peers' evidence.
 type Observation struct {
@@ -149,9 +109,9 @@ type KillRecord struct {
 // Recorded is one scenario's evidence read back from disk. A file absent or
 // unreadable is in problems, and the checks that need it are ERROR.
 type Recorded struct {
-	Scenario Scenario
+	Scenario labrun.Scenario
 	Dir      string
-	Run      ScenarioRecord
+	Run      labrun.ScenarioRecord
 	Seeded   map[string][]string
 	Peers    map[string]received.Evidence
 	Status   api.Status
@@ -174,27 +134,27 @@ type Recorded struct {
 var errNotRecorded = errors.New("not recorded")
 
 // Load reads what scenario s left under evidenceDir.
-func Load(evidenceDir string, s Scenario) *Recorded {
+func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 	r := &Recorded{
 		Scenario: s, Dir: filepath.Join(evidenceDir, s.Name),
 		Peers: map[string]received.Evidence{}, Statuses: map[string]api.Status{},
 		SetBandwidth: map[string]harness.CommandResult{}, problems: map[string]error{},
 	}
-	r.read(FileScenario, &r.Run)
-	if r.problems[FileScenario] != nil {
+	r.read(labrun.FileScenario, &r.Run)
+	if r.problems[labrun.FileScenario] != nil {
 		return r
 	}
-	r.read(FileSeeded, &r.Seeded)
-	r.read(FileStatus, &r.Status)
-	r.read(FileLedger, &r.Ledger)
-	r.read(FileObservations, &r.Observations)
+	r.read(labrun.FileSeeded, &r.Seeded)
+	r.read(labrun.FileStatus, &r.Status)
+	r.read(labrun.FileLedger, &r.Ledger)
+	r.read(labrun.FileObservations, &r.Observations)
 	for _, p := range []string{PeerA, PeerB} {
-		ev, err := received.ReadFile(filepath.Join(r.Dir, PeerEvidenceFile(p)))
-		r.note(PeerEvidenceFile(p), err)
+		ev, err := received.ReadFile(filepath.Join(r.Dir, labrun.PeerEvidenceFile(p)))
+		r.note(labrun.PeerEvidenceFile(p), err)
 		r.Peers[p] = ev
 	}
-	if events, err := audit.Read(filepath.Join(r.Dir, FileAudit)); err != nil {
-		r.note(FileAudit, err)
+	if events, err := audit.Read(filepath.Join(r.Dir, labrun.FileAudit)); err != nil {
+		r.note(labrun.FileAudit, err)
 	} else {
 		r.Audit = events
 	}
@@ -219,7 +179,7 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 	case SB, SC:
 		for _, l := range []string{LabelPeerRate, LabelUnknownPeer, LabelGlobalQuota, LabelPeerQuota} {
 			var res harness.CommandResult
-			if _, err := os.Stat(filepath.Join(r.Dir, SetBandwidthFile(l))); err == nil && r.read(SetBandwidthFile(l), &res) {
+			if _, err := os.Stat(filepath.Join(r.Dir, labrun.SetBandwidthFile(l))); err == nil && r.read(labrun.SetBandwidthFile(l), &res) {
 				r.SetBandwidth[l] = res
 			}
 		}
@@ -234,15 +194,18 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 			r.read(FileKill, &r.Kill)
 		}
 	case SD:
-		data, err := os.ReadFile(filepath.Join(r.Dir, FileGoTest))
-		r.note(FileGoTest, err)
+		data, err := os.ReadFile(filepath.Join(r.Dir, labrun.FileGoTest))
+		r.note(labrun.FileGoTest, err)
 		if err == nil {
 			r.GoTest, err = harness.ParseTestEvents(data)
-			r.note(FileGoTest, err)
+			r.note(labrun.FileGoTest, err)
 		}
 	}
 	return r
 }
+
+// Record is the scenario's scenario.json, as the checks' timings need it.
+func (r *Recorded) Record() labrun.ScenarioRecord { return r.Run }
 
 func (r *Recorded) read(name string, v any) bool {
 	err := evidence.ReadJSON(filepath.Join(r.Dir, name), v)
@@ -259,11 +222,11 @@ func (r *Recorded) note(name string, err error) {
 // need returns the reason a check cannot be evaluated: the scenario did not
 // run, or one of files is missing or unreadable.
 func (r *Recorded) need(files ...string) error {
-	if err := r.problems[FileScenario]; err != nil {
+	if err := r.problems[labrun.FileScenario]; err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRecorded) {
 			return fmt.Errorf("scenario %s was not recorded", r.Scenario.Name)
 		}
-		return fmt.Errorf("%s/%s: %w", r.Scenario.Name, FileScenario, err)
+		return fmt.Errorf("%s/%s: %w", r.Scenario.Name, labrun.FileScenario, err)
 	}
 	if r.Run.Error != "" {
 		return fmt.Errorf("scenario %s could not run: %s", r.Scenario.Name, r.Run.Error)
@@ -274,9 +237,4 @@ func (r *Recorded) need(files ...string) error {
 		}
 	}
 	return nil
-}
-
-// writeJSON saves v as the scenario's evidence file name.
-func writeJSON(dir, name string, v any) error {
-	return evidence.WriteJSON(filepath.Join(dir, name), v)
 }

@@ -14,6 +14,7 @@ import (
 
 	"edgelab/evidence"
 	"edgelab/labs/harness"
+	"edgelab/labs/labrun"
 	"edgelab/setup/labsetup"
 	"edgelab/transport"
 )
@@ -29,12 +30,12 @@ func (r *run) ingress(ctx context.Context) error {
 	}
 	certs, err := r.issueSenderCerts()
 	if err != nil {
-		return setupErr("sender certificates: %w", err)
+		return labrun.SetupErr("sender certificates: %w", err)
 	}
 	clients := map[string][]*transport.Client{}
 	for _, p := range SenderPlans {
 		if clients[p.Name], err = r.senderClients(p, certs); err != nil {
-			return setupErr("%w", err)
+			return labrun.SetupErr("%w", err)
 		}
 	}
 	defer func() {
@@ -51,12 +52,12 @@ func (r *run) ingress(ctx context.Context) error {
 		defer mu.Unlock()
 		sends = append(sends, s)
 	}
-	defer func() { r.save(FileSends, sends) }()
+	defer func() { r.Save(FileSends, sends) }()
 
 	// Every connection of every sender at once: the per-identity counters
 	// are shared by all connections of an identity.
 	sendPhase := func(phase string) error {
-		return r.step(phase, func() error {
+		return r.Step(phase, func() error {
 			var wg sync.WaitGroup
 			for _, p := range SenderPlans {
 				if p.Phase != phase {
@@ -99,7 +100,7 @@ func (r *run) ingress(ctx context.Context) error {
 		}
 	}
 	n := int64(len(accepted))
-	r.lab.Progress.Printf(r.def.Name, "%d PUTs, %d segments stored; waiting for the relay", len(sends), n)
+	r.Progress.Printf(r.Scenario.Name, "%d PUTs, %d segments stored; waiting for the relay", len(sends), n)
 	_, err = r.waitFor(ctx, "wait-relay", fmt.Sprintf("all %d stored segments DELIVERED in edged's status and held by their peers", n), true,
 		func(p poll) bool {
 			seg := p.status.Segments
@@ -109,20 +110,20 @@ func (r *run) ingress(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.step("scrape-metrics", func() error {
+	return r.Step("scrape-metrics", func() error {
 		text, err := r.ctl.Metrics(ctx)
 		if err != nil {
 			return fmt.Errorf("GET /metrics: %w", err)
 		}
-		if err := evidence.WriteFile(filepath.Join(r.dir, FileMetrics), []byte(text)); err != nil {
-			return setupErr("save metrics: %w", err)
+		if err := evidence.WriteFile(filepath.Join(r.Dir, FileMetrics), []byte(text)); err != nil {
+			return labrun.SetupErr("save metrics: %w", err)
 		}
 		if err := r.snapshot(ctx, FileMetricsStatus); err != nil {
 			return err
 		}
-		if res, ok := promtoolCheck(ctx, filepath.Join(r.dir, FileMetrics)); ok {
-			r.save(FilePromtool, res)
-			r.lab.Progress.Printf(r.def.Name, "promtool check metrics: exit %d", res.ExitCode)
+		if res, ok := promtoolCheck(ctx, filepath.Join(r.Dir, FileMetrics)); ok {
+			r.Save(FilePromtool, res)
+			r.Progress.Printf(r.Scenario.Name, "promtool check metrics: exit %d", res.ExitCode)
 		}
 		return nil
 	})
@@ -165,7 +166,7 @@ func (r *run) snapshot(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("status for %s: %w", name, err)
 	}
-	r.save(name, st)
+	r.Save(name, st)
 	return nil
 }
 
@@ -177,10 +178,10 @@ func (r *run) perPeerLimit(ctx context.Context) error {
 		return err
 	}
 	if err := r.setBandwidth(ctx, LabelPeerRate, 0, "--peer", PeerA, "--bytes-per-second", fmt.Sprint(PeerRate)); err != nil {
-		r.problem(err)
+		r.Problem(err)
 	}
 	if err := r.setBandwidth(ctx, LabelUnknownPeer, 1, "--peer", UnknownPeer, "--bytes-per-second", fmt.Sprint(PeerRate)); err != nil {
-		r.problem(err)
+		r.Problem(err)
 	}
 	seeded := map[string][]string{}
 	if err := r.seed(ctx, seeded,
@@ -207,10 +208,10 @@ func (r *run) quotaRestart(ctx context.Context) error {
 		return err
 	}
 	if err := r.setBandwidth(ctx, LabelGlobalQuota, 0, "--daily-quota-bytes", fmt.Sprint(GlobalQuota)); err != nil {
-		r.problem(err)
+		r.Problem(err)
 	}
 	if err := r.setBandwidth(ctx, LabelPeerQuota, 0, "--peer", PeerA, "--daily-quota-bytes", fmt.Sprint(PeerQuota)); err != nil {
-		r.problem(err)
+		r.Problem(err)
 	}
 	seeded := map[string][]string{}
 	if err := r.seed(ctx, seeded,
@@ -231,27 +232,27 @@ func (r *run) quotaRestart(ctx context.Context) error {
 
 	// Kill at once after the last status: nothing is delivered in between,
 	// since peer-a is at its quota and peer-b has nothing left.
-	err := r.step("kill-9", func() error {
+	err := r.Step("kill-9", func() error {
 		st, err := r.status(ctx)
 		if err != nil {
 			return fmt.Errorf("pre-kill status: %w", err)
 		}
-		r.save(FilePreKill, st)
+		r.Save(FilePreKill, st)
 		rec := KillRecord{At: time.Now(), Pid: r.edged.Pid(), Signal: "SIGKILL"}
 		rec.ExitedAs, err = r.edged.Kill(killTimeout)
 		if err != nil {
 			rec.Error = err.Error()
 		}
-		r.save(FileKill, rec)
-		r.lab.Progress.Printf(r.def.Name, "edged (pid %d) killed with SIGKILL: %s", rec.Pid, rec.ExitedAs)
+		r.Save(FileKill, rec)
+		r.Progress.Printf(r.Scenario.Name, "edged (pid %d) killed with SIGKILL: %s", rec.Pid, rec.ExitedAs)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	r.stop(r.edged) // records its exit; the process is gone already
-	err = r.step("restart", func() error {
-		if err := harness.WaitPortsFree(ctx, portsTimeout, r.lab.EdgedAddr); err != nil {
+	r.Stop(r.edged) // records its exit; the process is gone already
+	err = r.Step("restart", func() error {
+		if err := harness.WaitPortsFree(ctx, labrun.PortsTimeout, r.lab.EdgedAddr); err != nil {
 			return fmt.Errorf("edged's port after the kill: %w", err)
 		}
 		if err := r.startEdged(ctx, FileEdgedRestart); err != nil {
@@ -264,8 +265,8 @@ func (r *run) quotaRestart(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("ledger after the restart: %w", err)
 		}
-		r.save(FilePostLedger, led)
-		r.lab.Progress.Printf(r.def.Name, "edged restarted (pid %d) on the same ledger", r.edged.Pid())
+		r.Save(FilePostLedger, led)
+		r.Progress.Printf(r.Scenario.Name, "edged restarted (pid %d) on the same ledger", r.edged.Pid())
 		return nil
 	})
 	if err != nil {
@@ -287,7 +288,6 @@ func (r *run) quotaRestart(ctx context.Context) error {
 // unitTests is S-D: the per-peer limiter and executor tests, run by go test
 // from the module root; the JSON stream is the evidence.
 func (r *run) unitTests(ctx context.Context) error {
-	r.rec.EndCondition = "go test exits"
 	pkgs := make([]string, 0, len(UnitTests))
 	var names []string
 	for pkg, tests := range UnitTests {
@@ -296,23 +296,11 @@ func (r *run) unitTests(ctx context.Context) error {
 	}
 	slices.Sort(pkgs)
 	slices.Sort(names)
-	pattern := "^(" + strings.Join(names, "|") + ")$"
-	end := r.phase("go-test")
-	args := append([]string{"test", "-json", "-count=1", "-run", pattern}, pkgs...)
-	res := harness.RunCommand(ctx, r.lab.ModuleRoot, "go", args...)
-	end(res.Err())
-	if res.StartError != "" {
-		return setupErr("go test: %s", res.StartError)
+	res, err := r.GoTest(ctx, "^("+strings.Join(names, "|")+")$", pkgs...)
+	if err != nil {
+		return err
 	}
-	if err := evidence.WriteFile(filepath.Join(r.dir, FileGoTest), []byte(res.Stdout)); err != nil {
-		return setupErr("save go test output: %w", err)
-	}
-	saved := res
-	saved.Stdout = "(in " + FileGoTest + ")"
-	r.save(FileGoTestRun, saved)
-	at := time.Now()
-	r.rec.ReachedAt = &at
 	events, _ := harness.ParseTestEvents([]byte(res.Stdout))
-	r.lab.Progress.Printf(r.def.Name, "go test: %s", harness.VerdictOf(events, names...))
+	r.Progress.Printf(r.Scenario.Name, "go test: %s", harness.VerdictOf(events, names...))
 	return res.Err()
 }

@@ -38,7 +38,7 @@ func (r *run) senderClients(p SenderPlan, certs map[string]transport.TLSFiles) (
 // issueSenderCerts issues the client certificates of every sender identity
 // from the scenario's lab CA.
 func (r *run) issueSenderCerts() (map[string]transport.TLSFiles, error) {
-	return labsetup.IssueClientCerts(r.tls.Dir, filepath.Join(r.work, "senders"), labsetup.CertOptions{},
+	return labsetup.IssueClientCerts(r.tls.Dir, filepath.Join(r.Work, "senders"), labsetup.CertOptions{},
 		Sender1, Sender2, LegacySender)
 }
 

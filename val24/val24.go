@@ -9,7 +9,9 @@ package val24
 
 import (
 	"fmt"
-	"time"
+
+	"edgelab/labs/labrun"
+	"edgelab/setup/labsetup"
 )
 
 // Lab constants (DESIGN.md §7, "The VAL24 lab").
@@ -35,9 +37,6 @@ const (
 	PeerQuota   = 3 * SegmentSize
 )
 
-// EndConditionTimeout bounds every wait of a scenario, as in VAL23.
-const EndConditionTimeout = 20 * time.Second
-
 // Scenario names.
 const (
 	SA = "S-A"
@@ -46,14 +45,8 @@ const (
 	SD = "S-D"
 )
 
-// Scenario is one row of the lab's scenario matrix.
-type Scenario struct {
-	Name  string
-	Title string
-}
-
 // Scenarios are run and reported in this order.
-var Scenarios = []Scenario{
+var Scenarios = []labrun.Scenario{
 	{Name: SA, Title: "ingress attribution and relay"},
 	{Name: SB, Title: "per-peer limit (peer-a 64B/s, peer-b unlimited)"},
 	{Name: SC, Title: "quota persistence across kill -9"},
@@ -61,14 +54,7 @@ var Scenarios = []Scenario{
 }
 
 // ScenarioByName returns the definition of name.
-func ScenarioByName(name string) (Scenario, bool) {
-	for _, s := range Scenarios {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return Scenario{}, false
-}
+func ScenarioByName(name string) (labrun.Scenario, bool) { return labrun.Lookup(Scenarios, name) }
 
 // SenderPlan is one sending party of S-A: the certificate it presents, the
 // Edge-Peer-Id it declares ("" for an old client), its session id, how many
@@ -128,25 +114,17 @@ func (p SenderPlan) Target(c, j int) string {
 	return PeerB
 }
 
-// IDs of S-B's seeded segments: five for each peer, peer-a's first in
-// the cycle's id order.
+// IDs of S-B's seeded segments, numbered as setup seeds them: five for
+// each peer, peer-a's first in the cycle's id order.
 var (
-	SBPeerA = idRange("val24-sb-a", 1, 5)
-	SBPeerB = idRange("val24-sb-b", 1, 5)
+	SBPeerA = labsetup.SegmentIDs("val24-sb-a", 1, 5)
+	SBPeerB = labsetup.SegmentIDs("val24-sb-b", 1, 5)
 	// S-C: five for peer-a (its quota passes three), two for peer-b, then
 	// one more for peer-b after the restart.
-	SCPeerA      = idRange("val24-sc-a", 1, 5)
-	SCPeerB      = idRange("val24-sc-b", 1, 2)
-	SCAfterKillB = idRange("val24-sc-b", 3, 1)
+	SCPeerA      = labsetup.SegmentIDs("val24-sc-a", 1, 5)
+	SCPeerB      = labsetup.SegmentIDs("val24-sc-b", 1, 2)
+	SCAfterKillB = labsetup.SegmentIDs("val24-sc-b", 3, 1)
 )
-
-func idRange(prefix string, first, count int) []string {
-	ids := make([]string, 0, count)
-	for n := first; n < first+count; n++ {
-		ids = append(ids, fmt.Sprintf("%s-%03d", prefix, n))
-	}
-	return ids
-}
 
 // UnitTests are the tests S-D runs (go test -run), by package.
 var UnitTests = map[string][]string{

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"edgelab/labs/labrun"
 	"edgelab/val23"
 )
 
@@ -44,7 +45,7 @@ func main() {
 	if *checkOnly {
 		code = val23.CheckOnly(ctx, val23.CheckConfig{Args: os.Args, Dir: dir, Stdout: os.Stdout, Stderr: os.Stderr})
 	} else {
-		code = val23.Main(ctx, val23.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr})
+		code = val23.Main(ctx, val23.Config{Config: labrun.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr}})
 	}
 	stop()
 	os.Exit(code)

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"edgelab/labs/labrun"
 	"edgelab/val24"
 )
 
@@ -29,7 +30,7 @@ func main() {
 	// saves the evidence it has and reports the rest as not run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code := val24.Main(ctx, val24.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr})
+	code := val24.Main(ctx, val24.Config{Config: labrun.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr}})
 	stop()
 	os.Exit(code)
 }

@@ -1,0 +1,261 @@
+package labrun
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"edgelab/evidence"
+	"edgelab/labs/harness"
+	"edgelab/labs/labtest"
+)
+
+// fakeRecorded is a scenario's evidence as a lab without evidence links
+// reads it.
+type fakeRecorded struct{ rec ScenarioRecord }
+
+func (f *fakeRecorded) Record() ScenarioRecord { return f.rec }
+
+// linkedRecorded names evidence files, as VAL23's Recorded does.
+type linkedRecorded struct{ fakeRecorded }
+
+func (l *linkedRecorded) EvidenceFiles(files []string, status evidence.Status) []string {
+	return append([]string{string(status)}, files...)
+}
+
+func TestCheckDef_PanicIsError(t *testing.T) {
+	d := CheckDef[*fakeRecorded]{ID: "X", Label: "boom", Eval: func(*fakeRecorded) (Outcome, error) { panic("nil map") }}
+	c := d.Evaluate(&fakeRecorded{})
+	if c.Status != evidence.Error || c.Detail != "check panicked: nil map" || c.Summary != "boom: n/a (check panicked)" {
+		t.Errorf("got %s %q %q, want ERROR with the panic named", c.Status, c.Summary, c.Detail)
+	}
+}
+
+func TestCheckDef_Evaluate(t *testing.T) {
+	start := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	ran := ScenarioRecord{StartedAt: start, EndedAt: start.Add(1500 * time.Millisecond)}
+	tests := []struct {
+		name string
+		rec  ScenarioRecord
+		eval func() (Outcome, error)
+		want evidence.Check
+	}{
+		{
+			name: "pass",
+			rec:  ran,
+			eval: func() (Outcome, error) {
+				return Outcome{Pass: true, Text: "4/4", Observed: map[string]any{"n": 4}}, nil
+			},
+			want: evidence.Check{ID: "X", Status: evidence.Pass, Summary: "lbl: 4/4", Observed: map[string]any{"n": 4}, Seconds: 1.5},
+		},
+		{
+			name: "fail keeps its detail",
+			rec:  ran,
+			eval: func() (Outcome, error) { return Outcome{Text: "3/4", Detail: "diff"}, nil },
+			want: evidence.Check{ID: "X", Status: evidence.Fail, Summary: "lbl: 3/4", Detail: "diff", Seconds: 1.5},
+		},
+		{
+			name: "missing evidence is ERROR, one line in the summary",
+			eval: func() (Outcome, error) { return Outcome{}, errors.New("evidence missing: S-A/x.json\nmore") },
+			want: evidence.Check{ID: "X", Status: evidence.Error, Summary: "lbl: n/a (evidence missing: S-A/x.json …)", Detail: "evidence missing: S-A/x.json\nmore"},
+		},
+		{
+			name: "a record ending before it started counts 0 s",
+			rec:  ScenarioRecord{StartedAt: start, EndedAt: start.Add(-time.Second)},
+			eval: func() (Outcome, error) { return Outcome{Pass: true, Text: "ok"}, nil },
+			want: evidence.Check{ID: "X", Status: evidence.Pass, Summary: "lbl: ok"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := CheckDef[*fakeRecorded]{ID: "X", Label: "lbl", Eval: func(*fakeRecorded) (Outcome, error) { return tt.eval() }}
+			if diff := cmp.Diff(tt.want, d.Evaluate(&fakeRecorded{tt.rec})); diff != "" {
+				t.Errorf("Evaluate (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCheckDef_LinksEvidenceWhenTheLabCan(t *testing.T) {
+	d := CheckDef[*linkedRecorded]{Label: "lbl", Files: []string{"a.json"}, Eval: func(*linkedRecorded) (Outcome, error) { panic("x") }}
+	if got, want := d.Evaluate(&linkedRecorded{}).Evidence, []string{"ERROR", "a.json"}; !cmp.Equal(got, want) {
+		t.Errorf("evidence after a panic = %v, want %v", got, want)
+	}
+	plain := CheckDef[*fakeRecorded]{Label: "lbl", Files: []string{"a.json"}, Eval: func(*fakeRecorded) (Outcome, error) { return Outcome{Pass: true}, nil }}
+	if got := plain.Evaluate(&fakeRecorded{}).Evidence; got != nil {
+		t.Errorf("evidence of a lab that names no files = %v, want none", got)
+	}
+}
+
+func TestReportEntry(t *testing.T) {
+	reached := time.Date(2026, 3, 14, 9, 0, 1, 0, time.UTC)
+	rec := ScenarioRecord{
+		StartedAt: reached.Add(-time.Second), EndedAt: reached, EndCondition: "all terminal", ReachedAt: &reached,
+		Problems: []string{"set-bandwidth failed"}, Phases: []evidence.Phase{{Name: "seed"}},
+	}
+	s, ran := rec.ReportEntry("S-A", "baseline", nil)
+	want := evidence.Scenario{
+		Name: "S-A", Title: "baseline", Summary: "S-A baseline: ", StartedAt: rec.StartedAt, EndedAt: reached,
+		EndCondition: "all terminal", ReachedAt: &reached, Phases: rec.Phases,
+		Observed: map[string]any{"problems": rec.Problems},
+	}
+	if diff := cmp.Diff(want, s); !ran || diff != "" {
+		t.Errorf("ReportEntry of a run: ran=%v (-want +got):\n%s", ran, diff)
+	}
+
+	s, ran = ScenarioRecord{}.ReportEntry("S-B", "rate", errors.New("S-B did not record a run"))
+	if ran || s.Error != "S-B did not record a run" || s.Summary != "S-B rate: not run (S-B did not record a run)" {
+		t.Errorf("no record: ran=%v error %q summary %q", ran, s.Error, s.Summary)
+	}
+	// The record's own reason is the scenario's error, on one line in the
+	// summary.
+	s, _ = ScenarioRecord{Error: "build: exit status 1\nmain.go:3: syntax error"}.ReportEntry("S-C", "quota", errors.New("S-C could not run"))
+	if s.Error != "build: exit status 1\nmain.go:3: syntax error" || s.Summary != "S-C quota: not run (build: exit status 1 …)" {
+		t.Errorf("could not run: error %q summary %q", s.Error, s.Summary)
+	}
+}
+
+// labScenario is a lab's scenario that carries more than a name.
+type labScenario struct {
+	Scenario
+	Count int
+}
+
+func TestLookupAndDefs(t *testing.T) {
+	list := []labScenario{{Scenario{"S-A", "a"}, 4}, {Scenario{"S-B", "b"}, 5}}
+	if s, ok := Lookup(list, "S-B"); !ok || s.Count != 5 {
+		t.Errorf("Lookup(S-B) = %+v, %v", s, ok)
+	}
+	if _, ok := Lookup(list, "S-Z"); ok {
+		t.Errorf("Lookup(S-Z) found one")
+	}
+	if diff := cmp.Diff([]Scenario{{"S-A", "a"}, {"S-B", "b"}}, Defs(list)); diff != "" {
+		t.Errorf("Defs (-want +got):\n%s", diff)
+	}
+}
+
+func testEnv(t *testing.T) (*Env, *bytes.Buffer) {
+	t.Helper()
+	var progress bytes.Buffer
+	return &Env{
+		EvidenceDir: t.TempDir(), WorkRoot: t.TempDir(),
+		Progress: &harness.Progress{W: &progress}, lab: "test",
+	}, &progress
+}
+
+func readRecord(t *testing.T, r *Run, v any) {
+	t.Helper()
+	if err := evidence.ReadJSON(filepath.Join(r.Dir, FileScenario), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRun_ExecuteRecordsHowTheStepsEnded(t *testing.T) {
+	tests := []struct {
+		name         string
+		steps        func(context.Context) error
+		wantError    string
+		wantProblems []string
+	}{
+		{"done", func(context.Context) error { return nil }, "", nil},
+		{"could not run", func(context.Context) error { return SetupErr("edged not ready: %w", errors.New("timeout")) }, "edged not ready: timeout", nil},
+		{"a problem while running", func(context.Context) error { return errors.New("end condition not reached") }, "", []string{"end condition not reached"}},
+		{"a panic", func(context.Context) error { panic("nil map") }, "orchestrator panic: nil map", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, progress := testEnv(t)
+			r := NewRun(env, Scenario{Name: "S-A", Title: "baseline"})
+			finished := false
+			r.Execute(context.Background(), tt.steps, func() { finished = true; r.Finish(nil, "") })
+			if !finished {
+				t.Fatal("finish did not run")
+			}
+			var got ScenarioRecord
+			readRecord(t, r, &got)
+			if got.Name != "S-A" || got.Title != "baseline" || got.Error != tt.wantError || !cmp.Equal(got.Problems, tt.wantProblems) {
+				t.Errorf("scenario.json: name %q title %q error %q problems %q; want error %q problems %q",
+					got.Name, got.Title, got.Error, got.Problems, tt.wantError, tt.wantProblems)
+			}
+			if got.EndedAt.Before(got.StartedAt) || got.Workdir != r.Work {
+				t.Errorf("scenario.json: %v..%v in %q", got.StartedAt, got.EndedAt, got.Workdir)
+			}
+			if !strings.Contains(progress.String(), "[S-A] ") {
+				t.Errorf("no progress line for S-A:\n%s", progress.String())
+			}
+		})
+	}
+}
+
+func TestRun_KeepRecordInWritesTheLabsRecord(t *testing.T) {
+	type labRecord struct {
+		ScenarioRecord
+		Extra string `json:"extra"`
+	}
+	env, _ := testEnv(t)
+	r := NewRun(env, Scenario{Name: "S-B", Title: "rate"})
+	rec := &labRecord{}
+	r.KeepRecordIn(&rec.ScenarioRecord, rec)
+	r.Execute(context.Background(), func(context.Context) error {
+		rec.Extra = "kept"
+		return r.Step("seed", func() error { return errors.New("ledger locked") })
+	}, func() { r.Finish(nil, "") })
+	var got labRecord
+	readRecord(t, r, &got)
+	if got.Name != "S-B" || got.Extra != "kept" || len(got.Phases) != 1 || got.Phases[0].Error != "ledger locked" || got.Phases[0].ReachedAt != nil {
+		t.Errorf("scenario.json = %+v; want S-B with extra and the failed seed phase", got)
+	}
+}
+
+func TestMain_PortInUseRecordsEveryScenarioNotRun(t *testing.T) {
+	busy, inUse := labtest.BusyAddr(t)
+	dir := filepath.Join(t.TempDir(), "evidence")
+	var stdout, stderr bytes.Buffer
+	ran := false
+	code := Main(context.Background(), Config{Args: []string{"lab", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr}, Spec{
+		Name: "LAB1", Title: "LAB1 — a lab", DirName: "lab1",
+		Scenarios: []Scenario{{"S-A", "a"}, {"S-B", "b"}},
+		Ports:     []string{labtest.FreeAddr(t), busy},
+		Run:       func(context.Context, *Env, Scenario) { ran = true },
+		Evaluate: func(evidenceDir string) ([]evidence.Scenario, []evidence.Check) {
+			var checks []evidence.Check
+			for _, name := range []string{"S-A", "S-B"} {
+				var rec ScenarioRecord
+				if err := evidence.ReadJSON(filepath.Join(evidenceDir, name, FileScenario), &rec); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+				checks = append(checks, evidence.Check{ID: "LAB1-" + name, Scenario: name, Status: evidence.Error, Detail: rec.Error})
+			}
+			return nil, checks
+		},
+	})
+	if code != 2 || ran {
+		t.Errorf("exit %d, a scenario ran: %v; want 2 and none", code, ran)
+	}
+	if !strings.Contains(stderr.String(), "lab1: "+inUse) {
+		t.Errorf("stderr does not say %q:\n%s", "lab1: "+inUse, stderr.String())
+	}
+	report, err := evidence.ReadReport(filepath.Join(dir, evidence.ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Lab != "LAB1" || report.Title != "LAB1 — a lab" || report.Error != inUse || len(report.Checks) != 2 {
+		t.Errorf("report: lab %q title %q error %q, %d checks", report.Lab, report.Title, report.Error, len(report.Checks))
+	}
+	for _, c := range report.Checks {
+		if c.Detail != inUse {
+			t.Errorf("%s: scenario.json says %q, want %q", c.ID, c.Detail, inUse)
+		}
+	}
+	text, _ := os.ReadFile(filepath.Join(dir, evidence.ReportText))
+	if stdout.String() != string(text) {
+		t.Errorf("stdout is not report.txt:\n%s\n%s", stdout.String(), text)
+	}
+}

@@ -1,0 +1,381 @@
+package labrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"edgelab/edged/api"
+	"edgelab/edged/config"
+	"edgelab/edged/control"
+	"edgelab/evidence"
+	"edgelab/labs/harness"
+)
+
+// Timeouts around a scenario's processes; end conditions have Env.Timeout.
+const (
+	// ReadyTimeout bounds a process becoming ready.
+	ReadyTimeout = 10 * time.Second
+	// PortsTimeout bounds the wait for the lab's ports to be free again.
+	PortsTimeout = 5 * time.Second
+	// ObserveTimeout bounds one status poll.
+	ObserveTimeout = time.Second
+	// collectTimeout bounds what a lab asks the live daemon for before
+	// stopping it (final status, ledger dump).
+	collectTimeout = 3 * time.Second
+	stopGrace      = 5 * time.Second
+	// maxSocketPath: sun_path holds 108 bytes on Linux and 104 on the BSDs
+	// and macOS, the terminating NUL included; a lab keeps to the smaller.
+	maxSocketPath = 104
+)
+
+// SetupError marks a failure before the scenario's actions began: the lab
+// could not run the scenario, so its checks are ERROR.
+type SetupError struct{ err error }
+
+func (e SetupError) Error() string { return e.err.Error() }
+func (e SetupError) Unwrap() error { return e.err }
+
+// SetupErr is fmt.Errorf as a SetupError.
+func SetupErr(format string, args ...any) error {
+	return SetupError{fmt.Errorf(format, args...)}
+}
+
+// Run is one scenario in progress: its evidence directory, its short-path
+// workdir, its record and the processes it started. A lab's runner embeds
+// it and adds the scenario's own steps.
+type Run struct {
+	*Env
+	Scenario Scenario
+	Dir      string // <evidence>/<S-X>
+	Work     string // short-path workdir: config, certs, ledger, socket
+	Start    time.Time
+	// Rec is scenario.json as the run goes; Finish writes it.
+	Rec *ScenarioRecord
+	// Group holds every process the scenario started.
+	Group harness.Group
+
+	record any                // what Finish writes: Rec, or a lab's record around it
+	ports  []string           // the lab's addresses, free before start and after teardown
+	edged  *harness.Process   // the edged StartEdged started last
+	peers  []*harness.Process // the peers StartPeer started, in order
+}
+
+// NewRun begins scenario s of the lab run env; ports are the addresses its
+// processes listen on.
+func NewRun(env *Env, s Scenario, ports ...string) *Run {
+	r := &Run{
+		Env: env, Scenario: s,
+		Dir:   filepath.Join(env.EvidenceDir, s.Name),
+		Work:  filepath.Join(env.WorkRoot, strings.ToLower(s.Name)),
+		Start: time.Now(),
+		Group: harness.Group{Grace: stopGrace},
+		ports: ports,
+	}
+	r.Rec = &ScenarioRecord{Name: s.Name, Title: s.Title, Workdir: r.Work, StartedAt: r.Start}
+	r.record = r.Rec
+	return r
+}
+
+// KeepRecordIn makes scenario.json a lab's own record, which embeds base
+// and adds fields: base takes what Rec holds so far and becomes Rec, and
+// Finish writes record (a pointer to the lab's record).
+func (r *Run) KeepRecordIn(base *ScenarioRecord, record any) {
+	*base = *r.Rec
+	r.Rec, r.record = base, record
+}
+
+// Execute runs the scenario's steps, then finish, on every path out, a
+// panic included: evidence is saved and processes stopped whatever
+// happens. A SetupError from steps means the scenario could not run;
+// another error is a problem met while it ran, for the checks to judge.
+func (r *Run) Execute(ctx context.Context, steps func(context.Context) error, finish func()) {
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		fmt.Fprintf(r.Progress.W, "[%s] cannot save evidence: %v\n", r.Scenario.Name, err)
+		return
+	}
+	defer finish()
+	defer func() {
+		if p := recover(); p != nil {
+			r.Rec.Error = fmt.Sprintf("orchestrator panic: %v", p)
+		}
+	}()
+	err := steps(ctx)
+	var se SetupError
+	switch {
+	case errors.As(err, &se):
+		r.Rec.Error = se.Error()
+	case err != nil && ctx.Err() != nil:
+		r.Rec.Error = fmt.Sprintf("interrupted: %v", err)
+	case err != nil:
+		r.Problem(err)
+	}
+}
+
+// Problem records something that went wrong while the scenario ran.
+func (r *Run) Problem(err error) {
+	r.Rec.Problems = append(r.Rec.Problems, err.Error())
+	r.Progress.Printf(r.Scenario.Name, "problem: %v", err)
+}
+
+// Elapsed is the time since the scenario started.
+func (r *Run) Elapsed() time.Duration { return time.Since(r.Start) }
+
+// Phase records a step; end it with the returned func, saying whether the
+// step reached what it was for and its error.
+func (r *Run) Phase(name string) func(reached bool, err error) {
+	p := evidence.Phase{Name: name, StartedAt: time.Now()}
+	return func(reached bool, err error) {
+		p.EndedAt = time.Now()
+		if reached {
+			at := p.EndedAt
+			p.ReachedAt = &at
+		}
+		if err != nil {
+			p.Error = err.Error()
+		}
+		r.Rec.Phases = append(r.Rec.Phases, p)
+	}
+}
+
+// Step runs fn as a phase that is reached when fn succeeds.
+func (r *Run) Step(name string, fn func() error) error {
+	end := r.Phase(name)
+	err := fn()
+	end(err == nil, err)
+	return err
+}
+
+// EndConditionReached records that the scenario's end condition holds now.
+func (r *Run) EndConditionReached() {
+	at := time.Now()
+	r.Rec.ReachedAt = &at
+	r.Progress.Printf(r.Scenario.Name, "end condition reached after %.1fs", at.Sub(r.Start).Seconds())
+}
+
+// WriteJSON saves v as the scenario's evidence file name.
+func (r *Run) WriteJSON(name string, v any) error { return WriteJSON(r.Dir, name, v) }
+
+// Save is WriteJSON for evidence whose loss is a problem, not a reason to
+// stop.
+func (r *Run) Save(name string, v any) {
+	if err := r.WriteJSON(name, v); err != nil {
+		r.Problem(err)
+	}
+}
+
+// CopyIfExists copies src into the scenario's evidence as name, when there
+// is a src: a process that never started wrote nothing.
+func (r *Run) CopyIfExists(src, name string) {
+	if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err := evidence.CopyFile(src, filepath.Join(r.Dir, name)); err != nil {
+		r.Problem(err)
+	}
+}
+
+// UseConfig checks that cfg's control socket path fits a unix socket
+// address, saves the config file edged runs with as evidence (edge.toml)
+// and returns the control client for it.
+func (r *Run) UseConfig(cfg config.Config) (*control.Client, error) {
+	if n := len(cfg.ControlSocket); n >= maxSocketPath {
+		return nil, SetupErr("control socket path %s is %d bytes, too long for a unix socket", cfg.ControlSocket, n)
+	}
+	if err := evidence.CopyFile(cfg.File, filepath.Join(r.Dir, FileEdgeTOML)); err != nil {
+		return nil, SetupErr("save edge.toml: %w", err)
+	}
+	return &control.Client{Socket: cfg.ControlSocket}, nil
+}
+
+// WaitPortsFree waits until the lab's ports can be bound, so the scenario
+// does not race the last one's sockets.
+func (r *Run) WaitPortsFree(ctx context.Context) error {
+	if err := harness.WaitPortsFree(ctx, PortsTimeout, r.ports...); err != nil {
+		return SetupErr("before start: %w", err)
+	}
+	return nil
+}
+
+// PeerSpec is a lab peer process to start.
+type PeerSpec struct {
+	// Name names the process; its output is <name>.log and its evidence
+	// <name>-evidence.json in the scenario's evidence.
+	Name   string
+	ID     string // the peer id it serves as (its certificate's)
+	Addr   string // where it listens
+	TLSDir string
+}
+
+// StartPeer starts a lab peer; WaitPeerReady waits until it listens.
+func (r *Run) StartPeer(p PeerSpec) (*harness.Process, error) {
+	proc, err := r.Group.Start(harness.Spec{
+		Name: p.Name, Path: r.Peer, Dir: r.Work, Log: filepath.Join(r.Dir, PeerLogFile(p.Name)),
+		Args: []string{
+			"--listen", p.Addr, "--id", p.ID, "--tls-dir", p.TLSDir,
+			"--evidence", r.PeerEvidencePath(p.Name), "--ready-file", r.readyFile(p.Name),
+		},
+	})
+	if err != nil {
+		return nil, SetupErr("%w", err)
+	}
+	r.peers = append(r.peers, proc)
+	return proc, nil
+}
+
+// PeerEvidencePath is where the peer called name keeps its evidence while
+// it runs; Finish copies it into the scenario's evidence once edged has
+// stopped.
+func (r *Run) PeerEvidencePath(name string) string {
+	return filepath.Join(r.Work, PeerEvidenceFile(name))
+}
+
+func (r *Run) readyFile(name string) string { return filepath.Join(r.Work, name+".ready") }
+
+// WaitPeerReady waits for the ready file the peer writes once it listens.
+func (r *Run) WaitPeerReady(ctx context.Context, p *harness.Process) error {
+	if err := harness.WaitFile(ctx, ReadyTimeout, r.readyFile(p.Spec.Name), p); err != nil {
+		return SetupErr("%s not ready: %w", p.Spec.Name, err)
+	}
+	return nil
+}
+
+// StartEdged starts edged on cfgFile with its output in the scenario's
+// evidence file log, and waits until its control API answers through ctl.
+// The process is returned whenever it started, ready or not: it is the
+// edged Finish collects from and stops (a restart replaces the one before,
+// which the lab stops itself).
+func (r *Run) StartEdged(ctx context.Context, cfgFile string, ctl *control.Client, log string) (*harness.Process, error) {
+	p, err := r.Group.Start(harness.Spec{
+		Name: "edged", Path: r.Edged, Dir: r.Work, Log: filepath.Join(r.Dir, log),
+		Args: []string{"run", "--config", cfgFile},
+	})
+	r.edged = p
+	if err != nil {
+		return nil, SetupErr("%w", err)
+	}
+	_, err = harness.Until(ctx, harness.Poll{Timeout: ReadyTimeout, Interval: 20 * time.Millisecond},
+		func(ctx context.Context) (api.Status, error) {
+			if err := p.Alive(); err != nil {
+				return api.Status{}, err
+			}
+			return ctl.Status(ctx)
+		},
+		func(api.Status) bool { return true })
+	if err != nil {
+		return p, SetupErr("edged not ready (control socket %s): %w", ctl.Socket, err)
+	}
+	return p, nil
+}
+
+// SetBandwidth runs the real CLI (`edged relay config set-bandwidth`)
+// against the live daemon on socket and saves its output and exit status
+// as set-bandwidth-<label>.json. wantExit is the exit status the step
+// expects (1 for a change the daemon must refuse).
+func (r *Run) SetBandwidth(ctx context.Context, socket, label string, wantExit int, flags ...string) error {
+	return r.Step("set-bandwidth-"+label, func() error {
+		args := append([]string{"relay", "config", "set-bandwidth", "--socket", socket}, flags...)
+		args = append(args, "--json")
+		res := harness.RunCommand(ctx, r.Work, r.Edged, args...)
+		if err := r.WriteJSON(SetBandwidthFile(label), res); err != nil {
+			return SetupErr("save set-bandwidth answer: %w", err)
+		}
+		if res.StartError != "" || res.ExitCode != wantExit {
+			return fmt.Errorf("set-bandwidth %s: exit %d, want %d: %v", label, res.ExitCode, wantExit, res.Err())
+		}
+		var resp api.SetBandwidthResponse
+		_ = json.Unmarshal([]byte(res.Stdout), &resp)
+		r.Progress.Printf(r.Scenario.Name, "set-bandwidth %s: exit %d applied=%v", strings.Join(flags, " "), res.ExitCode, resp.Applied)
+		return nil
+	})
+}
+
+// GoTest is a scenario of unit tests: `go test -json -count=1 -run
+// pattern pkgs` from the module root, its JSON stream saved as
+// go-test.json and the command as go-test-command.json; the end condition
+// is that go test exits. The error is a SetupError when go test could not
+// run or its output could not be saved; res.Err() says whether the tests
+// passed.
+func (r *Run) GoTest(ctx context.Context, pattern string, pkgs ...string) (res harness.CommandResult, err error) {
+	r.Rec.EndCondition = "go test exits"
+	end := r.Phase("go-test")
+	args := append([]string{"test", "-json", "-count=1", "-run", pattern}, pkgs...)
+	res = harness.RunCommand(ctx, r.ModuleRoot, "go", args...)
+	end(res.StartError == "", res.Err())
+	if res.StartError != "" {
+		return res, SetupErr("go test: %s", res.StartError)
+	}
+	if err := evidence.WriteFile(filepath.Join(r.Dir, FileGoTest), []byte(res.Stdout)); err != nil {
+		return res, SetupErr("save go test output: %w", err)
+	}
+	saved := res
+	saved.Stdout = "(in " + FileGoTest + ")"
+	r.Save(FileGoTestRun, saved)
+	at := time.Now()
+	r.Rec.ReachedAt = &at
+	return res, nil
+}
+
+// Stop ends p (SIGTERM, then SIGKILL after the grace) and records how it
+// exited; a name stopped before (edged, restarted) is recorded as
+// "<name> (restarted)".
+func (r *Run) Stop(p *harness.Process) {
+	if err := p.Stop(stopGrace); err != nil {
+		r.Problem(err)
+	}
+	if r.Rec.Exits == nil {
+		r.Rec.Exits = map[string]string{}
+	}
+	name := p.Spec.Name
+	if _, taken := r.Rec.Exits[name]; taken {
+		name += " (restarted)"
+	}
+	r.Rec.Exits[name] = harness.ExitDescription(p.ExitErr())
+}
+
+// Finish ends the scenario; a lab's finish, which Execute runs on every
+// path out, calls it. While edged still runs, collect saves what only the
+// live daemon knows (final status, ledger dump), in a "collect" phase. Then
+// edged is stopped first, so the peers' evidence is final when copied;
+// each peer's evidence is copied and the peer stopped; whatever else runs
+// is stopped; edged's audit log (auditLog, when the config names one) is
+// copied; the lab's ports must be free again; and scenario.json is written.
+func (r *Run) Finish(collect func(context.Context), auditLog string) {
+	if r.edged != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
+		end := r.Phase("collect")
+		collect(ctx)
+		end(true, nil)
+		cancel()
+		r.Stop(r.edged)
+	}
+	for _, p := range r.peers {
+		r.CopyIfExists(r.PeerEvidencePath(p.Spec.Name), PeerEvidenceFile(p.Spec.Name))
+		r.Stop(p)
+	}
+	if err := r.Group.StopAll(); err != nil {
+		r.Problem(err)
+	}
+	if auditLog != "" {
+		r.CopyIfExists(auditLog, FileAudit)
+	}
+	if r.edged != nil || len(r.peers) > 0 {
+		if err := harness.WaitPortsFree(context.Background(), PortsTimeout, r.ports...); err != nil {
+			r.Problem(fmt.Errorf("after teardown: %w", err))
+		}
+	}
+	r.Rec.EndedAt = time.Now()
+	if err := r.WriteJSON(FileScenario, r.record); err != nil {
+		fmt.Fprintf(r.Progress.W, "[%s] cannot save %s: %v\n", r.Scenario.Name, FileScenario, err)
+	}
+	verdict := "done"
+	if r.Rec.Error != "" {
+		verdict = "could not run: " + r.Rec.Error
+	}
+	r.Progress.Printf(r.Scenario.Name, "%s in %.1fs", verdict, r.Rec.EndedAt.Sub(r.Start).Seconds())
+}

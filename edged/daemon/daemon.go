@@ -36,6 +36,29 @@ const insertPoll = 50 * time.Millisecond
 // MaxInboundConns caps the connections the segment listener serves at once.
 const MaxInboundConns = 256
 
+// RelayInFlight is how many segments the executor keeps admitted and not
+// yet recorded (relay.Executor.InFlight): enough deliveries under way to
+// hide round trips and ledger commits behind one another and to fill each
+// ledger transaction with many DELIVERED marks (docs/PERFORMANCE.md). It
+// is also the most a crash can leave delivered but not marked, to be
+// delivered again after a restart. Their payloads are bounded apart
+// (relayInFlightBytes).
+const RelayInFlight = 64
+
+// relayOrderedUpTo: a cycle with this many due segments or fewer delivers
+// them one at a time, in ledger order, as the lab and most interactive use
+// see them; a backlog is relayed RelayInFlight at a time, in any order.
+const relayOrderedUpTo = 16
+
+// relayInFlightBytes bounds the payloads of the deliveries under way:
+// 16 segments of the default 1 MiB maximum.
+const relayInFlightBytes = 16 << 20
+
+// relayBatch is how many due segments a cycle reads: every cycle ends by
+// waiting for its last deliveries, so a larger batch spreads that pause
+// over more segments.
+const relayBatch = 1024
+
 // shutdownGrace bounds how long servers get to finish requests on stop.
 const shutdownGrace = 5 * time.Second
 
@@ -68,7 +91,7 @@ type Daemon struct {
 }
 
 // Run runs edged with cfg until ctx is cancelled (SIGTERM/SIGINT), then
-// stops taking work, lets the in-flight delivery finish or abandons it,
+// stops taking work, lets the deliveries in flight finish or abandons them,
 // closes the ledger and removes the control socket.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	d, err := Start(ctx, cfg, log)
@@ -169,14 +192,18 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	}
 
 	d.executor = &relay.Executor{
-		Ledger:      d.ledger,
-		Limits:      d.limits,
-		Deliverer:   relay.DeliverFunc(d.deliver),
-		MaxRetry:    cfg.Relay.MaxRetryCount,
-		BackoffBase: time.Duration(cfg.Relay.BackoffBaseSeconds) * time.Second,
-		Tick:        cfg.Relay.TickInterval,
-		InsertPoll:  insertPoll,
-		Log:         log.With("component", "relay"),
+		Ledger:        d.ledger,
+		Limits:        d.limits,
+		Deliverer:     relay.DeliverFunc(d.deliver),
+		MaxRetry:      cfg.Relay.MaxRetryCount,
+		BackoffBase:   time.Duration(cfg.Relay.BackoffBaseSeconds) * time.Second,
+		Tick:          cfg.Relay.TickInterval,
+		BatchSize:     relayBatch,
+		InFlight:      RelayInFlight,
+		InFlightBytes: relayInFlightBytes,
+		OrderedUpTo:   relayOrderedUpTo,
+		InsertPoll:    insertPoll,
+		Log:           log.With("component", "relay"),
 	}
 
 	ctlServer := control.NewServer(control.NewHandler(d, metricsHandler, log.With("component", "control")), log)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -28,10 +29,12 @@ const (
 
 // Segment is one ledger row.
 type Segment struct {
-	ID            string
-	TargetPeer    string
-	Size          int64
-	Payload       []byte // empty in listings; filled by Due
+	ID         string
+	TargetPeer string
+	Size       int64
+	// Payload is empty in listings; Due fills it for segments up to its
+	// inline size (see Due), Get always.
+	Payload       []byte
 	State         State
 	Attempts      int
 	NextAttemptAt time.Time
@@ -60,35 +63,37 @@ var ErrNotFound = errors.New("segment not found")
 
 // Ledger is an open ledger database. It is safe for concurrent use.
 type Ledger struct {
-	db   *sql.DB
-	path string
+	db    *sql.DB
+	path  string
+	stmts statements
+	// rowBytes: payloads up to this size are kept in the segment's row,
+	// larger ones in segment_payloads (see schema).
+	rowBytes int64
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS segments (
-	id              TEXT PRIMARY KEY,
-	target_peer     TEXT NOT NULL,
-	size            INTEGER NOT NULL,
-	payload         BLOB NOT NULL,
-	state           TEXT NOT NULL DEFAULT 'PENDING',
-	attempts        INTEGER NOT NULL DEFAULT 0,
-	next_attempt_at INTEGER NOT NULL,
-	last_error      TEXT NOT NULL DEFAULT '',
-	created_at      INTEGER NOT NULL,
-	updated_at      INTEGER NOT NULL,
-	delivered_at    INTEGER
-);
-CREATE INDEX IF NOT EXISTS segments_due ON segments(state, next_attempt_at, id);
-CREATE TABLE IF NOT EXISTS settings (
-	key   TEXT PRIMARY KEY,
-	value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS quota_usage (
-	scope        TEXT PRIMARY KEY,
-	window_start INTEGER NOT NULL,
-	used_bytes   INTEGER NOT NULL
-);
-`
+// statements are the queries run once or more per segment, prepared once:
+// preparing is a large share of a small statement's cost.
+type statements struct {
+	insertSegment, insertPayload, due, payload, markFailed, putUsage, nextDue, generation *sql.Stmt
+	// markDeliveredIn[i] marks markChunks[i] segments at once.
+	markDeliveredIn []*sql.Stmt
+}
+
+// markChunks are the sizes of the prepared statements that mark several
+// segments DELIVERED in one statement; a batch is cut into them, largest
+// first.
+var markChunks = []int{256, 64, 16, 4, 1}
+
+func (st *statements) all() []*sql.Stmt {
+	return append([]*sql.Stmt{st.insertSegment, st.insertPayload, st.due, st.payload,
+		st.markFailed, st.putUsage, st.nextDue, st.generation}, st.markDeliveredIn...)
+}
+
+// maxConns bounds the pool: every connection keeps its own page cache, and
+// database/sql's default of two idle connections would close and reopen
+// (re-running the pragmas, re-preparing the statements) connections under
+// the executor's concurrent reads.
+const maxConns = 8
 
 // Open opens (creating if needed) the ledger at path.
 func Open(path string) (*Ledger, error) {
@@ -102,18 +107,109 @@ func Open(path string) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	if err := createSchema(db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open ledger %s: create schema: %w", path, err)
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	return &Ledger{db: db, path: path}, nil
+	l := &Ledger{db: db, path: path}
+	var pageSize int64
+	if err := db.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: page size: %w", path, err)
+	}
+	l.rowBytes = rowPayloadBytes(pageSize)
+	if err := l.prepare(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// rowPayloadBytes is the largest payload kept in its segment's row on
+// pages of pageSize bytes (746 on SQLite's default 4 KiB): SQLite keeps a
+// row on its page up to about a quarter of it (maxLocal), and the other
+// columns need room too (an id, a target, an error message). A row that
+// outgrows it anyway only costs an overflow page.
+//
+// Larger pages would keep larger payloads in rows and read large ones in
+// fewer reads, but every commit writes whole pages to the WAL: with 16 KiB
+// pages a transaction of 16 DELIVERED marks costs twice as much.
+func rowPayloadBytes(pageSize int64) int64 {
+	maxLocal := (pageSize-12)*64/255 - 23
+	return max(0, maxLocal-256)
+}
+
+const payloadExpr = `COALESCE(p.payload, s.payload)`
+
+// dueSQL reads a cycle's batch. Segments up to the inline size (the first
+// argument, at most the ledger's rowBytes: those are in the row) come with
+// their payload; the others are read one at a time when delivered
+// (Payload), so a batch of large segments is never held in memory at once.
+const dueSQL = `SELECT s.id, s.target_peer, s.size, s.attempts, s.next_attempt_at, CASE WHEN s.size <= ? THEN s.payload END
+	FROM segments s
+	WHERE s.state = 'PENDING' AND s.next_attempt_at <= ?
+	ORDER BY s.next_attempt_at, s.id LIMIT ?`
+
+const nextDueSQL = `SELECT MIN(next_attempt_at) FROM segments WHERE state = 'PENDING' AND next_attempt_at > ?`
+
+// markInSQL marks n segments DELIVERED at ?1. "+state" keeps the planner
+// on the id index: the partial index on PENDING rows would have it scan
+// every pending segment.
+func markInSQL(n int) string {
+	return `UPDATE segments SET state = 'DELIVERED', attempts = attempts + 1, last_error = '', updated_at = ?1, delivered_at = ?1
+		WHERE +state = 'PENDING' AND id IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+}
+
+func (l *Ledger) prepare() error {
+	for _, q := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&l.stmts.insertSegment, `INSERT INTO segments
+			(id, target_peer, size, payload, next_attempt_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`},
+		{&l.stmts.insertPayload, `INSERT INTO segment_payloads (id, payload) VALUES (?, ?)
+			ON CONFLICT(id) DO UPDATE SET payload = excluded.payload`},
+		{&l.stmts.due, dueSQL},
+		{&l.stmts.payload, `SELECT ` + payloadExpr + ` FROM segments s
+			LEFT JOIN segment_payloads p ON p.id = s.id WHERE s.id = ?`},
+		{&l.stmts.markFailed, `UPDATE segments SET state = ?, attempts = ?, next_attempt_at = ?,
+			last_error = ?, updated_at = ? WHERE id = ? AND state = 'PENDING'`},
+		{&l.stmts.putUsage, `INSERT INTO quota_usage (scope, window_start, used_bytes) VALUES (?, ?, ?)
+			ON CONFLICT(scope) DO UPDATE SET window_start = excluded.window_start, used_bytes = excluded.used_bytes`},
+		{&l.stmts.nextDue, nextDueSQL},
+		{&l.stmts.generation, `SELECT MAX(rowid) FROM segments`},
+	} {
+		st, err := l.db.Prepare(q.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", strings.Join(strings.Fields(q.sql), " "), err)
+		}
+		*q.stmt = st
+	}
+	for _, n := range markChunks {
+		st, err := l.db.Prepare(markInSQL(n))
+		if err != nil {
+			return fmt.Errorf("prepare the mark of %d segments: %w", n, err)
+		}
+		l.stmts.markDeliveredIn = append(l.stmts.markDeliveredIn, st)
+	}
+	return nil
 }
 
 // Path is the file the ledger lives in.
 func (l *Ledger) Path() string { return l.path }
 
 // Close closes the database.
-func (l *Ledger) Close() error { return l.db.Close() }
+func (l *Ledger) Close() error {
+	for _, st := range l.stmts.all() {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return l.db.Close()
+}
 
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
@@ -129,7 +225,7 @@ func (l *Ledger) Insert(ctx context.Context, now time.Time, segs ...New) error {
 	}
 	defer tx.Rollback()
 	for _, s := range segs {
-		created, err := insert(ctx, tx, now, s)
+		created, err := l.insert(ctx, tx, now, s)
 		if err != nil {
 			return err
 		}
@@ -146,21 +242,32 @@ func (l *Ledger) Insert(ctx context.Context, now time.Time, segs ...New) error {
 // InsertIfAbsent adds one PENDING segment unless its id is already held;
 // created reports which. Redeliveries to edged's listener use it.
 func (l *Ledger) InsertIfAbsent(ctx context.Context, now time.Time, s New) (created bool, err error) {
-	return insert(ctx, l.db, now, s)
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("insert segment %s: %w", s.ID, err)
+	}
+	defer tx.Rollback()
+	if created, err = l.insert(ctx, tx, now, s); err != nil || !created {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("insert segment %s: commit: %w", s.ID, err)
+	}
+	return true, nil
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func insert(ctx context.Context, db execer, now time.Time, s New) (bool, error) {
+// insert adds the row and its payload in tx; nothing when the id is held.
+func (l *Ledger) insert(ctx context.Context, tx *sql.Tx, now time.Time, s New) (bool, error) {
 	if s.Payload == nil {
 		s.Payload = []byte{} // an empty segment is stored empty, not NULL
 	}
-	res, err := db.ExecContext(ctx, `INSERT INTO segments
-		(id, target_peer, size, payload, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
-		s.ID, s.TargetPeer, len(s.Payload), s.Payload, nanos(now), nanos(now), nanos(now))
+	inRow := int64(len(s.Payload)) <= l.rowBytes
+	rowPayload := s.Payload
+	if !inRow {
+		rowPayload = []byte{}
+	}
+	res, err := tx.StmtContext(ctx, l.stmts.insertSegment).ExecContext(ctx,
+		s.ID, s.TargetPeer, len(s.Payload), rowPayload, nanos(now), nanos(now), nanos(now))
 	if err != nil {
 		return false, fmt.Errorf("insert segment %s: %w", s.ID, err)
 	}
@@ -168,10 +275,22 @@ func insert(ctx context.Context, db execer, now time.Time, s New) (bool, error) 
 	if err != nil {
 		return false, fmt.Errorf("insert segment %s: %w", s.ID, err)
 	}
-	return n == 1, nil
+	if n != 1 {
+		return false, nil
+	}
+	if inRow {
+		return true, nil
+	}
+	if _, err := tx.StmtContext(ctx, l.stmts.insertPayload).ExecContext(ctx, s.ID, s.Payload); err != nil {
+		return false, fmt.Errorf("insert segment %s: payload: %w", s.ID, err)
+	}
+	return true, nil
 }
 
 const columns = `id, target_peer, size, state, attempts, next_attempt_at, last_error, created_at, updated_at, delivered_at`
+
+// prefixed is columns qualified by the table alias s.
+const prefixed = `s.id, s.target_peer, s.size, s.state, s.attempts, s.next_attempt_at, s.last_error, s.created_at, s.updated_at, s.delivered_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -191,15 +310,20 @@ func scanSegment(row scanner, extra ...any) (Segment, error) {
 }
 
 func (l *Ledger) query(ctx context.Context, withPayload bool, where string, args ...any) ([]Segment, error) {
-	cols := columns
+	q := "SELECT " + columns + " FROM segments s " + where
 	if withPayload {
-		cols += ", payload"
+		q = "SELECT " + prefixed + ", " + payloadExpr + " FROM segments s LEFT JOIN segment_payloads p ON p.id = s.id " + where
 	}
-	rows, err := l.db.QueryContext(ctx, "SELECT "+cols+" FROM segments "+where, args...)
+	rows, err := l.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
+	return scanSegments(rows, withPayload)
+}
+
+func scanSegments(rows *sql.Rows, withPayload bool) ([]Segment, error) {
 	defer rows.Close()
+	var err error
 	var out []Segment
 	for rows.Next() {
 		var s Segment
@@ -218,14 +342,85 @@ func (l *Ledger) query(ctx context.Context, withPayload bool, where string, args
 	return out, rows.Err()
 }
 
-// Due returns up to limit PENDING segments due at now, with payloads, in
-// (next_attempt_at, id) order.
+// Due returns up to limit PENDING segments due at now, every field and
+// payload filled, in (next_attempt_at, id) order.
 func (l *Ledger) Due(ctx context.Context, now time.Time, limit int) ([]Segment, error) {
-	segs, err := l.query(ctx, true, `WHERE state = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, nanos(now), limit)
+	segs, err := l.query(ctx, true, `WHERE s.state = 'PENDING' AND s.next_attempt_at <= ? ORDER BY s.next_attempt_at, s.id LIMIT ?`, nanos(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list due segments: %w", err)
 	}
 	return segs, nil
+}
+
+// DueBatch is Due for the executor's cycle: it fills only what a delivery
+// needs (ID, TargetPeer, Size, Attempts, NextAttemptAt; State is PENDING),
+// and the payloads of segments of at most inline bytes; larger ones come
+// without (len(Payload) != Size): read theirs with Payload as their
+// delivery starts. inline < 0 fills every payload.
+func (l *Ledger) DueBatch(ctx context.Context, now time.Time, limit int, inline int64) ([]Segment, error) {
+	if inline < 0 {
+		inline = math.MaxInt64
+	}
+	segs, err := l.due(ctx, now, limit, inline)
+	if err != nil {
+		return nil, fmt.Errorf("list due segments: %w", err)
+	}
+	return segs, nil
+}
+
+func (l *Ledger) due(ctx context.Context, now time.Time, limit int, inline int64) ([]Segment, error) {
+	rows, err := l.stmts.due.QueryContext(ctx, min(inline, l.rowBytes), nanos(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]Segment, 0, min(limit, 1024))
+	for rows.Next() {
+		s := Segment{State: Pending}
+		var next int64
+		if err := rows.Scan(&s.ID, &s.TargetPeer, &s.Size, &s.Attempts, &next, &s.Payload); err != nil {
+			return nil, err
+		}
+		s.NextAttemptAt = fromNanos(next)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Payload reads one segment's payload.
+func (l *Ledger) Payload(ctx context.Context, id string) ([]byte, error) {
+	p, err := l.payload(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("read payload of %s: %w", id, err)
+	}
+	return p, nil
+}
+
+func (l *Ledger) payload(ctx context.Context, id string) ([]byte, error) {
+	rows, err := l.stmts.payload.QueryContext(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, ErrNotFound
+	}
+	// RawBytes rather than *[]byte, which would copy the payload once
+	// more: for a large segment that copy is a quarter of its relay cost.
+	// The driver (modernc.org/sqlite) hands every row a slice of its own,
+	// so the bytes stay valid after the rows are closed;
+	// TestPayload_SurvivesLaterReads guards that on a driver upgrade.
+	var raw sql.RawBytes
+	if err := rows.Scan(&raw); err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return []byte{}, nil
+	}
+	return raw, nil
 }
 
 // NextDue returns the earliest next_attempt_at after now among PENDING
@@ -234,7 +429,7 @@ func (l *Ledger) Due(ctx context.Context, now time.Time, limit int) ([]Segment, 
 // the next cycle, not on the clock.
 func (l *Ledger) NextDue(ctx context.Context, now time.Time) (at time.Time, ok bool, err error) {
 	var n sql.NullInt64
-	if err := l.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM segments WHERE state = 'PENDING' AND next_attempt_at > ?`, nanos(now)).Scan(&n); err != nil {
+	if err := l.stmts.nextDue.QueryRowContext(ctx, nanos(now)).Scan(&n); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due segment: %w", err)
 	}
 	if !n.Valid {
@@ -248,7 +443,7 @@ func (l *Ledger) NextDue(ctx context.Context, now time.Time) (at time.Time, ok b
 // processes (setup seed) insert, without waiting for its tick.
 func (l *Ledger) Generation(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
-	if err := l.db.QueryRowContext(ctx, `SELECT MAX(rowid) FROM segments`).Scan(&n); err != nil {
+	if err := l.stmts.generation.QueryRowContext(ctx).Scan(&n); err != nil {
 		return 0, fmt.Errorf("ledger generation: %w", err)
 	}
 	return n.Int64, nil
@@ -265,7 +460,7 @@ func (l *Ledger) List(ctx context.Context) ([]Segment, error) {
 
 // Get returns one segment with its payload.
 func (l *Ledger) Get(ctx context.Context, id string) (Segment, error) {
-	segs, err := l.query(ctx, true, `WHERE id = ?`, id)
+	segs, err := l.query(ctx, true, `WHERE s.id = ?`, id)
 	if err != nil {
 		return Segment{}, fmt.Errorf("get segment %s: %w", id, err)
 	}
@@ -290,19 +485,11 @@ func (l *Ledger) MarkDelivered(ctx context.Context, id string, at time.Time, usa
 		return fmt.Errorf("mark %s delivered: %w", id, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE segments SET state = 'DELIVERED', attempts = attempts + 1,
-		last_error = '', updated_at = ?, delivered_at = ? WHERE id = ? AND state = 'PENDING'`,
-		nanos(at), nanos(at), id)
-	if err != nil {
+	if err := l.markAllDelivered(ctx, tx, []string{id}, at); err != nil {
+		return err
+	}
+	if err := l.putUsages(ctx, tx, usage); err != nil {
 		return fmt.Errorf("mark %s delivered: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("mark %s delivered: %w (or not PENDING)", id, ErrNotFound)
-	}
-	for scope, u := range usage {
-		if err := putUsage(ctx, tx, scope, u); err != nil {
-			return fmt.Errorf("mark %s delivered: %w", id, err)
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("mark %s delivered: commit: %w", id, err)
@@ -313,20 +500,7 @@ func (l *Ledger) MarkDelivered(ctx context.Context, id string, at time.Time, usa
 // MarkFailed records a failed attempt: attempts is the new attempt count;
 // dead moves the segment to DEADLETTER, else it is due again at next.
 func (l *Ledger) MarkFailed(ctx context.Context, id string, attempts int, next time.Time, lastErr string, dead bool, at time.Time) error {
-	state := Pending
-	if dead {
-		state = Deadletter
-	}
-	res, err := l.db.ExecContext(ctx, `UPDATE segments SET state = ?, attempts = ?, next_attempt_at = ?,
-		last_error = ?, updated_at = ? WHERE id = ? AND state = 'PENDING'`,
-		state, attempts, nanos(next), lastErr, nanos(at), id)
-	if err != nil {
-		return fmt.Errorf("mark %s failed: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("mark %s failed: %w (or not PENDING)", id, ErrNotFound)
-	}
-	return nil
+	return l.Record(ctx, at, Outcomes{Failed: []Failure{{ID: id, Attempts: attempts, Next: next, LastError: lastErr, Dead: dead}}})
 }
 
 // Defer moves a PENDING segment's next attempt without counting an attempt
@@ -341,7 +515,7 @@ func (l *Ledger) Defer(ctx context.Context, id string, next time.Time) error {
 
 // Counts returns the number of segments in each state.
 func (l *Ledger) Counts(ctx context.Context) (map[State]int64, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM segments GROUP BY state`)
+	rows, err := l.db.QueryContext(ctx, `SELECT state, SUM(segments) FROM segment_counts GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("count segments: %w", err)
 	}
@@ -361,17 +535,50 @@ func (l *Ledger) Counts(ctx context.Context) (map[State]int64, error) {
 // PendingLargerThan counts PENDING segments (optionally for one target peer)
 // bigger than size bytes: those a burst of size can never pass.
 func (l *Ledger) PendingLargerThan(ctx context.Context, size int64, peer string) (int64, error) {
-	q := `SELECT COUNT(*) FROM segments WHERE state = 'PENDING' AND size > ?`
-	args := []any{size}
-	if peer != "" {
-		q += ` AND target_peer = ?`
-		args = append(args, peer)
+	targets := []string{peer}
+	if peer == "" {
+		var err error
+		if targets, err = l.pendingTargets(ctx); err != nil {
+			return 0, fmt.Errorf("count oversize segments: %w", err)
+		}
 	}
+	var total int64
+	for _, p := range targets {
+		n, err := l.pendingAbove(ctx, p, size)
+		if err != nil {
+			return 0, fmt.Errorf("count oversize segments: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// pendingTargets lists the targets that have PENDING segments.
+func (l *Ledger) pendingTargets(ctx context.Context) ([]string, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT target_peer FROM segment_counts WHERE state = 'PENDING' AND segments > 0`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+const pendingAboveSQL = `SELECT COUNT(*) FROM segments WHERE state = 'PENDING' AND target_peer = ? AND size > ?`
+
+// pendingAbove counts the PENDING segments for peer larger than size: a
+// range of the segments_pending_size index, whatever the ledger's size.
+func (l *Ledger) pendingAbove(ctx context.Context, peer string, size int64) (int64, error) {
 	var n int64
-	if err := l.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count oversize segments: %w", err)
-	}
-	return n, nil
+	err := l.db.QueryRowContext(ctx, pendingAboveSQL, peer, size).Scan(&n)
+	return n, err
 }
 
 // PeerTotals is what was delivered to one target peer.
@@ -382,7 +589,7 @@ type PeerTotals struct {
 
 // DeliveredByPeer sums DELIVERED segments per target peer.
 func (l *Ledger) DeliveredByPeer(ctx context.Context) (map[string]PeerTotals, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT target_peer, COUNT(*), COALESCE(SUM(size), 0) FROM segments WHERE state = 'DELIVERED' GROUP BY target_peer`)
+	rows, err := l.db.QueryContext(ctx, `SELECT target_peer, segments, bytes FROM segment_counts WHERE state = 'DELIVERED' AND segments > 0`)
 	if err != nil {
 		return nil, fmt.Errorf("sum delivered segments: %w", err)
 	}
@@ -416,16 +623,19 @@ func (l *Ledger) Usage(ctx context.Context, scope string) (Usage, error) {
 	return u, nil
 }
 
-func putUsage(ctx context.Context, db execer, scope string, u Usage) error {
-	var start int64
-	if !u.WindowStart.IsZero() {
-		start = nanos(u.WindowStart)
+func (l *Ledger) putUsages(ctx context.Context, tx *sql.Tx, usage map[string]Usage) error {
+	if len(usage) == 0 {
+		return nil
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO quota_usage (scope, window_start, used_bytes) VALUES (?, ?, ?)
-		ON CONFLICT(scope) DO UPDATE SET window_start = excluded.window_start, used_bytes = excluded.used_bytes`,
-		scope, start, u.UsedBytes)
-	if err != nil {
-		return fmt.Errorf("store quota usage %q: %w", scope, err)
+	st := tx.StmtContext(ctx, l.stmts.putUsage)
+	for scope, u := range usage {
+		var start int64
+		if !u.WindowStart.IsZero() {
+			start = nanos(u.WindowStart)
+		}
+		if _, err := st.ExecContext(ctx, scope, start, u.UsedBytes); err != nil {
+			return fmt.Errorf("store quota usage %q: %w", scope, err)
+		}
 	}
 	return nil
 }
@@ -499,7 +709,7 @@ func (l *Ledger) IntegrityCheck(ctx context.Context) (string, error) {
 // CountsByPeer returns the number of segments in each state per target
 // peer.
 func (l *Ledger) CountsByPeer(ctx context.Context) (map[string]map[State]int64, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT target_peer, state, COUNT(*) FROM segments GROUP BY target_peer, state`)
+	rows, err := l.db.QueryContext(ctx, `SELECT target_peer, state, segments FROM segment_counts WHERE segments > 0`)
 	if err != nil {
 		return nil, fmt.Errorf("count segments per peer: %w", err)
 	}
@@ -524,36 +734,31 @@ func (l *Ledger) CountsByPeer(ctx context.Context) (map[string]map[State]int64, 
 // limit can never pass: larger than the global burst (when globalBurst > 0)
 // or than their target's own burst (peerBursts; 0 or absent: no rate).
 func (l *Ledger) PendingOversize(ctx context.Context, globalBurst int64, peerBursts map[string]int64) (map[string]int64, error) {
-	// One query whatever the number of peers: the per-peer bursts are a
-	// VALUES table joined on the target.
-	q := `SELECT s.target_peer, COUNT(*) FROM segments s `
-	var args []any
-	if len(peerBursts) > 0 {
-		q = `WITH bursts(peer, burst) AS (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(peerBursts)), ", ") + `) ` +
-			q + `LEFT JOIN bursts b ON b.peer = s.target_peer `
-		for p, b := range peerBursts {
-			args = append(args, p, b)
-		}
+	out := map[string]int64{}
+	if globalBurst <= 0 && len(peerBursts) == 0 {
+		return out, nil
 	}
-	q += `WHERE s.state = 'PENDING' AND ((? > 0 AND s.size > ?)`
-	args = append(args, globalBurst, globalBurst)
-	if len(peerBursts) > 0 {
-		q += ` OR (b.burst > 0 AND s.size > b.burst)`
-	}
-	q += `) GROUP BY s.target_peer`
-	rows, err := l.db.QueryContext(ctx, q, args...)
+	targets, err := l.pendingTargets(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("count oversize segments: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var p string
-		var n int64
-		if err := rows.Scan(&p, &n); err != nil {
+	// One indexed count per target, whatever the number of segments: the
+	// smaller burst in force for it decides.
+	for _, p := range targets {
+		burst := globalBurst
+		if b := peerBursts[p]; b > 0 && (burst <= 0 || b < burst) {
+			burst = b
+		}
+		if burst <= 0 {
+			continue
+		}
+		n, err := l.pendingAbove(ctx, p, burst)
+		if err != nil {
 			return nil, fmt.Errorf("count oversize segments: %w", err)
 		}
-		out[p] = n
+		if n > 0 {
+			out[p] = n
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }

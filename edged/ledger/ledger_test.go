@@ -14,7 +14,7 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
-func open(t *testing.T, path string) *Ledger {
+func open(t testing.TB, path string) *Ledger {
 	t.Helper()
 	l, err := Open(path)
 	if err != nil {

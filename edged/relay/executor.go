@@ -18,6 +18,13 @@ import (
 // ErrQuotaExceeded is the last_error of an attempt the daily quota refused.
 var ErrQuotaExceeded = errors.New("quota exceeded")
 
+// DefaultInFlightBytes bounds the payloads of the deliveries under way.
+const DefaultInFlightBytes = 16 << 20
+
+// DefaultInlineBytes is the largest segment whose payload a cycle reads
+// with its batch: 256 segments of it are 1 MiB.
+const DefaultInlineBytes = 4 << 10
+
 // Deliverer sends one segment to its target peer.
 type Deliverer interface {
 	Deliver(ctx context.Context, seg ledger.Segment) error
@@ -39,6 +46,24 @@ type Executor struct {
 	BackoffBase time.Duration // attempt k waits BackoffBase × 2^(k-1)
 	Tick        time.Duration
 	BatchSize   int // due segments read per cycle; 0 means 256
+	// InFlight is how many segments may be admitted and not yet recorded
+	// at once (delivering, or delivered and waiting for their DELIVERED
+	// mark): the deliveries in flight, and the most a crash can leave
+	// delivered but not marked, to be delivered again. 0 means 1.
+	InFlight int
+	// OrderedUpTo: a cycle with at most this many due segments delivers
+	// them one at a time, so that a peer receives them in ledger order
+	// (several in flight arrive in any order). For a handful of segments
+	// the round trips cost little; a backlog goes InFlight at a time.
+	OrderedUpTo int
+	// InFlightBytes bounds the payload bytes of the deliveries under way
+	// (one larger segment still goes alone); 0 means DefaultInFlightBytes.
+	InFlightBytes int64
+	// InlineBytes: segments up to this size are read with the cycle's
+	// batch, larger ones when their delivery starts, so that only the
+	// payloads under way (InFlightBytes) of those are in memory. 0 means
+	// DefaultInlineBytes.
+	InlineBytes int64
 	// InsertPoll is how often Run looks for segments inserted by other
 	// processes, to start a cycle for them before the tick; 0 disables it.
 	InsertPoll time.Duration
@@ -170,8 +195,10 @@ func (e *Executor) untilNext(ctx context.Context, res CycleResult) time.Duration
 	if due, ok, err := e.Ledger.NextDue(ctx, since); err == nil && ok && due.Before(next) {
 		next = due
 	}
-	// A full batch means more may be due right now.
-	if res.Due >= e.batchSize() {
+	// A full batch that moved segments on (delivered or failed) means
+	// more may be due right now. One whose segments were all deferred
+	// would read the same segments again: it waits like any other.
+	if res.Due >= e.batchSize() && res.Delivered+res.Failed > 0 {
 		next = now
 	}
 	return max(0, next.Sub(now))
@@ -185,6 +212,14 @@ func (e *Executor) batchSize() int {
 }
 
 // Cycle takes the due segments once, in (next_attempt_at, id) order.
+//
+// Admission is strictly in that order and decides before each delivery
+// starts: Admit reserves the tokens and quota bytes, so up to InFlight
+// deliveries may then be under way at once without passing any limit. The
+// outcomes are recorded in the ledger as they come, several per
+// transaction (each DELIVERED mark with the quota usage that counts it),
+// and the cycle returns once every outcome is recorded, so the next cycle
+// never sees a segment that is still under way.
 func (e *Executor) Cycle(ctx context.Context) (CycleResult, error) {
 	var res CycleResult
 	defer func() {
@@ -192,93 +227,43 @@ func (e *Executor) Cycle(ctx context.Context) (CycleResult, error) {
 		e.lastThrott.Store(int64(res.Throttled))
 	}()
 	res.At = e.now()
-	due, err := e.Ledger.Due(ctx, res.At, e.batchSize())
+	due, err := e.Ledger.DueBatch(ctx, res.At, e.batchSize(), e.inlineBytes())
 	if err != nil {
 		return res, fmt.Errorf("relay cycle: %w", err)
 	}
 	res.Due = len(due)
+	if len(due) == 0 {
+		return res, nil
+	}
+	inFlight := e.inFlight()
+	if len(due) <= e.OrderedUpTo {
+		inFlight = 1
+	}
+	r := e.startRun(ctx, &res, inFlight)
 	for _, seg := range due {
-		if ctx.Err() != nil {
-			return res, nil
+		if ctx.Err() != nil || r.failed() {
+			break
 		}
-		if err := e.process(ctx, seg, &res); err != nil {
-			return res, err
-		}
+		r.admit(seg)
 	}
-	return res, nil
+	err = r.finish() // the recorder fills res until then
+	return res, err
 }
 
-func (e *Executor) process(ctx context.Context, seg ledger.Segment, res *CycleResult) error {
-	d := e.Limits.Admit(seg.TargetPeer, seg.Size)
-	switch d.Verdict {
-	case bandwidth.QuotaExceeded:
-		cause := ErrQuotaExceeded
-		if d.Scope != bandwidth.GlobalScope {
-			cause = fmt.Errorf("%w (daily quota of peer %s)", ErrQuotaExceeded, d.Scope)
-		}
-		return e.fail(ctx, seg, cause, res)
-	case bandwidth.Throttled:
-		// Deferred, not failed: no attempt counted, nothing written. The
-		// segment stays due and is looked at again when tokens suffice;
-		// the segments after it, for this peer or another, are still
-		// looked at in this cycle.
-		res.Throttled++
-		if !d.RetryAt.IsZero() && (res.RetryAt.IsZero() || d.RetryAt.Before(res.RetryAt)) {
-			res.RetryAt = d.RetryAt
-		}
-		return nil
+func (e *Executor) inFlight() int { return max(1, e.InFlight) }
+
+func (e *Executor) inFlightBytes() int64 {
+	if e.InFlightBytes > 0 {
+		return e.InFlightBytes
 	}
-	err := e.Deliverer.Deliver(ctx, seg)
-	if err != nil {
-		e.Limits.Release(seg.TargetPeer, seg.Size)
-		if ctx.Err() != nil {
-			// Shutting down: the delivery was abandoned, not refused. The
-			// segment stays PENDING with its attempts unchanged.
-			return nil
-		}
-		return e.fail(ctx, seg, err, res)
-	}
-	now := e.now()
-	// The quota usage of every scope the segment counts in (global, and
-	// its target peer) is stored in the transaction that marks it
-	// DELIVERED, so after a crash the usage is exactly the delivered bytes.
-	usage := e.Limits.UsageAfter(seg.TargetPeer, seg.Size)
-	stored := make(map[string]ledger.Usage, len(usage))
-	for scope, u := range usage {
-		stored[scope] = ledgerUsage(u)
-	}
-	// The DELIVERED mark must land even if shutdown began meanwhile: the
-	// peer already holds the segment.
-	markCtx := context.WithoutCancel(ctx)
-	if err := e.Ledger.MarkDelivered(markCtx, seg.ID, now, stored); err != nil {
-		e.Limits.Release(seg.TargetPeer, seg.Size)
-		// Left PENDING: it is delivered again later, which the peer answers
-		// as a redelivery.
-		return fmt.Errorf("segment %s delivered but not recorded: %w", seg.ID, err)
-	}
-	e.Limits.Commit(seg.TargetPeer, seg.Size, usage)
-	res.Delivered++
-	e.log().Debug("segment delivered", "id", seg.ID, "peer", seg.TargetPeer, "bytes", seg.Size)
-	return nil
+	return DefaultInFlightBytes
 }
 
-// fail records failed attempt k = attempts+1: DEADLETTER at MaxRetry, else
-// due again after BackoffBase × 2^(k-1).
-func (e *Executor) fail(ctx context.Context, seg ledger.Segment, cause error, res *CycleResult) error {
-	k := seg.Attempts + 1
-	now := e.now()
-	dead := k >= e.MaxRetry
-	next := now.Add(Backoff(e.BackoffBase, k))
-	res.Failed++
-	if dead {
-		res.Deadletter++
-		next = now
+func (e *Executor) inlineBytes() int64 {
+	if e.InlineBytes > 0 {
+		return e.InlineBytes
 	}
-	if err := e.Ledger.MarkFailed(context.WithoutCancel(ctx), seg.ID, k, next, cause.Error(), dead, now); err != nil {
-		return err
-	}
-	e.log().Info("delivery attempt failed", "id", seg.ID, "attempt", k, "deadletter", dead, "err", cause)
-	return nil
+	return DefaultInlineBytes
 }
 
 // Backoff is the wait after failed attempt k (1-based): base × 2^(k-1).

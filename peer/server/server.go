@@ -131,6 +131,9 @@ func Start(opts Options) (*Server, error) {
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		// Go's default HTTP/2 windows stall a sender of large segments
+		// waiting for window updates; these let a 1 MiB segment flow.
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerConnection: 16 << 20, MaxReceiveBufferPerStream: 4 << 20},
 		// Refused handshakes (no certificate, unknown CA, expired, TLS 1.2)
 		// land here: keep them in the peer's log as evidence.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -4,6 +4,8 @@
 # before edged starts; prints segments/s and MiB/s from edged's start to the
 # last DELIVERED mark.
 #   usage: scripts/bench/relay_throughput.sh [count=2000] [size=64]
+# The figures of docs/PERFORMANCE.md, with their baselines, come from
+# scripts/bench/run.sh (go run ./perf/cmd/relaybench); this is a quick look.
 set -euo pipefail
 count=${1:-2000}
 size=${2:-64}

@@ -1,0 +1,75 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+func seedBench(b *testing.B, l *Ledger, n, size int) []string {
+	b.Helper()
+	ctx := context.Background()
+	ids := make([]string, n)
+	var segs []New
+	for i := range n {
+		ids[i] = fmt.Sprintf("seg-%08d", i)
+		segs = append(segs, New{ID: ids[i], TargetPeer: "peer-a", Payload: make([]byte, size)})
+		if len(segs) == 512 || i == n-1 {
+			if err := l.Insert(ctx, t0, segs...); err != nil {
+				b.Fatal(err)
+			}
+			segs = segs[:0]
+		}
+	}
+	return ids
+}
+
+// BenchmarkRecord is the ledger's share of a relayed segment: its DELIVERED
+// mark and the quota usage, batches of 16 per transaction (what 16
+// deliveries in flight give). One op is one segment.
+func BenchmarkRecord(b *testing.B) {
+	for _, batch := range []int{1, 16, 256} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			l := open(b, filepath.Join(b.TempDir(), "l.db"))
+			ids := seedBench(b, l, b.N, 64)
+			ctx := context.Background()
+			b.ResetTimer()
+			for start := 0; start < b.N; start += batch {
+				o := Outcomes{Delivered: ids[start:min(b.N, start+batch)], Usage: map[string]Usage{"": {WindowStart: t0, UsedBytes: int64(start)}}}
+				if err := l.Record(ctx, t0, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDue reads a cycle's batch of 1024 due segments of 64 B out of
+// 100,000 pending. One op is one segment read.
+func BenchmarkDue(b *testing.B) {
+	l := open(b, filepath.Join(b.TempDir(), "l.db"))
+	seedBench(b, l, 100000, 64)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 1024 {
+		segs, err := l.DueBatch(ctx, t0, 1024, 4096)
+		if err != nil || len(segs) != 1024 {
+			b.Fatalf("got %d segments, %v", len(segs), err)
+		}
+	}
+}
+
+// BenchmarkPendingOversize is the status's count of segments too large for
+// a burst over 100,000 pending ones. One op is one count.
+func BenchmarkPendingOversize(b *testing.B) {
+	l := open(b, filepath.Join(b.TempDir(), "l.db"))
+	seedBench(b, l, 100000, 64)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := l.PendingOversize(ctx, 32, map[string]int64{"peer-a": 16}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS segments (
+	id              TEXT PRIMARY KEY,
+	target_peer     TEXT NOT NULL,
+	size            INTEGER NOT NULL,
+	payload         BLOB NOT NULL,
+	state           TEXT NOT NULL DEFAULT 'PENDING',
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at INTEGER NOT NULL,
+	last_error      TEXT NOT NULL DEFAULT '',
+	created_at      INTEGER NOT NULL,
+	updated_at      INTEGER NOT NULL,
+	delivered_at    INTEGER
+);
+-- Only PENDING rows are ever looked up: by due time (the cycle's batch),
+-- and by target and size (the status's count of segments too large for a
+-- burst). Partial indexes keep delivered rows out of them, and marking a
+-- segment DELIVERED only deletes its entries.
+CREATE INDEX IF NOT EXISTS segments_pending ON segments(next_attempt_at, id) WHERE state = 'PENDING';
+CREATE INDEX IF NOT EXISTS segments_pending_size ON segments(target_peer, size) WHERE state = 'PENDING';
+-- Large payloads live apart from the segment rows: marking a row
+-- DELIVERED or failed changes its size, and SQLite rewrites a changed row
+-- whole, overflow pages included. A payload that fits in its row's page
+-- stays in segments.payload (Ledger.rowBytes), as every payload did in
+-- ledgers written before this table existed; the others are here, and
+-- segments.payload is empty. Readers take COALESCE(segment_payloads.payload,
+-- segments.payload).
+CREATE TABLE IF NOT EXISTS segment_payloads (
+	id      TEXT PRIMARY KEY,
+	payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quota_usage (
+	scope        TEXT PRIMARY KEY,
+	window_start INTEGER NOT NULL,
+	used_bytes   INTEGER NOT NULL
+);
+`
+
+// countsSchema (user_version 1) keeps the number and bytes of segments per
+// (target, state) up to date in the transaction of every change, by
+// triggers, so that whichever process writes (edged, setup seed) the
+// status reads its counts from a few rows instead of scanning the ledger.
+// It also drops the index segments_pending replaced.
+const countsSchema = `
+DROP INDEX IF EXISTS segments_due;
+CREATE TABLE segment_counts (
+	target_peer TEXT NOT NULL,
+	state       TEXT NOT NULL,
+	segments    INTEGER NOT NULL,
+	bytes       INTEGER NOT NULL,
+	PRIMARY KEY (target_peer, state)
+);
+CREATE TRIGGER segment_counts_insert AFTER INSERT ON segments BEGIN
+	INSERT INTO segment_counts (target_peer, state, segments, bytes) VALUES (new.target_peer, new.state, 1, new.size)
+		ON CONFLICT (target_peer, state) DO UPDATE SET segments = segments + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER segment_counts_update AFTER UPDATE OF target_peer, size, state ON segments
+WHEN old.target_peer IS NOT new.target_peer OR old.size IS NOT new.size OR old.state IS NOT new.state BEGIN
+	UPDATE segment_counts SET segments = segments - 1, bytes = bytes - old.size
+		WHERE target_peer = old.target_peer AND state = old.state;
+	INSERT INTO segment_counts (target_peer, state, segments, bytes) VALUES (new.target_peer, new.state, 1, new.size)
+		ON CONFLICT (target_peer, state) DO UPDATE SET segments = segments + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER segment_counts_delete AFTER DELETE ON segments BEGIN
+	UPDATE segment_counts SET segments = segments - 1, bytes = bytes - old.size
+		WHERE target_peer = old.target_peer AND state = old.state;
+END;
+INSERT INTO segment_counts (target_peer, state, segments, bytes)
+	SELECT target_peer, state, COUNT(*), SUM(size) FROM segments GROUP BY target_peer, state;
+`
+
+// pageSize is the page size of a new ledger: 16 KiB rather than SQLite's
+// 4 KiB keeps payloads of up to ~3.5 KiB in their rows (rowPayloadBytes)
+// and reads a large payload in a quarter of the reads.
+const pageSize = 16384
+
+// schemaVersion is the PRAGMA user_version of a ledger with every
+// migration applied.
+const schemaVersion = 1
+
+// createSchema creates the tables of a new ledger and brings an older one
+// up to schemaVersion, each migration in one transaction: two processes
+// opening the same ledger at once apply it once.
+func createSchema(db *sql.DB) error {
+	if _, err := db.Exec(schema); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	var v int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v >= schemaVersion {
+		return nil
+	}
+	tx, err := db.Begin() // BEGIN IMMEDIATE (_txlock): one migrator at a time
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v < 1 {
+		if _, err := tx.Exec(countsSchema); err != nil {
+			return fmt.Errorf("migrate schema to version 1 (segment counts): %w", err)
+		}
+	}
+	if v < schemaVersion {
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate schema: commit: %w", err)
+	}
+	return nil
+}

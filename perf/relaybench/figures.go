@@ -1,0 +1,463 @@
+package relaybench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"edgelab/edged/api"
+	"edgelab/edged/ledger"
+	"edgelab/perf"
+	"edgelab/setup/labsetup"
+)
+
+// Row is one line of the figures table.
+type Row struct {
+	Figure   string  `json:"figure"`
+	Measured string  `json:"measured"`
+	Baseline string  `json:"baseline"`
+	Ratio    float64 `json:"ratio"` // 0: no ratio
+	Target   string  `json:"target"`
+	Met      *bool   `json:"met,omitempty"` // nil: informative, no target
+	Detail   string  `json:"detail,omitempty"`
+}
+
+func verdict(ok bool) *bool { return &ok }
+
+// Throughput is one end-to-end relay run: from the first segment at the
+// receiver to the last DELIVERED mark in the ledger.
+type Throughput struct {
+	Segments int
+	Bytes    int64
+	Elapsed  time.Duration
+	// Redelivered counts arrivals beyond one per segment.
+	Redelivered int
+	// CPU used by the processes over the whole run, start-up included.
+	EdgedCPU, RecvCPU time.Duration
+}
+
+func (t Throughput) rate() perf.Rate {
+	return perf.Rate{Ops: int64(t.Segments), Bytes: t.Bytes, Elapsed: t.Elapsed}
+}
+
+// Relay relays count segments of size bytes to receiver at full speed and
+// measures the rate.
+func (e *Env) Relay(ctx context.Context, recv Receiver, count, size int) (Throughput, error) {
+	r, err := e.Start(ctx, RunOptions{Receiver: recv, Count: count, Size: size})
+	if err != nil {
+		return Throughput{}, err
+	}
+	defer r.Stop()
+	timeout := 60*time.Second + time.Duration(count)*5*time.Millisecond
+	// A coarse poll: the rate comes from the receive times and the
+	// DELIVERED marks, and every status request costs edged some work.
+	if _, err := r.WaitDelivered(ctx, int64(count), 100*time.Millisecond, timeout, nil); err != nil {
+		return Throughput{}, fmt.Errorf("relay %d × %d B to the %s: %w", count, size, recv, err)
+	}
+	ecpu, rcpu, err := r.CPU()
+	if err != nil {
+		return Throughput{}, err
+	}
+	arrivals, segs, err := r.Finish()
+	if err != nil {
+		return Throughput{}, err
+	}
+	t, err := throughput(arrivals, segs)
+	t.EdgedCPU, t.RecvCPU = ecpu, rcpu
+	return t, err
+}
+
+func (t Throughput) cpu() string {
+	return fmt.Sprintf("CPU per segment: edged %.0f µs, %s %.0f µs", t.EdgedCPU.Seconds()*1e6/float64(t.Segments), "receiver", t.RecvCPU.Seconds()*1e6/float64(t.Segments))
+}
+
+func throughput(arrivals []Arrival, segs []ledger.Segment) (Throughput, error) {
+	if len(arrivals) == 0 {
+		return Throughput{}, fmt.Errorf("nothing arrived")
+	}
+	first := arrivals[0].At
+	for _, a := range arrivals {
+		if a.At.Before(first) {
+			first = a.At
+		}
+	}
+	var t Throughput
+	var last time.Time
+	for _, s := range segs {
+		if s.State != ledger.Delivered {
+			return Throughput{}, fmt.Errorf("segment %s is %s after the run", s.ID, s.State)
+		}
+		t.Segments++
+		t.Bytes += s.Size
+		if s.DeliveredAt.After(last) {
+			last = s.DeliveredAt
+		}
+	}
+	t.Elapsed = last.Sub(first)
+	t.Redelivered = len(arrivals) - t.Segments
+	if t.Redelivered < 0 {
+		return Throughput{}, fmt.Errorf("%d segments DELIVERED but %d arrived", t.Segments, len(arrivals))
+	}
+	return t, nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// Comparison is a figure and its baseline measured in interleaved rounds.
+type Comparison struct {
+	Bases, Figs []float64
+}
+
+// Base and Fig are the medians of each side.
+func (c Comparison) Base() float64 { return median(c.Bases) }
+func (c Comparison) Fig() float64  { return median(c.Figs) }
+
+// Ratio is the median of the rounds' figure/baseline ratios: each ratio
+// compares two measurements taken one after the other, so a load that
+// comes and goes on the machine moves both.
+func (c Comparison) Ratio() float64 {
+	r := make([]float64, len(c.Figs))
+	for i := range r {
+		r[i] = c.Figs[i] / c.Bases[i]
+	}
+	return median(r)
+}
+
+// Compare runs baseline and figure in rounds, one after the other, the
+// baseline first in even rounds and second in odd ones.
+func Compare(rounds int, baseline, figure func() (float64, error)) (Comparison, error) {
+	var c Comparison
+	for i := range rounds {
+		var b, f float64
+		var err error
+		if i%2 == 0 {
+			if b, err = baseline(); err == nil {
+				f, err = figure()
+			}
+		} else {
+			if f, err = figure(); err == nil {
+				b, err = baseline()
+			}
+		}
+		if err != nil {
+			return c, err
+		}
+		c.Bases, c.Figs = append(c.Bases, b), append(c.Figs, f)
+	}
+	return c, nil
+}
+
+func list(xs []float64, format string) string {
+	s := ""
+	for i, x := range xs {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf(format, x)
+	}
+	return s
+}
+
+// SmallThroughput is figure 3 for 64 B segments: edged's segments/s against
+// the bare PUT rate.
+func (e *Env) SmallThroughput(ctx context.Context, recv Receiver, count, rounds int, baseDur time.Duration, streams int) (Row, error) {
+	c, err := Compare(rounds,
+		func() (float64, error) {
+			r, err := perf.BarePUT(ctx, e.TLS, 64, streams, baseDur)
+			return r.OpsPerSec(), err
+		},
+		func() (float64, error) {
+			t, err := e.Relay(ctx, recv, count, 64)
+			e.logf("  relay %d × 64 B → %s: %.0f segments/s (%d redelivered; %s)", count, recv, t.rate().OpsPerSec(), t.Redelivered, t.cpu())
+			return t.rate().OpsPerSec(), err
+		})
+	if err != nil {
+		return Row{}, err
+	}
+	row := Row{
+		Figure:   fmt.Sprintf("3 relay 64 B → %s (%d segments)", recv, count),
+		Measured: fmt.Sprintf("%.0f segments/s", c.Fig()),
+		Baseline: fmt.Sprintf("bare PUT 64 B: %.0f PUTs/s", c.Base()),
+		Ratio:    c.Ratio(),
+		Detail: fmt.Sprintf("medians of %d interleaved rounds (ratio: median of the rounds' ratios); relay [%s] segments/s, bare [%s] PUTs/s (%d in flight)",
+			rounds, list(c.Figs, "%.0f"), list(c.Bases, "%.0f"), streams),
+	}
+	if recv == Sink {
+		row.Target, row.Met = "≥ 0.50", verdict(row.Ratio >= 0.5)
+	} else {
+		row.Target = "(peer's evidence file bounds it)"
+	}
+	return row, nil
+}
+
+// LargeThroughput is figure 3 for 1 MiB segments: edged's MiB/s against a
+// bare TLS 1.3 stream copy.
+func (e *Env) LargeThroughput(ctx context.Context, recv Receiver, count, rounds int, baseDur time.Duration) (Row, error) {
+	const size = 1 << 20
+	c, err := Compare(rounds,
+		func() (float64, error) {
+			r, err := perf.StreamCopy(ctx, e.TLS, size, baseDur)
+			return r.MiBPerSec(), err
+		},
+		func() (float64, error) {
+			t, err := e.Relay(ctx, recv, count, size)
+			e.logf("  relay %d × 1 MiB → %s: %.0f MiB/s (%d redelivered; %s)", count, recv, t.rate().MiBPerSec(), t.Redelivered, t.cpu())
+			return t.rate().MiBPerSec(), err
+		})
+	if err != nil {
+		return Row{}, err
+	}
+	row := Row{
+		Figure:   fmt.Sprintf("3 relay 1 MiB → %s (%d segments)", recv, count),
+		Measured: fmt.Sprintf("%.0f MiB/s", c.Fig()),
+		Baseline: fmt.Sprintf("TLS stream copy: %.0f MiB/s", c.Base()),
+		Ratio:    c.Ratio(),
+		Detail: fmt.Sprintf("medians of %d interleaved rounds (ratio: median of the rounds' ratios); relay [%s] MiB/s, stream copy [%s] MiB/s",
+			rounds, list(c.Figs, "%.0f"), list(c.Bases, "%.0f")),
+	}
+	if recv == Sink {
+		row.Target, row.Met = "≥ 0.60", verdict(row.Ratio >= 0.6)
+	} else {
+		row.Target = "(peer's evidence file bounds it)"
+	}
+	return row, nil
+}
+
+// ProtocolCeiling is the bare HTTP/2 PUT of 1 MiB against the stream copy:
+// what the segment protocol itself leaves of the connection's byte rate.
+func (e *Env) ProtocolCeiling(ctx context.Context, rounds int, d time.Duration, streams int) (Row, error) {
+	c, err := Compare(rounds,
+		func() (float64, error) {
+			r, err := perf.StreamCopy(ctx, e.TLS, 1<<20, d)
+			return r.MiBPerSec(), err
+		},
+		func() (float64, error) {
+			r, err := perf.BarePUT(ctx, e.TLS, 1<<20, streams, d)
+			return r.MiBPerSec(), err
+		})
+	if err != nil {
+		return Row{}, err
+	}
+	return Row{
+		Figure:   "3 bare PUT 1 MiB (no ledger)",
+		Measured: fmt.Sprintf("%.0f MiB/s", c.Fig()),
+		Baseline: fmt.Sprintf("TLS stream copy: %.0f MiB/s", c.Base()),
+		Ratio:    c.Ratio(),
+		Target:   "(the protocol's ceiling)",
+		Detail:   fmt.Sprintf("%d in flight, both in one process; bare PUT [%s], stream copy [%s] MiB/s", streams, list(c.Figs, "%.0f"), list(c.Bases, "%.0f")),
+	}, nil
+}
+
+// LimiterPrecision is figure 2: 16 KiB segments at 1 MiB/s (burst 1 MiB)
+// for a window of the peer's receive times. At every arrival the bytes
+// received so far must stay within one segment above the token-bucket
+// bound rate × t + burst (t from the first arrival), and at the end of the
+// window within one segment below it.
+//
+// edged first relays one segment unlimited, so that its connection to the
+// peer is open: the first arrival is then one delivery after the first
+// admission, as every later one is, rather than a TLS handshake later,
+// which would shift the whole curve by rate × handshake. Then the rate is
+// set live (the bucket starts full) and the segments are seeded.
+func (e *Env) LimiterPrecision(ctx context.Context, window time.Duration) (Row, error) {
+	const (
+		rate = 1 << 20
+		size = 16 << 10
+	)
+	burst := int64(rate)
+	r, err := e.Start(ctx, RunOptions{Receiver: Peer, Count: 1, Size: 64})
+	if err != nil {
+		return Row{}, err
+	}
+	defer r.Stop()
+	if _, err := r.WaitDelivered(ctx, 1, 20*time.Millisecond, 30*time.Second, nil); err != nil {
+		return Row{}, fmt.Errorf("limiter precision: warm-up: %w", err)
+	}
+	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{BytesPerSecond: rate}); err != nil {
+		return Row{}, err
+	}
+	count := int((float64(rate)*(window.Seconds()+1.5) + float64(burst)) / size)
+	if err := Seed(ctx, r.path("ledger.db"), "p", count, size); err != nil {
+		return Row{}, err
+	}
+	want := 1 + int64((float64(rate)*(window.Seconds()+0.5)+float64(burst))/size)
+	st, err := r.WaitDelivered(ctx, want, 50*time.Millisecond, window+30*time.Second, nil)
+	if err != nil {
+		return Row{}, fmt.Errorf("limiter precision: %w", err)
+	}
+	all, _, err := r.Finish()
+	if err != nil {
+		return Row{}, err
+	}
+	var arrivals []Arrival
+	for _, a := range all {
+		if a.ID != "b-0000001" { // the warm-up
+			arrivals = append(arrivals, a)
+		}
+	}
+	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At.Before(arrivals[j].At) })
+	t0 := arrivals[0].At
+	var (
+		got       int64
+		excess    = int64(-1 << 62) // largest (received − bound) at any arrival
+		atEnd     int64
+		arrivedIn int
+	)
+	for _, a := range arrivals {
+		t := a.At.Sub(t0)
+		if t > window {
+			break
+		}
+		got += a.Bytes
+		arrivedIn++
+		bound := int64(float64(rate)*t.Seconds()) + burst
+		excess = max(excess, got-bound)
+		atEnd = got
+	}
+	boundEnd := int64(float64(rate)*window.Seconds()) + burst
+	ok := excess <= size && atEnd >= boundEnd-size && atEnd <= boundEnd+size
+	return Row{
+		Figure:   fmt.Sprintf("2 limiter precision (16 KiB at 1 MiB/s, %s, peer)", window),
+		Measured: fmt.Sprintf("%d B in %s; max over bound %+d B; at the end %+d B", atEnd, window, excess, atEnd-boundEnd),
+		Baseline: fmt.Sprintf("rate × t + burst = %d B", boundEnd),
+		Target:   "within 16384 B",
+		Met:      verdict(ok),
+		Detail: fmt.Sprintf("%d segments arrived in the window (t from the first arrival); bound checked at every arrival from the peer's received_at; throttle_count %d at the end",
+			arrivedIn, st.ThrottleCount),
+	}, nil
+}
+
+// percentile of sorted durations, nearest rank.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// LoadedLedger is figures 4 and 5 on one ledger of count PENDING segments
+// of size bytes: edged starts blocked (1 B/s: every segment is larger than
+// the burst) and its memory is read after blockedCycles cycles have each
+// looked at a full batch; then unlimited is set live and, while edged
+// relays everything to the sink at full speed, GET /v1/relay/status is
+// timed every interval and the memory sampled.
+func (e *Env) LoadedLedger(ctx context.Context, count, size int, blockedCycles int64, interval time.Duration) (latency, memory Row, err error) {
+	r, err := e.Start(ctx, RunOptions{Receiver: Sink, Count: count, Size: size, Config: func(o *labsetup.ConfigOptions) {
+		o.BytesPerSecond = 1
+	}})
+	if err != nil {
+		return Row{}, Row{}, err
+	}
+	defer r.Stop()
+	pid := r.Edged.Pid()
+	st0, err := r.Control.Status(ctx)
+	if err != nil {
+		return Row{}, Row{}, err
+	}
+	var blockedLat []time.Duration
+	blocked, err := r.WaitStatus(ctx, 100*time.Millisecond, 30*time.Second+time.Duration(blockedCycles)*time.Second,
+		func(d time.Duration, _ api.Status) { blockedLat = append(blockedLat, d) },
+		func(st api.Status) bool { return st.ExecutorCycles >= st0.ExecutorCycles+blockedCycles })
+	if err != nil {
+		return Row{}, Row{}, fmt.Errorf("wait for blocked cycles: %w", err)
+	}
+	memBlocked, err := ReadMemory(pid)
+	if err != nil {
+		return Row{}, Row{}, err
+	}
+	e.logf("  %d pending, throttle_count %d after %d cycles: RSS %.1f MiB (peak %.1f MiB)", blocked.Segments.Pending,
+		blocked.ThrottleCount, blocked.ExecutorCycles, mib(memBlocked.RSS), mib(memBlocked.HWM))
+
+	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{}); err != nil {
+		return Row{}, Row{}, err
+	}
+	var lat []time.Duration
+	var maxRSS int64
+	start := time.Now()
+	if _, err := r.WaitDelivered(ctx, int64(count), interval, 120*time.Second, func(d time.Duration, st api.Status) {
+		lat = append(lat, d)
+		if m, err := ReadMemory(pid); err == nil {
+			maxRSS = max(maxRSS, m.RSS)
+		}
+	}); err != nil {
+		return Row{}, Row{}, err
+	}
+	drain := time.Since(start)
+	memEnd, err := ReadMemory(pid)
+	if err != nil {
+		return Row{}, Row{}, err
+	}
+	slices.Sort(lat)
+	slices.Sort(blockedLat)
+	p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
+	latency = Row{
+		Figure:   fmt.Sprintf("4 GET /v1/relay/status while relaying %d × %d B", count, size),
+		Measured: fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", ms(p50), ms(p99), ms(lat[len(lat)-1])),
+		Target:   "p99 < 50 ms",
+		Met:      verdict(p99 < 50*time.Millisecond),
+		Detail: fmt.Sprintf("%d requests over the control socket (a new connection each, as the CLI), one every %s, during a %.1f s drain at full speed to the sink (%.0f segments/s); while blocked by a rate (status then also counts oversize segments): p50 %.1f ms, p99 %.1f ms over %d requests",
+			len(lat), interval, drain.Seconds(), float64(count)/drain.Seconds(), ms(percentile(blockedLat, 0.5)), ms(percentile(blockedLat, 0.99)), len(blockedLat)),
+	}
+	peak := memEnd.HWM
+	memory = Row{
+		Figure:   fmt.Sprintf("5 edged RSS with %d PENDING × %d B", count, size),
+		Measured: fmt.Sprintf("blocked %.1f MiB; peak %.1f MiB (draining)", mib(memBlocked.RSS), mib(peak)),
+		Target:   "< 64 MiB",
+		Met:      verdict(peak < 64<<20),
+		Detail: fmt.Sprintf("VmRSS after %d blocked cycles of %d segments each (1 B/s: every segment larger than the burst); VmHWM after relaying them all (largest VmRSS sampled %.1f MiB)",
+			blocked.ExecutorCycles-st0.ExecutorCycles, min(count, 1024), mib(maxRSS)),
+	}
+	_, _, err = r.Finish()
+	return latency, memory, err
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// Ingress is figure 6: the listener's byte rate with per-sender attribution
+// against without, from senders distinct ids, interleaved rounds.
+func (e *Env) Ingress(ctx context.Context, size, senders, streams, rounds int, d time.Duration) (Row, error) {
+	c, err := Compare(rounds,
+		func() (float64, error) {
+			r, _, err := perf.IngressRate(ctx, e.TLS, false, senders, size, streams, d)
+			return r.MiBPerSec(), err
+		},
+		func() (float64, error) {
+			r, attr, err := perf.IngressRate(ctx, e.TLS, true, senders, size, streams, d)
+			if err == nil {
+				if _, byPeer := attr.Snapshot(); len(byPeer) != senders {
+					err = fmt.Errorf("ingress: %d senders attributed, want %d", len(byPeer), senders)
+				}
+			}
+			return r.MiBPerSec(), err
+		})
+	if err != nil {
+		return Row{}, err
+	}
+	cost := 1 - c.Ratio()
+	return Row{
+		Figure:   fmt.Sprintf("6 ingress attribution, %d senders, %d B PUTs", senders, size),
+		Measured: fmt.Sprintf("on: %.1f MiB/s", c.Fig()),
+		Baseline: fmt.Sprintf("off: %.1f MiB/s", c.Base()),
+		Ratio:    c.Ratio(),
+		Target:   "cost ≤ 5 %",
+		Met:      verdict(cost <= 0.05),
+		Detail: fmt.Sprintf("cost %.1f %% (1 − median of the rounds' on/off ratios); %d interleaved rounds of %s each side, %d in flight; on [%s], off [%s] MiB/s",
+			100*cost, rounds, d, streams, list(c.Figs, "%.2f"), list(c.Bases, "%.2f")),
+	}, nil
+}

@@ -47,9 +47,30 @@ type Store struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	mu    sync.Mutex // serializes changes and file writes
+	mu    sync.Mutex // guards everything below
 	segs  []Segment
 	index map[string]int
+
+	// Group commit: a Put applies its change at once and waits until a
+	// written file includes it. One Put at a time writes, for every change
+	// made so far; changes that arrive meanwhile go into the next write.
+	// Concurrent senders thus share writes instead of each rewriting the
+	// whole file in turn, and no Put is answered before the file holds it.
+	written  *sync.Cond // signalled after every write
+	writing  bool
+	version  int64     // changes applied
+	unsynced []*change // applied, not yet in a written file, oldest first
+}
+
+// change is one Put waiting for a write that includes it.
+type change struct {
+	version  int64
+	id       string
+	created  bool
+	identity string
+	bytes    int64
+	done     bool
+	err      error
 }
 
 // NewStore returns a store for opts.Path. An existing evidence file is
@@ -69,6 +90,7 @@ func NewStore(opts Options) (*Store, error) {
 		log:     opts.Log,
 		index:   map[string]int{},
 	}
+	s.written = sync.NewCond(&s.mu)
 	if s.ingress == nil {
 		s.ingress = &transport.Attribution{}
 	}
@@ -185,24 +207,75 @@ func (s *Store) Put(_ context.Context, in transport.Incoming) (created bool, err
 	if s.path == "" {
 		return !held, nil
 	}
-	if err := WriteFile(s.path, s.snapshotLocked()); err != nil {
-		// Undo, so the sender's retry is recorded as what it is and the
-		// next file written agrees with what was answered.
-		s.ingress.Add(identity, -n)
-		if held {
-			s.segs[i].Deliveries--
-		} else {
-			s.segs = s.segs[:len(s.segs)-1]
-			delete(s.index, in.ID)
+	s.version++
+	c := &change{version: s.version, id: in.ID, created: !held, identity: identity, bytes: n}
+	s.unsynced = append(s.unsynced, c)
+	for !c.done {
+		if s.writing {
+			s.written.Wait()
+			continue
+		}
+		s.writeLocked()
+	}
+	if c.err != nil {
+		return false, fmt.Errorf("record segment %s: %w", in.ID, c.err)
+	}
+	return c.created, nil
+}
+
+// writeLocked writes every change applied so far, with s.mu held on entry
+// and exit but not during the write. On failure the changes not yet in a
+// file are undone and their Puts fail, so a sender's retry is recorded as
+// what it is and the next file written agrees with what was answered.
+func (s *Store) writeLocked() {
+	s.writing = true
+	snap, upTo := s.snapshotLocked(), s.version
+	s.mu.Unlock()
+	err := WriteFile(s.path, snap)
+	s.mu.Lock()
+	s.writing = false
+
+	var done []*change
+	if err == nil {
+		n := 0
+		for n < len(s.unsynced) && s.unsynced[n].version <= upTo {
+			n++
+		}
+		done = s.unsynced[:n]
+		s.unsynced = append([]*change(nil), s.unsynced[n:]...)
+	} else {
+		// Every change not yet in a file fails, newest undone first, so
+		// each undo finds the state its change left (a redelivery of a
+		// segment created earlier in the same batch is undone before it).
+		done, s.unsynced = s.unsynced, nil
+		for i := len(done) - 1; i >= 0; i-- {
+			s.undoLocked(done[i])
 		}
 		// A failure after the rename (syncing the directory) leaves the
-		// undone change visible; put the file back in line, if possible.
+		// undone changes visible; put the file back in line, if possible.
 		if rerr := WriteFile(s.path, s.snapshotLocked()); rerr != nil {
 			s.log.Error("rewrite evidence after a failed write", "path", s.path, "err", rerr)
 		}
-		return false, fmt.Errorf("record segment %s: %w", in.ID, err)
 	}
-	return !held, nil
+	for _, c := range done {
+		c.done, c.err = true, err
+	}
+	s.written.Broadcast()
+}
+
+// undoLocked reverts one change, the newest not yet undone.
+func (s *Store) undoLocked(c *change) {
+	s.ingress.Add(c.identity, -c.bytes)
+	i := s.index[c.id]
+	if !c.created {
+		s.segs[i].Deliveries--
+		return
+	}
+	s.segs = append(s.segs[:i], s.segs[i+1:]...)
+	delete(s.index, c.id)
+	for j := i; j < len(s.segs); j++ {
+		s.index[s.segs[j].ID] = j
+	}
 }
 
 // Evidence is a copy of what the store holds now.

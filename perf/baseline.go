@@ -152,64 +152,88 @@ func parallel(ctx context.Context, streams int, d time.Duration, op func(context
 	return n.Load(), time.Since(start), first
 }
 
-// StreamCopy writes chunk-sized buffers over one TLS 1.3 connection on
-// loopback for d while the other end reads them to the end: the byte-rate
-// ceiling of a single mTLS connection on this machine.
-func StreamCopy(ctx context.Context, p labsetup.TLSPaths, chunk int, d time.Duration) (Rate, error) {
+// Pipe is one TLS 1.3 connection on loopback, edged's certificate to the
+// peer's, whose far end reads everything to the end.
+type Pipe struct {
+	Conn     *tls.Conn
+	l        net.Listener
+	received chan int64
+}
+
+// DialPipe opens a Pipe.
+func DialPipe(ctx context.Context, p labsetup.TLSPaths) (*Pipe, error) {
 	scfg, err := p.PeerFiles().ServerConfig()
 	if err != nil {
-		return Rate{}, err
+		return nil, err
 	}
 	ccfg, err := p.EdgedFiles().ClientConfig()
 	if err != nil {
-		return Rate{}, err
+		return nil, err
 	}
 	ccfg.ServerName = p.PeerID
 	ccfg.NextProtos = nil
 	scfg.NextProtos = nil
 	l, err := tls.Listen("tcp", "127.0.0.1:0", scfg)
 	if err != nil {
-		return Rate{}, err
+		return nil, err
 	}
-	defer l.Close()
-	received := make(chan int64, 1)
+	pipe := &Pipe{l: l, received: make(chan int64, 1)}
 	go func() {
 		c, err := l.Accept()
 		if err != nil {
-			received <- -1
+			pipe.received <- -1
 			return
 		}
 		defer c.Close()
 		n, _ := io.Copy(io.Discard, c)
-		received <- n
+		pipe.received <- n
 	}()
-	var dialer tls.Dialer
-	dialer.Config = ccfg
+	dialer := tls.Dialer{Config: ccfg}
 	c, err := dialer.DialContext(ctx, "tcp", l.Addr().String())
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	pipe.Conn = c.(*tls.Conn)
+	return pipe, nil
+}
+
+// Finish closes the pipe and returns the bytes the far end read: it waits
+// for them, since bytes in socket buffers have not been read yet.
+func (p *Pipe) Finish() int64 {
+	p.Conn.CloseWrite()
+	got := <-p.received
+	p.Conn.Close()
+	p.l.Close()
+	return got
+}
+
+// StreamCopy writes chunk-sized buffers over one TLS 1.3 connection on
+// loopback for d while the other end reads them to the end: the byte-rate
+// ceiling of a single mTLS connection on this machine.
+func StreamCopy(ctx context.Context, p labsetup.TLSPaths, chunk int, d time.Duration) (Rate, error) {
+	pipe, err := DialPipe(ctx, p)
 	if err != nil {
 		return Rate{}, err
 	}
+	c := pipe.Conn
 	buf := make([]byte, chunk)
 	// The handshake completes on the first write; keep it out of the time.
 	if _, err := c.Write(buf); err != nil {
-		c.Close()
+		pipe.Finish()
 		return Rate{}, err
 	}
 	var n int64
 	start := time.Now()
 	for time.Since(start) < d && ctx.Err() == nil {
 		if _, err := c.Write(buf); err != nil {
-			c.Close()
+			pipe.Finish()
 			return Rate{}, err
 		}
 		n++
 	}
-	// Count until the reader has everything: bytes in socket buffers have
-	// not been copied yet.
-	c.(*tls.Conn).CloseWrite()
-	got := <-received
+	got := pipe.Finish() // counts until the reader has everything
 	el := time.Since(start)
-	c.Close()
 	if want := (n + 1) * int64(chunk); got != want {
 		return Rate{}, fmt.Errorf("stream copy: the reader got %d bytes, want %d", got, want)
 	}

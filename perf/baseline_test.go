@@ -3,8 +3,6 @@ package perf
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -84,34 +82,7 @@ func BenchmarkBarePUT1MiB(b *testing.B) { benchPUT(b, 1<<20) }
 // BenchmarkTLSStreamCopy is the byte-rate baseline: one TLS 1.3 connection on
 // loopback, 1 MiB written per op and read to the end on the other side.
 func BenchmarkTLSStreamCopy(b *testing.B) {
-	p := labTLS(b)
-	scfg, err := p.PeerFiles().ServerConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ccfg, err := p.EdgedFiles().ClientConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ccfg.ServerName = p.PeerID
-	ccfg.NextProtos = nil
-	l, err := tls.Listen("tcp", "127.0.0.1:0", scfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	received := make(chan int64, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			received <- -1
-			return
-		}
-		n, _ := io.Copy(io.Discard, c)
-		c.Close()
-		received <- n
-	}()
-	c, err := tls.Dial("tcp", l.Addr().String(), ccfg)
+	pipe, err := DialPipe(context.Background(), labTLS(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,12 +90,11 @@ func BenchmarkTLSStreamCopy(b *testing.B) {
 	b.SetBytes(int64(len(chunk)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := c.Write(chunk); err != nil {
+		if _, err := pipe.Conn.Write(chunk); err != nil {
 			b.Fatal(err)
 		}
 	}
-	c.Close()
-	if n := <-received; n != int64(b.N)*int64(len(chunk)) {
+	if n := pipe.Finish(); n != int64(b.N)*int64(len(chunk)) {
 		b.Fatalf("received %d bytes, want %d", n, int64(b.N)*int64(len(chunk)))
 	}
 }

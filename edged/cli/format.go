@@ -3,7 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -72,14 +73,14 @@ func writeStatus(w io.Writer, st api.Status) error {
 		fmt.Fprintln(tw, "delivered to peers: none")
 	} else {
 		fmt.Fprintln(tw, "PEER\tDELIVERED SEGMENTS\tDELIVERED BYTES\tPENDING\tDEADLETTER\tTHROTTLES\tQUOTA DROPS")
-		for _, id := range sortedKeys(st.Peers) {
+		for _, id := range slices.Sorted(maps.Keys(st.Peers)) {
 			p := st.Peers[id]
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", id, p.DeliveredSegments, p.DeliveredBytes,
 				p.PendingSegments, p.DeadletterSegments, p.ThrottleCount, p.QuotaDropCount)
 		}
 		// Each configured peer's own limit, on top of the global one.
 		header := false
-		for _, id := range sortedKeys(st.Peers) {
+		for _, id := range slices.Sorted(maps.Keys(st.Peers)) {
 			p := st.Peers[id]
 			if !p.Configured || p.Bandwidth == nil {
 				continue
@@ -103,17 +104,8 @@ func writeStatus(w io.Writer, st api.Status) error {
 
 	fmt.Fprintln(tw, "INGRESS FROM\tBYTES")
 	fmt.Fprintf(tw, "(total)\t%d\n", st.Ingress.Bytes)
-	for _, id := range sortedKeys(st.Ingress.ByPeer) {
+	for _, id := range slices.Sorted(maps.Keys(st.Ingress.ByPeer)) {
 		fmt.Fprintf(tw, "%s\t%d\n", id, st.Ingress.ByPeer[id])
 	}
 	return tw.Flush()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

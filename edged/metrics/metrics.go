@@ -7,8 +7,9 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,10 +103,10 @@ func (h *handler) register(m metric.Meter) error {
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := h.snap
 		o.ObserveInt64(ingress, st.Ingress.Bytes)
-		for _, id := range sortedKeys(st.Ingress.ByPeer) {
+		for _, id := range slices.Sorted(maps.Keys(st.Ingress.ByPeer)) {
 			o.ObserveInt64(ingressByPeer, st.Ingress.ByPeer[id], peerAttr(id))
 		}
-		for _, id := range sortedKeys(st.Peers) {
+		for _, id := range slices.Sorted(maps.Keys(st.Peers)) {
 			p := st.Peers[id]
 			o.ObserveInt64(deliveredBytes, p.DeliveredBytes, peerAttr(id))
 			o.ObserveInt64(deliveredSegs, p.DeliveredSegments, peerAttr(id))
@@ -121,7 +122,7 @@ func (h *handler) register(m metric.Meter) error {
 		if st.DailyRemainingBytes != nil {
 			o.ObserveInt64(dailyRemaining, *st.DailyRemainingBytes)
 		}
-		for _, id := range sortedKeys(st.Peers) {
+		for _, id := range slices.Sorted(maps.Keys(st.Peers)) {
 			p := st.Peers[id]
 			o.ObserveInt64(peerSegments, p.PendingSegments, peerStateAttr(id, "pending"))
 			o.ObserveInt64(peerSegments, p.DeliveredSegments, peerStateAttr(id, "delivered"))
@@ -168,13 +169,4 @@ func stateAttr(s string) metric.MeasurementOption {
 
 func peerStateAttr(id, s string) metric.MeasurementOption {
 	return metric.WithAttributes(attribute.String(AttrPeerID, id), attribute.String(AttrState, s))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -22,6 +22,14 @@ const (
 	segmentSize                = 64
 )
 
+// large is the size of the segments of the large-payload runs: above the
+// ledger's file threshold (64 KiB), so every payload is read from a file
+// of its own.
+const (
+	largeSize                         = 96 << 10
+	smokeLargeSegments, fullLargeSegs = 40, 400
+)
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -71,14 +79,22 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-func TestCrash_KillEdged(t *testing.T) { runCrash(t, crashtest.Edged) }
+func TestCrash_KillEdged(t *testing.T) {
+	runCrash(t, crashtest.Edged, segmentSize, smokeSegments, fullSegments)
+}
 
-func TestCrash_KillPeer(t *testing.T) { runCrash(t, crashtest.Peer) }
+func TestCrash_KillPeer(t *testing.T) {
+	runCrash(t, crashtest.Peer, segmentSize, smokeSegments, fullSegments)
+}
 
-func runCrash(t *testing.T, victim string) {
-	segments, cycles := smokeSegments, smokeCycles
+func TestCrash_KillEdged_LargePayloads(t *testing.T) {
+	runCrash(t, crashtest.Edged, largeSize, smokeLargeSegments, fullLargeSegs)
+}
+
+func runCrash(t *testing.T, victim string, size, smokeSegs, fullSegs int) {
+	segments, cycles := smokeSegs, smokeCycles
 	if os.Getenv("EDGELAB_CRASH") != "" {
-		segments, cycles = fullSegments, fullCycles
+		segments, cycles = fullSegs, fullCycles
 	} else if testing.Short() {
 		t.Skip("starts and kills real processes; EDGELAB_CRASH=1 runs the full size")
 	}
@@ -98,9 +114,9 @@ func runCrash(t *testing.T, victim string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("kill %s: %d segments of %d B, %d cycles, EDGELAB_CRASH_SEED=%d, dir %s", victim, segments, segmentSize, cycles, seed, dir)
+	t.Logf("kill %s: %d segments of %d B, %d cycles, EDGELAB_CRASH_SEED=%d, dir %s", victim, segments, size, cycles, seed, dir)
 	res, err := crashtest.Run(context.Background(), crashtest.Options{
-		Victim: victim, Segments: segments, Size: segmentSize, Cycles: cycles, Seed: seed,
+		Victim: victim, Segments: segments, Size: size, Cycles: cycles, Seed: seed,
 		Dir: dir, Edged: b["edged"], Peer: b["peer"], Logf: t.Logf,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,8 +55,8 @@ func relayInProcess(tb testing.TB, n, size, inFlight int, start func()) Rate {
 	}
 	exec := &relay.Executor{
 		Ledger: led, Limits: bandwidth.NewLimits(bandwidth.Settings{}, bandwidth.Usage{}, nil),
-		Deliverer: relay.DeliverFunc(func(ctx context.Context, seg ledger.Segment) error {
-			_, err := client.Deliver(ctx, transport.Delivery{Addr: srv.Addr, ServerName: p.PeerID, ID: seg.ID, TargetPeer: seg.TargetPeer, Payload: seg.Payload})
+		Deliverer: relay.DeliverFunc(func(ctx context.Context, seg ledger.Segment, payload *io.SectionReader) error {
+			_, err := client.Deliver(ctx, transport.Delivery{Addr: srv.Addr, ServerName: p.PeerID, ID: seg.ID, TargetPeer: seg.TargetPeer, Body: payload})
 			return err
 		}),
 		MaxRetry: 3, BackoffBase: time.Second, Tick: time.Second, BatchSize: 1024, InFlight: inFlight,

@@ -41,7 +41,20 @@ type Delivery struct {
 	ServerName string // expected identity in the peer's certificate
 	ID         string
 	TargetPeer string
-	Payload    []byte
+	// Payload is the segment's bytes, unless Body is set: then Body's
+	// Size() bytes are sent, read from offset 0 (and again from Outer on a
+	// retry), so a payload kept in a file goes out without being read into
+	// memory first.
+	Payload []byte
+	Body    *io.SectionReader
+}
+
+// body is what d sends.
+func (d Delivery) body() *io.SectionReader {
+	if d.Body != nil {
+		return d.Body
+	}
+	return io.NewSectionReader(bytes.NewReader(d.Payload), 0, int64(len(d.Payload)))
 }
 
 func (c *Client) pool(addr, serverName string) *http.Client {
@@ -75,12 +88,23 @@ func (c *Client) pool(addr, serverName string) *http.Client {
 // it (200). Any other answer is a *StatusError.
 func (c *Client) Deliver(ctx context.Context, d Delivery) (created bool, err error) {
 	u := url.URL{Scheme: "https", Host: d.Addr, Path: SegmentsPath + d.ID}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(d.Payload))
+	payload := d.body()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), payload)
 	if err != nil {
 		return false, fmt.Errorf("build request for %s: %w", d.ID, err)
 	}
-	req.ContentLength = int64(len(d.Payload))
-	req.Header.Set("Content-Length", strconv.Itoa(len(d.Payload)))
+	// What NewRequest sets for a bytes.Reader, for any section: the length,
+	// and a fresh reader for the transport to send the payload again when a
+	// connection fails before the request went out.
+	req.ContentLength = payload.Size()
+	req.GetBody = func() (io.ReadCloser, error) {
+		ra, off, n := payload.Outer()
+		return io.NopCloser(io.NewSectionReader(ra, off, n)), nil
+	}
+	if payload.Size() == 0 {
+		req.Body, req.GetBody = http.NoBody, nil
+	}
+	req.Header.Set("Content-Length", strconv.FormatInt(payload.Size(), 10))
 	req.Header.Set("Content-Type", "application/octet-stream")
 	if c.PeerID != "" {
 		req.Header.Set(HeaderPeerID, c.PeerID)

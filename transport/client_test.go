@@ -3,8 +3,11 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptrace"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -99,5 +102,62 @@ func TestClient_WrongServerNameFails(t *testing.T) {
 	_, err := c.Deliver(context.Background(), transport.Delivery{Addr: addr, ServerName: "someone-else", ID: "seg-1", Payload: []byte("x")})
 	if err == nil || !strings.Contains(err.Error(), "certificate is valid for peer-val23") {
 		t.Errorf("Deliver to the wrong name = %v, want a certificate name mismatch", err)
+	}
+}
+
+// bodies records the bodies that arrive.
+type bodies struct {
+	mu  sync.Mutex
+	got map[string]string // path → body
+	cl  map[string]int64  // path → declared length
+}
+
+func (b *bodies) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.got[req.URL.Path], b.cl[req.URL.Path] = string(body), req.ContentLength
+	w.WriteHeader(http.StatusCreated)
+}
+
+// A Body is sent instead of Payload, exactly its section of the file
+// under it, with its length declared; an empty one sends no body.
+func TestClient_DeliverBody(t *testing.T) {
+	p := certs(t)
+	rec := &bodies{got: map[string]string{}, cl: map[string]int64{}}
+	addr := serve(t, p.PeerFiles(), rec)
+	c := newClient(t, p.EdgedFiles(), "edge-val23", "")
+	f, err := os.Create(filepath.Join(t.TempDir(), "payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	large := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	if _, err := f.WriteString("<<" + large + ">>"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		id   string
+		body *io.SectionReader
+		want string
+	}{
+		{"from-file", io.NewSectionReader(f, 2, int64(len(large))), large},
+		{"empty", io.NewSectionReader(f, 0, 0), ""},
+		{"payload-ignored", io.NewSectionReader(strings.NewReader("body wins"), 0, 9), "body wins"},
+	} {
+		d := transport.Delivery{Addr: addr, ServerName: "peer-val23", ID: tt.id, Payload: []byte("not this"), Body: tt.body}
+		if _, err := c.Deliver(context.Background(), d); err != nil {
+			t.Fatalf("%s: %v", tt.id, err)
+		}
+		rec.mu.Lock()
+		got, cl := rec.got[transport.SegmentsPath+tt.id], rec.cl[transport.SegmentsPath+tt.id]
+		rec.mu.Unlock()
+		if got != tt.want || cl != int64(len(tt.want)) {
+			t.Errorf("%s: got %d bytes declared as %d, want the %d of the section", tt.id, len(got), cl, len(tt.want))
+		}
 	}
 }

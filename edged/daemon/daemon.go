@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -326,14 +327,14 @@ func (d *Daemon) resolveNodeID(ctx context.Context) (string, error) {
 }
 
 // deliver sends one segment to its target peer over mTLS.
-func (d *Daemon) deliver(ctx context.Context, seg ledger.Segment) error {
+func (d *Daemon) deliver(ctx context.Context, seg ledger.Segment, payload *io.SectionReader) error {
 	peer, ok := d.cfg.Peer(seg.TargetPeer)
 	if !ok {
 		return fmt.Errorf("unknown target peer %q (not in [[peers]])", seg.TargetPeer)
 	}
 	_, err := d.client.Deliver(ctx, transport.Delivery{
 		Addr: peer.Addr, ServerName: peer.ServerName, ID: seg.ID,
-		TargetPeer: seg.TargetPeer, Payload: seg.Payload,
+		TargetPeer: seg.TargetPeer, Body: payload,
 	})
 	return err
 }

@@ -65,6 +65,7 @@ var ErrNotFound = errors.New("segment not found")
 type Ledger struct {
 	db    *sql.DB
 	path  string
+	dir   string // PayloadDir(path)
 	stmts statements
 	// rowBytes: payloads up to this size are kept in the segment's row,
 	// larger ones in segment_payloads (see schema).
@@ -113,7 +114,7 @@ func Open(path string) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	l := &Ledger{db: db, path: path}
+	l := &Ledger{db: db, path: path, dir: PayloadDir(path)}
 	var pageSize int64
 	if err := db.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
 		db.Close()
@@ -121,6 +122,10 @@ func Open(path string) (*Ledger, error) {
 	}
 	l.rowBytes = rowPayloadBytes(pageSize)
 	if err := l.prepare(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	if err := l.removeOrphans(context.Background()); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
@@ -168,12 +173,12 @@ func (l *Ledger) prepare() error {
 		sql  string
 	}{
 		{&l.stmts.insertSegment, `INSERT INTO segments
-			(id, target_peer, size, payload, next_attempt_at, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`},
+			(id, target_peer, size, payload, payload_file, next_attempt_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`},
 		{&l.stmts.insertPayload, `INSERT INTO segment_payloads (id, payload) VALUES (?, ?)
 			ON CONFLICT(id) DO UPDATE SET payload = excluded.payload`},
 		{&l.stmts.due, dueSQL},
-		{&l.stmts.payload, `SELECT ` + payloadExpr + ` FROM segments s
+		{&l.stmts.payload, `SELECT s.size, s.payload_file, ` + payloadExpr + ` FROM segments s
 			LEFT JOIN segment_payloads p ON p.id = s.id WHERE s.id = ?`},
 		{&l.stmts.markFailed, `UPDATE segments SET state = ?, attempts = ?, next_attempt_at = ?,
 			last_error = ?, updated_at = ? WHERE id = ? AND state = 'PENDING'`},
@@ -219,55 +224,85 @@ func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 // (already stored, or twice in segs) fails the whole insert with a
 // *DuplicateError and stores nothing.
 func (l *Ledger) Insert(ctx context.Context, now time.Time, segs ...New) error {
-	tx, err := l.db.BeginTx(ctx, nil)
+	_, err := l.inTx(ctx, func(tx *sql.Tx, files *payloadWrites) (bool, error) {
+		for _, s := range segs {
+			created, err := l.insert(ctx, tx, files, now, s)
+			if err != nil {
+				return false, err
+			}
+			if !created {
+				return false, &DuplicateError{ID: s.ID}
+			}
+		}
+		return true, nil
+	})
 	if err != nil {
-		return fmt.Errorf("insert segments: %w", err)
-	}
-	defer tx.Rollback()
-	for _, s := range segs {
-		created, err := l.insert(ctx, tx, now, s)
-		if err != nil {
+		var dup *DuplicateError
+		if errors.As(err, &dup) {
 			return err
 		}
-		if !created {
-			return &DuplicateError{ID: s.ID}
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("insert segments: commit: %w", err)
+		return fmt.Errorf("insert segments: %w", err)
 	}
 	return nil
+}
+
+// inTx runs an insert in one transaction: fn's files are made durable
+// before it commits and removed when it does not (payloadWrites). fn's
+// false rolls the transaction back.
+func (l *Ledger) inTx(ctx context.Context, fn func(*sql.Tx, *payloadWrites) (bool, error)) (committed bool, err error) {
+	files := &payloadWrites{dir: l.dir}
+	defer func() {
+		if !committed {
+			files.undo()
+		}
+	}()
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	if ok, err := fn(tx, files); err != nil || !ok {
+		return false, err
+	}
+	if err := files.sync(); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	return true, nil
 }
 
 // InsertIfAbsent adds one PENDING segment unless its id is already held;
 // created reports which. Redeliveries to edged's listener use it.
 func (l *Ledger) InsertIfAbsent(ctx context.Context, now time.Time, s New) (created bool, err error) {
-	tx, err := l.db.BeginTx(ctx, nil)
+	created, err = l.inTx(ctx, func(tx *sql.Tx, files *payloadWrites) (bool, error) {
+		return l.insert(ctx, tx, files, now, s)
+	})
 	if err != nil {
 		return false, fmt.Errorf("insert segment %s: %w", s.ID, err)
 	}
-	defer tx.Rollback()
-	if created, err = l.insert(ctx, tx, now, s); err != nil || !created {
-		return false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("insert segment %s: commit: %w", s.ID, err)
-	}
-	return true, nil
+	return created, nil
 }
 
-// insert adds the row and its payload in tx; nothing when the id is held.
-func (l *Ledger) insert(ctx context.Context, tx *sql.Tx, now time.Time, s New) (bool, error) {
+// insert adds the row and its payload in tx (large payloads as files, in
+// files); nothing when the id is held.
+func (l *Ledger) insert(ctx context.Context, tx *sql.Tx, files *payloadWrites, now time.Time, s New) (bool, error) {
 	if s.Payload == nil {
 		s.Payload = []byte{} // an empty segment is stored empty, not NULL
 	}
 	inRow := int64(len(s.Payload)) <= l.rowBytes
+	inFile := len(s.Payload) > fileBytes
 	rowPayload := s.Payload
 	if !inRow {
 		rowPayload = []byte{}
 	}
+	var file sql.NullString
+	if inFile {
+		file = sql.NullString{String: fileName(s.ID), Valid: true}
+	}
 	res, err := tx.StmtContext(ctx, l.stmts.insertSegment).ExecContext(ctx,
-		s.ID, s.TargetPeer, len(s.Payload), rowPayload, nanos(now), nanos(now), nanos(now))
+		s.ID, s.TargetPeer, len(s.Payload), rowPayload, file, nanos(now), nanos(now), nanos(now))
 	if err != nil {
 		return false, fmt.Errorf("insert segment %s: %w", s.ID, err)
 	}
@@ -278,7 +313,13 @@ func (l *Ledger) insert(ctx context.Context, tx *sql.Tx, now time.Time, s New) (
 	if n != 1 {
 		return false, nil
 	}
-	if inRow {
+	switch {
+	case inRow:
+		return true, nil
+	case inFile:
+		if err := files.write(file.String, s.Payload); err != nil {
+			return false, fmt.Errorf("insert segment %s: %w", s.ID, err)
+		}
 		return true, nil
 	}
 	if _, err := tx.StmtContext(ctx, l.stmts.insertPayload).ExecContext(ctx, s.ID, s.Payload); err != nil {
@@ -312,25 +353,29 @@ func scanSegment(row scanner, extra ...any) (Segment, error) {
 func (l *Ledger) query(ctx context.Context, withPayload bool, where string, args ...any) ([]Segment, error) {
 	q := "SELECT " + columns + " FROM segments s " + where
 	if withPayload {
-		q = "SELECT " + prefixed + ", " + payloadExpr + " FROM segments s LEFT JOIN segment_payloads p ON p.id = s.id " + where
+		q = "SELECT " + prefixed + ", s.payload_file, " + payloadExpr + " FROM segments s LEFT JOIN segment_payloads p ON p.id = s.id " + where
 	}
 	rows, err := l.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	return scanSegments(rows, withPayload)
+	return l.scanSegments(rows, withPayload)
 }
 
-func scanSegments(rows *sql.Rows, withPayload bool) ([]Segment, error) {
+func (l *Ledger) scanSegments(rows *sql.Rows, withPayload bool) ([]Segment, error) {
 	defer rows.Close()
 	var err error
 	var out []Segment
 	for rows.Next() {
 		var s Segment
 		if withPayload {
+			var file sql.NullString
 			var payload []byte
-			s, err = scanSegment(rows, &payload)
+			s, err = scanSegment(rows, &file, &payload)
 			s.Payload = payload
+			if err == nil && file.Valid {
+				s.Payload, err = l.readFile(s.ID, file.String, s.Size)
+			}
 		} else {
 			s, err = scanSegment(rows)
 		}
@@ -385,42 +430,6 @@ func (l *Ledger) due(ctx context.Context, now time.Time, limit int, inline int64
 		out = append(out, s)
 	}
 	return out, rows.Err()
-}
-
-// Payload reads one segment's payload.
-func (l *Ledger) Payload(ctx context.Context, id string) ([]byte, error) {
-	p, err := l.payload(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("read payload of %s: %w", id, err)
-	}
-	return p, nil
-}
-
-func (l *Ledger) payload(ctx context.Context, id string) ([]byte, error) {
-	rows, err := l.stmts.payload.QueryContext(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		return nil, ErrNotFound
-	}
-	// RawBytes rather than *[]byte, which would copy the payload once
-	// more: for a large segment that copy is a quarter of its relay cost.
-	// The driver (modernc.org/sqlite) hands every row a slice of its own,
-	// so the bytes stay valid after the rows are closed;
-	// TestPayload_SurvivesLaterReads guards that on a driver upgrade.
-	var raw sql.RawBytes
-	if err := rows.Scan(&raw); err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return []byte{}, nil
-	}
-	return raw, nil
 }
 
 // NextDue returns the earliest next_attempt_at after now among PENDING

@@ -80,14 +80,17 @@ INSERT INTO segment_counts (target_peer, state, segments, bytes)
 	SELECT target_peer, state, COUNT(*), SUM(size) FROM segments GROUP BY target_peer, state;
 `
 
-// pageSize is the page size of a new ledger: 16 KiB rather than SQLite's
-// 4 KiB keeps payloads of up to ~3.5 KiB in their rows (rowPayloadBytes)
-// and reads a large payload in a quarter of the reads.
-const pageSize = 16384
+// filesSchema (user_version 2) lets a row name a file holding its payload
+// (fileBytes): NULL for payloads kept in the database. The partial index
+// lists the files for removeOrphans without reading every row.
+const filesSchema = `
+ALTER TABLE segments ADD COLUMN payload_file TEXT;
+CREATE INDEX segments_payload_file ON segments(payload_file) WHERE payload_file IS NOT NULL;
+`
 
 // schemaVersion is the PRAGMA user_version of a ledger with every
 // migration applied.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // createSchema creates the tables of a new ledger and brings an older one
 // up to schemaVersion, each migration in one transaction: two processes
@@ -100,7 +103,10 @@ func createSchema(db *sql.DB) error {
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if v >= schemaVersion {
+	if v > schemaVersion {
+		return fmt.Errorf("the ledger's schema is version %d, newer than this edged knows (%d): use the edged that wrote it", v, schemaVersion)
+	}
+	if v == schemaVersion {
 		return nil
 	}
 	tx, err := db.Begin() // BEGIN IMMEDIATE (_txlock): one migrator at a time
@@ -114,6 +120,11 @@ func createSchema(db *sql.DB) error {
 	if v < 1 {
 		if _, err := tx.Exec(countsSchema); err != nil {
 			return fmt.Errorf("migrate schema to version 1 (segment counts): %w", err)
+		}
+	}
+	if v < 2 {
+		if _, err := tx.Exec(filesSchema); err != nil {
+			return fmt.Errorf("migrate schema to version 2 (payload files): %w", err)
 		}
 	}
 	if v < schemaVersion {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -25,15 +26,19 @@ const DefaultInFlightBytes = 16 << 20
 // with its batch: 256 segments of it are 1 MiB.
 const DefaultInlineBytes = 4 << 10
 
-// Deliverer sends one segment to its target peer.
+// Deliverer sends one segment to its target peer: payload reads its
+// seg.Size bytes (from the ledger's file or from memory; seg.Payload is
+// not set).
 type Deliverer interface {
-	Deliver(ctx context.Context, seg ledger.Segment) error
+	Deliver(ctx context.Context, seg ledger.Segment, payload *io.SectionReader) error
 }
 
 // DeliverFunc adapts a function to Deliverer.
-type DeliverFunc func(ctx context.Context, seg ledger.Segment) error
+type DeliverFunc func(ctx context.Context, seg ledger.Segment, payload *io.SectionReader) error
 
-func (f DeliverFunc) Deliver(ctx context.Context, seg ledger.Segment) error { return f(ctx, seg) }
+func (f DeliverFunc) Deliver(ctx context.Context, seg ledger.Segment, payload *io.SectionReader) error {
+	return f(ctx, seg, payload)
+}
 
 // Executor runs delivery cycles. Fields are set before Run and not changed.
 type Executor struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -40,7 +41,7 @@ type recorder struct {
 	failing   map[string]bool
 }
 
-func (r *recorder) Deliver(_ context.Context, seg ledger.Segment) error {
+func (r *recorder) Deliver(_ context.Context, seg ledger.Segment, _ *io.SectionReader) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failing[seg.ID] {
@@ -297,7 +298,7 @@ func TestExecutor_ShutdownAbandonsWithoutAttempt(t *testing.T) {
 	f := newFixture(t, bandwidth.Settings{DailyQuotaBytes: 64}, 3)
 	f.seed("x", 1, 64)
 	ctx, cancel := context.WithCancel(context.Background())
-	f.exec.Deliverer = DeliverFunc(func(ctx context.Context, _ ledger.Segment) error {
+	f.exec.Deliverer = DeliverFunc(func(ctx context.Context, _ ledger.Segment, _ *io.SectionReader) error {
 		cancel()
 		<-ctx.Done()
 		return ctx.Err()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"strings"
 	"sync"
@@ -42,18 +43,22 @@ func newTogether(n, total int) *together {
 	return &together{n: n, left: total, release: make(chan struct{}), seen: map[string]int{}, failing: map[string]bool{}}
 }
 
-func (g *together) Deliver(_ context.Context, seg ledger.Segment) error {
+func (g *together) Deliver(_ context.Context, seg ledger.Segment, payload *io.SectionReader) error {
+	got, err := io.ReadAll(payload)
+	if err != nil {
+		return err
+	}
 	if g.before != nil {
 		g.before(seg)
 	}
 	g.mu.Lock()
 	g.seen[seg.ID]++
-	if want, ok := g.payloads[seg.ID]; ok && !bytes.Equal(want, seg.Payload) {
+	if want, ok := g.payloads[seg.ID]; ok && !bytes.Equal(want, got) {
 		g.wrong = append(g.wrong, seg.ID)
 	}
 	g.under++
 	g.max = max(g.max, g.under)
-	g.bytes += int64(len(seg.Payload))
+	g.bytes += int64(len(got))
 	g.maxBytes = max(g.maxBytes, g.bytes)
 	g.left--
 	g.group++
@@ -67,7 +72,7 @@ func (g *together) Deliver(_ context.Context, seg ledger.Segment) error {
 	<-release
 	g.mu.Lock()
 	g.under--
-	g.bytes -= int64(len(seg.Payload))
+	g.bytes -= int64(len(got))
 	fail := g.failing[seg.ID]
 	g.mu.Unlock()
 	if fail {
@@ -294,7 +299,7 @@ type concurrency struct {
 	order      []string
 }
 
-func (c *concurrency) Deliver(_ context.Context, seg ledger.Segment) error {
+func (c *concurrency) Deliver(_ context.Context, seg ledger.Segment, _ *io.SectionReader) error {
 	c.mu.Lock()
 	c.under++
 	c.max = max(c.max, c.under)
@@ -340,7 +345,7 @@ func TestExecutor_AtMostInFlightUnrecorded(t *testing.T) {
 	f.seed("w", 300, 10)
 	var mu sync.Mutex
 	started, worst := 0, 0
-	f.exec.Deliverer = DeliverFunc(func(ctx context.Context, seg ledger.Segment) error {
+	f.exec.Deliverer = DeliverFunc(func(ctx context.Context, seg ledger.Segment, _ *io.SectionReader) error {
 		mu.Lock()
 		started++
 		n := started

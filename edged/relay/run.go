@@ -190,22 +190,20 @@ func (r *run) release(seg ledger.Segment) {
 }
 
 func (r *run) deliver(seg ledger.Segment) {
-	if int64(len(seg.Payload)) != seg.Size {
-		p, err := r.e.Ledger.Payload(r.ctx, seg.ID)
-		if err != nil {
-			r.release(seg)
-			r.gate.back(seg.Size)
-			if r.ctx.Err() == nil {
-				// Not an attempt: nothing was sent. The segment stays
-				// PENDING and the cycle ends with the error.
-				r.setErr(fmt.Errorf("segment %s not delivered: %w", seg.ID, err))
-			}
-			return
+	payload, err := r.open(seg)
+	if err != nil {
+		r.release(seg)
+		r.gate.back(seg.Size)
+		if r.ctx.Err() == nil {
+			// Not an attempt: nothing was sent. The segment stays
+			// PENDING and the cycle ends with the error.
+			r.setErr(fmt.Errorf("segment %s not delivered: %w", seg.ID, err))
 		}
-		seg.Payload = p
+		return
 	}
-	err := r.e.Deliverer.Deliver(r.ctx, seg)
 	seg.Payload = nil // recorded without it: memory holds only payloads under way
+	err = r.e.Deliverer.Deliver(r.ctx, seg, payload.SectionReader)
+	payload.Close()
 	if err != nil {
 		// Returned before the gate opens, so that an admission waiting for
 		// the deliveries under way (quotaHangsOnInFlight) sees it.
@@ -219,6 +217,15 @@ func (r *run) deliver(seg ledger.Segment) {
 		return
 	}
 	r.outcomes <- outcome{seg: seg, cause: err, placed: true}
+}
+
+// open returns seg's payload: from the batch when it came with it, else
+// from the ledger.
+func (r *run) open(seg ledger.Segment) (*ledger.PayloadReader, error) {
+	if int64(len(seg.Payload)) == seg.Size {
+		return ledger.MemoryPayload(seg.Payload), nil
+	}
+	return r.e.Ledger.OpenPayload(r.ctx, seg.ID)
 }
 
 // record stores outcomes until the channel is closed. Each transaction

@@ -130,47 +130,76 @@ func syncDir(dir string) error {
 }
 
 // removeOrphans deletes the payload files no row names: those of inserts
-// a crash interrupted before they committed. It holds the write lock, so
-// no insert is between writing its files and committing; files the ledger
-// did not name are left alone.
+// a crash interrupted before they committed. A file that looks orphaned
+// may also be one an insert is writing; the insert holds the write lock
+// until it commits, so the candidates are looked at again under that lock
+// before any is removed. Files the ledger did not name are left alone.
+// With no candidate (the usual case) it takes no lock at all.
 func (l *Ledger) removeOrphans(ctx context.Context) error {
-	if _, err := os.Stat(l.dir); errors.Is(err, fs.ErrNotExist) {
-		return nil // no payload was ever large enough
+	orphans, err := l.orphans(ctx, l.db)
+	if err != nil || len(orphans) == 0 {
+		return err
 	}
 	tx, err := l.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
 	if err != nil {
 		return fmt.Errorf("remove orphan payload files: %w", err)
 	}
 	defer tx.Rollback()
-	entries, err := os.ReadDir(l.dir)
-	if err != nil {
-		return fmt.Errorf("list payload files: %w", err)
+	if orphans, err = l.orphans(ctx, tx); err != nil {
+		return err
 	}
-	named := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT payload_file FROM segments WHERE payload_file IS NOT NULL`)
-	if err != nil {
-		return fmt.Errorf("remove orphan payload files: %w", err)
-	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return fmt.Errorf("remove orphan payload files: %w", err)
-		}
-		named[name] = true
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("remove orphan payload files: %w", err)
-	}
-	for _, e := range entries {
-		if !isFileName(e.Name()) || named[e.Name()] {
-			continue
-		}
-		if err := os.Remove(filepath.Join(l.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, name := range orphans {
+		if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove orphan payload file: %w", err)
 		}
 	}
 	return nil
+}
+
+// orphans lists the files in the payload directory with a name the ledger
+// writes that no row names.
+func (l *Ledger) orphans(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) ([]string, error) {
+	entries, err := os.ReadDir(l.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no payload was ever large enough
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list payload files: %w", err)
+	}
+	var candidates []string
+	for _, e := range entries {
+		if isFileName(e.Name()) {
+			candidates = append(candidates, e.Name())
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	named := map[string]bool{}
+	rows, err := q.QueryContext(ctx, `SELECT payload_file FROM segments WHERE payload_file IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("list payload files: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("list payload files: %w", err)
+		}
+		named[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list payload files: %w", err)
+	}
+	var out []string
+	for _, name := range candidates {
+		if !named[name] {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // PayloadReader reads one segment's payload, from its file or from the

@@ -345,3 +345,35 @@ func TestInsert_KilledMidway(t *testing.T) {
 		t.Errorf("re-inserted %s: got %d bytes, %v", crashID(1, 0), len(p), err)
 	}
 }
+
+// Opening a ledger whose payload files are all named takes no write lock:
+// edged starts while a long `setup seed` holds it.
+func TestOpen_NoWriteLockWithoutOrphans(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "l.db")
+	l := open(t, path)
+	if err := l.Insert(ctx, t0, New{ID: "big", TargetPeer: "p", Payload: payloadOf("big", fileBytes+1)}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := l.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	opened := make(chan error, 1)
+	go func() {
+		l2, err := Open(path)
+		if err == nil {
+			l2.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("open while another connection writes: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("open waited 5 s for the write lock")
+	}
+}

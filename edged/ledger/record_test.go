@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -393,28 +394,35 @@ func TestInsert_WhereThePayloadGoes(t *testing.T) {
 	}
 }
 
-// Payload keeps the driver's slice rather than copying it (see payload):
+// OpenPayload keeps the driver's slice rather than copying it:
 // that is only sound while the driver never reuses it, which this checks.
 func TestPayload_SurvivesLaterReads(t *testing.T) {
 	ctx := context.Background()
 	l := open(t, filepath.Join(t.TempDir(), "l.db"))
-	a, b := bytes.Repeat([]byte("A"), 70000), bytes.Repeat([]byte("B"), 70000)
+	// Kept in segment_payloads (above rowBytes, up to fileBytes): the
+	// payloads read through the driver.
+	a, b := bytes.Repeat([]byte("A"), fileBytes), bytes.Repeat([]byte("B"), fileBytes)
 	if err := l.Insert(ctx, t0, New{ID: "a", TargetPeer: "p", Payload: a}, New{ID: "b", TargetPeer: "p", Payload: b}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := l.Payload(ctx, "a")
+	r, err := l.OpenPayload(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
 	for range 20 {
-		if _, err := l.Payload(ctx, "b"); err != nil {
+		rb, err := l.OpenPayload(ctx, "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(rb); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := l.Due(ctx, t0, 10); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if !bytes.Equal(got, a) {
+	if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, a) {
 		t.Fatal("a payload read earlier changed under later reads")
 	}
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"testing"
 )
@@ -70,6 +71,57 @@ func BenchmarkPendingOversize(b *testing.B) {
 	for b.Loop() {
 		if _, err := l.PendingOversize(ctx, 32, map[string]int64{"peer-a": 16}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPayload compares the two homes of a large payload at each size:
+// segment_payloads (read through SQLite and the driver) and a file of its
+// own, for reading it as a delivery does (opened, then read into a reused
+// buffer as the HTTP/2 client reads a body) and for inserting it (16 per
+// transaction). One op is one segment. fileBytes is where files win.
+func BenchmarkPayload(b *testing.B) {
+	ctx := context.Background()
+	for _, size := range []int{16 << 10, 64 << 10, 256 << 10, 1 << 20} {
+		for _, where := range []string{"db", "file"} {
+			threshold := int64(1 << 40) // never a file
+			if where == "file" {
+				threshold = 0
+			}
+			b.Run(fmt.Sprintf("read/size=%dKiB/where=%s", size>>10, where), func(b *testing.B) {
+				l := open(b, filepath.Join(b.TempDir(), "l.db"))
+				l.fileBytes = threshold
+				ids := seedBench(b, l, 64, size)
+				buf := make([]byte, 512<<10)
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for i := range b.N {
+					r, err := l.OpenPayload(ctx, ids[i%len(ids)])
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.CopyBuffer(io.Discard, r, buf); err != nil {
+						b.Fatal(err)
+					}
+					r.Close()
+				}
+			})
+			b.Run(fmt.Sprintf("insert/size=%dKiB/where=%s", size>>10, where), func(b *testing.B) {
+				l := open(b, filepath.Join(b.TempDir(), "l.db"))
+				l.fileBytes = threshold
+				payload := make([]byte, size)
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for start := 0; start < b.N; start += 16 {
+					var segs []New
+					for i := start; i < min(b.N, start+16); i++ {
+						segs = append(segs, New{ID: fmt.Sprintf("seg-%08d", i), TargetPeer: "p", Payload: payload})
+					}
+					if err := l.Insert(ctx, t0, segs...); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

@@ -70,6 +70,9 @@ type Ledger struct {
 	// rowBytes: payloads up to this size are kept in the segment's row,
 	// larger ones in segment_payloads (see schema).
 	rowBytes int64
+	// fileBytes: payloads larger than this are kept in files (the
+	// constant fileBytes; benchmarks compare other values).
+	fileBytes int64
 }
 
 // statements are the queries run once or more per segment, prepared once:
@@ -114,7 +117,7 @@ func Open(path string) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	l := &Ledger{db: db, path: path, dir: PayloadDir(path)}
+	l := &Ledger{db: db, path: path, dir: PayloadDir(path), fileBytes: fileBytes}
 	var pageSize int64
 	if err := db.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
 		db.Close()
@@ -292,7 +295,7 @@ func (l *Ledger) insert(ctx context.Context, tx *sql.Tx, files *payloadWrites, n
 		s.Payload = []byte{} // an empty segment is stored empty, not NULL
 	}
 	inRow := int64(len(s.Payload)) <= l.rowBytes
-	inFile := len(s.Payload) > fileBytes
+	inFile := int64(len(s.Payload)) > l.fileBytes
 	rowPayload := s.Payload
 	if !inRow {
 		rowPayload = []byte{}

@@ -229,26 +229,52 @@ func MemoryPayload(b []byte) *PayloadReader {
 	return &PayloadReader{SectionReader: io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))}
 }
 
+// PayloadError reports a payload file that cannot give its segment's
+// bytes: missing, unreadable, of another size than its row records, or a
+// name the ledger does not write. Unlike a database error it does not go
+// away by trying again.
+type PayloadError struct {
+	ID   string // the segment
+	Path string // the file the row names
+	Err  error
+}
+
+func (e *PayloadError) Error() string {
+	return fmt.Sprintf("payload of segment %s: %s: %v", e.ID, e.Path, e.Err)
+}
+
+func (e *PayloadError) Unwrap() error { return e.Err }
+
+// withoutPath is err without the *fs.PathError that repeats the path a
+// PayloadError gives already.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // openFile opens a payload file named by a row, checking it holds the
 // size the row records: a short file would otherwise go out as a short
 // segment.
 func (l *Ledger) openFile(id, name string, size int64) (*PayloadReader, error) {
 	if !isFileName(name) {
-		return nil, fmt.Errorf("segment %s names payload file %q, which is not a name the ledger writes", id, name)
+		return nil, &PayloadError{ID: id, Path: name, Err: errors.New("not a name the ledger writes")}
 	}
 	path := filepath.Join(l.dir, name)
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open payload file of %s: %w", id, err)
+		return nil, &PayloadError{ID: id, Path: path, Err: withoutPath(err)}
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open payload file of %s: %w", id, err)
+		return nil, &PayloadError{ID: id, Path: path, Err: withoutPath(err)}
 	}
 	if fi.Size() != size {
 		f.Close()
-		return nil, fmt.Errorf("payload file %s of segment %s holds %d bytes, the ledger records %d", path, id, fi.Size(), size)
+		return nil, &PayloadError{ID: id, Path: path, Err: fmt.Errorf("the file holds %d bytes, the ledger records %d", fi.Size(), size)}
 	}
 	return &PayloadReader{SectionReader: io.NewSectionReader(f, 0, size), file: f}, nil
 }
@@ -274,10 +300,11 @@ func readAll(id string, p *PayloadReader) ([]byte, error) {
 // OpenPayload opens one segment's payload for reading.
 func (l *Ledger) OpenPayload(ctx context.Context, id string) (*PayloadReader, error) {
 	p, err := l.openPayload(ctx, id)
-	if err != nil {
+	var perr *PayloadError
+	if err != nil && !errors.As(err, &perr) { // a PayloadError names the segment already
 		return nil, fmt.Errorf("read payload of %s: %w", id, err)
 	}
-	return p, nil
+	return p, err
 }
 
 func (l *Ledger) openPayload(ctx context.Context, id string) (*PayloadReader, error) {

@@ -190,12 +190,14 @@ func TestOpenPayload_BadFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ id, want string }{
-		{"gone", "no such file"},
-		{"short", fmt.Sprintf("holds 10 bytes, the ledger records %d", size)},
-		{"elsewhere", `names payload file "../../etc/passwd", which is not a name the ledger writes`},
+		{"gone", filepath.Join(dir, fileName("gone")) + ": no such file or directory"},
+		{"short", filepath.Join(dir, fileName("short")) + fmt.Sprintf(": the file holds 10 bytes, the ledger records %d", size)},
+		{"elsewhere", `../../etc/passwd: not a name the ledger writes`},
 	} {
-		if _, err := l.OpenPayload(ctx, tt.id); err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.id) {
-			t.Errorf("OpenPayload(%s): got %v, want an error naming %s and saying %q", tt.id, err, tt.id, tt.want)
+		_, err := l.OpenPayload(ctx, tt.id)
+		var perr *PayloadError
+		if !errors.As(err, &perr) || perr.ID != tt.id || !strings.Contains(err.Error(), "payload of segment "+tt.id+": "+tt.want) {
+			t.Errorf("OpenPayload(%s): got %v, want a *PayloadError saying %q", tt.id, err, tt.want)
 		}
 		if _, err := l.Get(ctx, tt.id); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Get(%s): got %v, want an error saying %q", tt.id, err, tt.want)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -444,5 +446,57 @@ func TestExecutor_PeerQuotaPersistedWithDelivery(t *testing.T) {
 	if st.Peers["peer-a"].QuotaDropCount != 1 || st.Peers["peer-b"].QuotaDropCount != 0 || st.Global.QuotaDropCount != 1 {
 		t.Fatalf("quota drops: got a=%d b=%d total=%d, want 1, 0, 1",
 			st.Peers["peer-a"].QuotaDropCount, st.Peers["peer-b"].QuotaDropCount, st.Global.QuotaDropCount)
+	}
+}
+
+// A segment whose payload file is gone is a failed attempt naming the
+// file, and dead-letters in the end; it never stops the others.
+func TestExecutor_LostPayloadFileIsAFailedAttempt(t *testing.T) {
+	f := newFixture(t, bandwidth.Settings{}, 2)
+	big := f.seed("big", 1, 100<<10)[0]
+	small := f.seed("small", 2, 64)
+	dir := ledger.PayloadDir(f.led.Path())
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("payload files: got %v, %v; want the one of %s", files, err, big)
+	}
+	if err := os.Remove(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	listed := func(id string) ledger.Segment {
+		all, err := f.led.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range all {
+			if s.ID == id {
+				return s
+			}
+		}
+		t.Fatalf("%s not in the ledger", id)
+		return ledger.Segment{}
+	}
+
+	if got := f.cycle(); got.Failed != 1 || got.Delivered != 2 {
+		t.Fatalf("cycle 1: got %+v, want 1 failed and 2 delivered", got)
+	}
+	if diff := cmp.Diff(small, f.idsIn(ledger.Delivered)); diff != "" {
+		t.Errorf("delivered after cycle 1 (-want +got):\n%s", diff)
+	}
+	s := listed(big)
+	if s.State != ledger.Pending || s.Attempts != 1 || !strings.Contains(s.LastError, files[0]) {
+		t.Fatalf("after cycle 1: %s is %s, %d attempts, last error %q; want PENDING, 1, naming %s", big, s.State, s.Attempts, s.LastError, files[0])
+	}
+	f.clock.Advance(time.Second)
+	if got := f.cycle(); got.Failed != 1 || got.Deadletter != 1 {
+		t.Fatalf("cycle 2: got %+v, want 1 failed, dead-lettered", got)
+	}
+	if s := listed(big); s.State != ledger.Deadletter || s.Attempts != 2 || !strings.Contains(s.LastError, "no such file") {
+		t.Errorf("after cycle 2: %s is %s, %d attempts, last error %q; want DEADLETTER, 2, no such file", big, s.State, s.Attempts, s.LastError)
+	}
+	f.peer.mu.Lock()
+	defer f.peer.mu.Unlock()
+	if diff := cmp.Diff(small, f.peer.delivered); diff != "" {
+		t.Errorf("sent to the peer (-want +got):\n%s", diff)
 	}
 }

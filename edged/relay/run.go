@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -191,7 +192,14 @@ func (r *run) release(seg ledger.Segment) {
 
 func (r *run) deliver(seg ledger.Segment) {
 	payload, err := r.open(seg)
-	if err != nil {
+	var lost *ledger.PayloadError
+	switch {
+	case errors.As(err, &lost):
+		// The payload file is gone or damaged: no attempt can ever send
+		// it. It counts as a failed attempt, so the segment backs off and
+		// dead-letters with the file named in last_error, rather than
+		// stopping every cycle at the same place.
+	case err != nil:
 		r.release(seg)
 		r.gate.back(seg.Size)
 		if r.ctx.Err() == nil {
@@ -200,10 +208,11 @@ func (r *run) deliver(seg ledger.Segment) {
 			r.setErr(fmt.Errorf("segment %s not delivered: %w", seg.ID, err))
 		}
 		return
+	default:
+		seg.Payload = nil // recorded without it: memory holds only payloads under way
+		err = r.e.Deliverer.Deliver(r.ctx, seg, payload.SectionReader)
+		payload.Close()
 	}
-	seg.Payload = nil // recorded without it: memory holds only payloads under way
-	err = r.e.Deliverer.Deliver(r.ctx, seg, payload.SectionReader)
-	payload.Close()
 	if err != nil {
 		// Returned before the gate opens, so that an admission waiting for
 		// the deliveries under way (quotaHangsOnInFlight) sees it.

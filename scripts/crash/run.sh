@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Crash safety (issue #6): relays 2,000 segments from a real edged to a real
 # lab peer while SIGKILLing edged at random moments and restarting it, 20
-# cycles; then the same killing the peer. Checks that every seeded segment is
+# cycles; then the same killing the peer; then edged again with 96 KiB
+# segments, whose payloads the ledger keeps as files. Checks that every seeded segment is
 # DELIVERED exactly once in the ledger, that the peer holds exactly the
 # seeded ids (redeliveries counted, never duplicated), that the ledger passes
 # PRAGMA integrity_check and that daily_used_bytes is the sum of delivered

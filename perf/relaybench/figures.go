@@ -36,6 +36,8 @@ type Throughput struct {
 	Redelivered int
 	// CPU used by the processes over the whole run, start-up included.
 	EdgedCPU, RecvCPU time.Duration
+	// EdgedPeakRSS is edged's VmHWM at the end of the run.
+	EdgedPeakRSS int64
 }
 
 func (t Throughput) rate() perf.Rate {
@@ -60,17 +62,22 @@ func (e *Env) Relay(ctx context.Context, recv Receiver, count, size int) (Throug
 	if err != nil {
 		return Throughput{}, err
 	}
+	mem, err := ReadMemory(r.Edged.Pid())
+	if err != nil {
+		return Throughput{}, err
+	}
 	arrivals, segs, err := r.Finish()
 	if err != nil {
 		return Throughput{}, err
 	}
 	t, err := throughput(arrivals, segs)
-	t.EdgedCPU, t.RecvCPU = ecpu, rcpu
+	t.EdgedCPU, t.RecvCPU, t.EdgedPeakRSS = ecpu, rcpu, mem.HWM
 	return t, err
 }
 
 func (t Throughput) cpu() string {
-	return fmt.Sprintf("CPU per segment: edged %.0f µs, %s %.0f µs", t.EdgedCPU.Seconds()*1e6/float64(t.Segments), "receiver", t.RecvCPU.Seconds()*1e6/float64(t.Segments))
+	return fmt.Sprintf("CPU per segment: edged %.0f µs, receiver %.0f µs; edged peak RSS %.1f MiB",
+		t.EdgedCPU.Seconds()*1e6/float64(t.Segments), t.RecvCPU.Seconds()*1e6/float64(t.Segments), float64(t.EdgedPeakRSS)/(1<<20))
 }
 
 func throughput(arrivals []Arrival, segs []ledger.Segment) (Throughput, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
 
@@ -121,6 +122,39 @@ func BenchmarkPayload(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+			})
+		}
+	}
+}
+
+// BenchmarkInsertParallel inserts one segment per transaction from
+// 4 × GOMAXPROCS goroutines at once, as edged's listener does with several
+// senders, with the payload in the database or in a file. One op is one
+// segment.
+func BenchmarkInsertParallel(b *testing.B) {
+	for _, size := range []int{256 << 10} {
+		for _, where := range []string{"db", "file"} {
+			b.Run(fmt.Sprintf("size=%dKiB/where=%s", size>>10, where), func(b *testing.B) {
+				l := open(b, filepath.Join(b.TempDir(), "l.db"))
+				if where == "db" {
+					l.fileBytes = 1 << 40
+				} else {
+					l.fileBytes = 0
+				}
+				payload := make([]byte, size)
+				var next atomic.Int64
+				b.SetBytes(int64(size))
+				b.SetParallelism(4)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						id := fmt.Sprintf("seg-%08d", next.Add(1))
+						if _, err := l.InsertIfAbsent(context.Background(), t0, New{ID: id, TargetPeer: "p", Payload: payload}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
 			})
 		}
 	}

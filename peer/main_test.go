@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,29 +16,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"edgelab/internal/syncbuf"
 	"edgelab/peer/received"
 	"edgelab/setup/labsetup"
 	"edgelab/transport"
 )
-
-// lockedBuffer holds the process's stderr, which exec copies on its own
-// goroutine while the test may read it to report a failure.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // The built peer binary as a real process: it announces its address in the
 // ready file, accepts a segment from edged's certificate, refuses a client
@@ -62,7 +43,7 @@ func TestPeerBinary(t *testing.T) {
 	evidence := filepath.Join(dir, "peer-evidence.json")
 	ready := filepath.Join(dir, "peer.ready")
 
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--id", "peer-val23", "--tls-dir", tlsDir,
 		"--evidence", evidence, "--ready-file", ready, "--max-segment-bytes", "128")
 	cmd.Stderr = &stderr
@@ -153,7 +134,7 @@ func TestPeerBinary(t *testing.T) {
 
 // waitReady polls for the ready file under a deadline and returns the
 // address in it.
-func waitReady(t *testing.T, path string, exited <-chan error, stderr *lockedBuffer) string {
+func waitReady(t *testing.T, path string, exited <-chan error, stderr *syncbuf.Buffer) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"edgelab/internal/syncbuf"
 	"edgelab/peer/received"
 	"edgelab/setup/labsetup"
 	"edgelab/transport"
@@ -44,7 +45,7 @@ func TestPeerBinary_ResumesAfterSIGKILL(t *testing.T) {
 		t.Helper()
 		ready := filepath.Join(dir, "peer.ready")
 		os.Remove(ready) // a SIGKILLed peer leaves its ready file
-		var stderr lockedBuffer
+		var stderr syncbuf.Buffer
 		args := append([]string{"--listen", "127.0.0.1:0", "--id", "peer-val23", "--tls-dir", tlsDir,
 			"--evidence", evidence, "--ready-file", ready}, extra...)
 		cmd := exec.Command(bin, args...)

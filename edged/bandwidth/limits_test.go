@@ -7,6 +7,8 @@ import (
 	_ "time/tzdata" // the window tests need named zones on any machine
 
 	"github.com/google/go-cmp/cmp"
+
+	"edgelab/internal/fakeclock"
 )
 
 // step is one segment offered to Limits: advance the clock, admit, and
@@ -20,7 +22,7 @@ type step struct {
 	retryIn time.Duration // for Throttled: RetryAt = now + retryIn (0: never)
 }
 
-func runSteps(t *testing.T, ls *Limits, clock *fakeClock, steps []step) {
+func runSteps(t *testing.T, ls *Limits, clock *fakeclock.Clock, steps []step) {
 	t.Helper()
 	for i, s := range steps {
 		clock.Advance(s.advance)
@@ -273,7 +275,7 @@ func TestLimits_DailyWindowIsTimeZoneIndependent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{now: tt.start}
+			clock := fakeclock.New(tt.start)
 			ls := NewLimits(Settings{DailyQuotaBytes: 64}, Usage{}, clock.Now)
 			ls.TrackPeer("a", Settings{DailyQuotaBytes: 64}, Usage{})
 			runSteps(t, ls, clock, []step{

@@ -17,24 +17,8 @@ import (
 
 	"edgelab/edged/bandwidth"
 	"edgelab/edged/ledger"
+	"edgelab/internal/fakeclock"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // recorder is a fake Deliverer that fails the ids in failing.
 type recorder struct {
@@ -55,7 +39,7 @@ func (r *recorder) Deliver(_ context.Context, seg ledger.Segment, _ *io.SectionR
 
 type fixture struct {
 	t     *testing.T
-	clock *fakeClock
+	clock *fakeclock.Clock
 	led   *ledger.Ledger
 	lim   *bandwidth.Limits
 	peer  *recorder
@@ -69,7 +53,7 @@ func newFixture(t *testing.T, s bandwidth.Settings, maxRetry int) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { led.Close() })
-	clock := &fakeClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	lim := bandwidth.NewLimits(s, bandwidth.Usage{}, clock.Now)
 	peer := &recorder{failing: map[string]bool{}}
 	return &fixture{t: t, clock: clock, led: led, lim: lim, peer: peer, exec: &Executor{

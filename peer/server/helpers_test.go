@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"edgelab/internal/syncbuf"
 	"edgelab/peer/received"
 	"edgelab/peer/server"
 	"edgelab/setup/labsetup"
@@ -30,28 +30,10 @@ type lab struct {
 	tls      labsetup.TLSPaths
 	srv      *server.Server
 	evidence string
-	log      *lockedBuffer // the peer's log
+	log      *syncbuf.Buffer // the peer's log
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// lockedBuffer collects a log written from the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // waitLog polls the peer's log for want under a deadline; the server logs
 // a refused handshake on its own goroutine, after the client saw the
@@ -74,7 +56,7 @@ func startPeer(t *testing.T, edit func(*server.Options)) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{dir: dir, tls: paths, evidence: filepath.Join(dir, "peer-evidence.json"), log: &lockedBuffer{}}
+	l := &lab{dir: dir, tls: paths, evidence: filepath.Join(dir, "peer-evidence.json"), log: &syncbuf.Buffer{}}
 	opts := server.Options{
 		Listen:          "127.0.0.1:0",
 		PeerID:          peerID,

@@ -10,6 +10,10 @@ const (
 	PathStatus    = "/v1/relay/status"
 	PathBandwidth = "/v1/relay/config/bandwidth"
 	PathLedger    = "/v1/ledger"
+	// PathHistory answers one segment's attempt history: ?id=ID.
+	PathHistory = "/v1/ledger/history"
+	// PathDecisions answers the limiter's decision journal.
+	PathDecisions = "/v1/relay/decisions"
 	PathMetrics   = "/metrics"
 )
 
@@ -130,6 +134,77 @@ type Segment struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
 	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
+	// History is every delivery attempt the ledger recorded for the
+	// segment, in attempt order ("history":[] when none was made).
+	History []Attempt `json:"history"`
+}
+
+// Attempt outcomes.
+const (
+	AttemptDelivered = "delivered"
+	AttemptFailed    = "failed"
+)
+
+// Attempt is one delivery attempt of a segment, as the ledger's history
+// keeps it: the raw record the lab's checks re-derive counters from. A
+// quota drop is an attempt that failed at admission (started_at ==
+// ended_at, error "quota exceeded"); a throttle is not an attempt (see
+// Decision).
+type Attempt struct {
+	Attempt   int       `json:"attempt"` // 1-based
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	Outcome   string    `json:"outcome"` // AttemptDelivered or AttemptFailed
+	Error     string    `json:"error,omitempty"`
+}
+
+// Decision kinds in the limiter's journal.
+const (
+	DecisionAllowed       = "allowed"
+	DecisionThrottled     = "throttled"
+	DecisionQuotaExceeded = "quota_exceeded"
+	// DecisionSettings is a change of the limits in force (at boot, and
+	// every set-bandwidth), so that a reader can replay the decisions
+	// against the limits they were made under.
+	DecisionSettings = "settings"
+)
+
+// Decision is one entry of the limiter's journal: every admission the
+// limiter decided (allowed, throttled, quota_exceeded) and every change of
+// its settings, with the limiter's own clock reading.
+type Decision struct {
+	Seq int64     `json:"seq"` // 1-based, in decision order, never reused while edged runs
+	At  time.Time `json:"at"`
+	// Kind is one of the Decision* constants.
+	Kind string `json:"kind"`
+	// Segment, TargetPeer and Size name the segment decided on (not for
+	// settings).
+	Segment    string `json:"segment,omitempty"`
+	TargetPeer string `json:"target_peer,omitempty"`
+	Size       int64  `json:"size,omitempty"`
+	// Scope is the limit concerned: "" the global one, else a peer id.
+	// For throttled and quota_exceeded, the limit that refused; for
+	// allowed, ""; for settings, the limit that changed.
+	Scope string `json:"scope"`
+	// Tokens is what the token bucket of Scope held at At, before the
+	// decision; null when that scope has no rate.
+	Tokens *float64 `json:"tokens"`
+	// RetryAt (throttled) is when the bucket will hold enough tokens;
+	// null when it never will (the segment is larger than the burst).
+	RetryAt *time.Time `json:"retry_at,omitempty"`
+	// Settings (settings) are the limits now in force in Scope.
+	Settings *Bandwidth `json:"settings,omitempty"`
+}
+
+// Decisions is the answer of GET /v1/relay/decisions: the journal, a
+// bounded ring of the latest decisions. Total counts every decision since
+// edged started; Dropped those the ring no longer holds (the oldest), so
+// a reader knows whether the journal is complete (Dropped == 0).
+type Decisions struct {
+	Capacity  int        `json:"capacity"`
+	Total     int64      `json:"total"`
+	Dropped   int64      `json:"dropped"`
+	Decisions []Decision `json:"decisions"`
 }
 
 // Ledger is the answer of GET /v1/ledger.

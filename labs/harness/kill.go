@@ -16,6 +16,7 @@ func (p *Process) Kill(timeout time.Duration) (string, error) {
 		return ExitDescription(p.waitErr), fmt.Errorf("kill %s: it had already exited (%s)", p.Spec.Name, ExitDescription(p.waitErr))
 	default:
 	}
+	p.killed = true
 	if err := syscall.Kill(-p.Pid(), syscall.SIGKILL); err != nil {
 		return "", fmt.Errorf("kill %s (pid %d): %w", p.Spec.Name, p.Pid(), err)
 	}

@@ -35,6 +35,7 @@ type Process struct {
 	waitErr  error
 	stopOnce sync.Once
 	stopErr  error
+	killed   bool // Kill ended it: its exit was asked for
 }
 
 // Start starts spec. The caller must Stop the process (a Group does it for
@@ -87,6 +88,20 @@ func (p *Process) Alive() error {
 		return nil
 	}
 }
+
+// Exited reports whether the process has exited (without waiting).
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Killed reports whether Kill ended the process: a crash the caller made
+// on purpose, not one that happened to it.
+func (p *Process) Killed() bool { return p.killed }
 
 // ExitErr is how the process ended (nil for exit status 0); only
 // meaningful after Done.

@@ -2,6 +2,7 @@ package labrun
 
 import (
 	"fmt"
+	"strings"
 
 	"edgelab/evidence"
 )
@@ -71,6 +72,13 @@ func (d CheckDef[R]) Evaluate(r R) (c evidence.Check) {
 		c.Status, c.Detail = evidence.Error, err.Error()
 		c.Summary = fmt.Sprintf("%s: n/a (%s)", d.Label, OneLine(err.Error()))
 		return c
+	}
+	if faults := rec.Faults(); out.Pass && len(faults) > 0 {
+		// What the evidence shows may look right, but the scenario did not
+		// run as planned: a PASS would have been earned by luck.
+		out.Pass = false
+		out.Text += " (scenario fault)"
+		out.Detail = strings.TrimSpace(out.Detail + "\nthe scenario did not run as planned:\n" + strings.Join(faults, "\n"))
 	}
 	c.Status = evidence.Fail
 	if out.Pass {

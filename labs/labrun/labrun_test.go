@@ -259,3 +259,36 @@ func TestMain_PortInUseRecordsEveryScenarioNotRun(t *testing.T) {
 		t.Errorf("stdout is not report.txt:\n%s\n%s", stdout.String(), text)
 	}
 }
+
+func TestCheckDef_ScenarioFaultsNeverPass(t *testing.T) {
+	pass := func(*fakeRecorded) (Outcome, error) { return Outcome{Pass: true, Text: "4/4"}, nil }
+	missing := func(*fakeRecorded) (Outcome, error) { return Outcome{}, errors.New("evidence missing: S-A/x.json") }
+	tests := []struct {
+		name       string
+		rec        ScenarioRecord
+		eval       func(*fakeRecorded) (Outcome, error)
+		want       evidence.Status
+		wantDetail string
+	}{
+		{name: "clean run", eval: pass, want: evidence.Pass},
+		{name: "end condition timed out", rec: ScenarioRecord{TimedOut: true, EndCondition: "all 4 delivered"}, eval: pass,
+			want: evidence.Fail, wantDetail: "the end condition timed out: all 4 delivered"},
+		{name: "a CLI call failed", rec: ScenarioRecord{Problems: []string{"set-bandwidth rate-64: exit 1, want 0"}}, eval: pass,
+			want: evidence.Fail, wantDetail: "set-bandwidth rate-64: exit 1, want 0"},
+		{name: "a process died", rec: ScenarioRecord{Problems: []string{"edged exited before the lab stopped it: signal: killed"}}, eval: pass,
+			want: evidence.Fail, wantDetail: "edged exited before the lab stopped it"},
+		{name: "nothing to judge stays ERROR", rec: ScenarioRecord{TimedOut: true}, eval: missing, want: evidence.Error},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := CheckDef[*fakeRecorded]{ID: "X", Label: "lbl", Eval: tt.eval}
+			c := d.Evaluate(&fakeRecorded{rec: tt.rec})
+			if c.Status != tt.want {
+				t.Fatalf("status = %s, want %s (detail %q)", c.Status, tt.want, c.Detail)
+			}
+			if !strings.Contains(c.Detail, tt.wantDetail) {
+				t.Errorf("detail = %q, want it to name %q", c.Detail, tt.wantDetail)
+			}
+		})
+	}
+}

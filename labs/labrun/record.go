@@ -28,7 +28,7 @@ const (
 )
 
 // SetBandwidthFile is the evidence file of one set-bandwidth CLI run: a
-// harness.CommandResult whose stdout is the api.SetBandwidthResponse JSON.
+// SetBandwidthRun, whose stdout is the api.SetBandwidthResponse JSON.
 func SetBandwidthFile(label string) string { return "set-bandwidth-" + label + ".json" }
 
 // PeerEvidenceFile and PeerLogFile are the evidence and the output of the
@@ -60,6 +60,19 @@ type ScenarioRecord struct {
 	// Exits says how each process ended when stopped ("exit status 0"
 	// after SIGTERM is the clean case).
 	Exits map[string]string `json:"exits,omitempty"`
+}
+
+// Faults are what went wrong while the scenario ran, in the record: an end
+// condition that timed out and every problem met (a CLI call that failed,
+// a process that died, evidence that could not be collected). Any fault
+// makes every check of the scenario FAIL, never PASS (CheckDef.Evaluate).
+func (rec ScenarioRecord) Faults() []string {
+	var out []string
+	if rec.TimedOut {
+		out = append(out, "the end condition timed out: "+rec.EndCondition)
+	}
+	out = append(out, rec.Problems...)
+	return out
 }
 
 // ReportEntry begins the report's entry for the scenario name (title) from

@@ -273,23 +273,61 @@ func (r *Run) StartEdged(ctx context.Context, cfgFile string, ctl *control.Clien
 	return p, nil
 }
 
+// SetBandwidthRun is the evidence file of one set-bandwidth CLI run
+// (set-bandwidth-<label>.json): the command and its output (stdout is the
+// api.SetBandwidthResponse JSON), with what a check needs to judge the
+// change: the status just before the call (what "previous" must say) and
+// the caller's uid (what the audit actor must name). The call's window is
+// StartedAt .. StartedAt + Seconds.
+type SetBandwidthRun struct {
+	harness.CommandResult
+	CallerUID int `json:"caller_uid"`
+	// StatusBefore is the status read right before the CLI ran; nil with
+	// StatusBeforeError when it could not be read.
+	StatusBefore      *api.Status `json:"status_before,omitempty"`
+	StatusBeforeError string      `json:"status_before_error,omitempty"`
+}
+
+// EndedAt is when the CLI call returned.
+func (s SetBandwidthRun) EndedAt() time.Time {
+	return s.StartedAt.Add(time.Duration(s.Seconds * float64(time.Second)))
+}
+
+// Response decodes the CLI's --json answer.
+func (s SetBandwidthRun) Response() (api.SetBandwidthResponse, error) {
+	var resp api.SetBandwidthResponse
+	if err := json.Unmarshal([]byte(s.Stdout), &resp); err != nil {
+		return resp, fmt.Errorf("stdout is not a set-bandwidth answer: %v (exit %d, stdout %q, stderr %q)", err, s.ExitCode, s.Stdout, s.Stderr)
+	}
+	return resp, nil
+}
+
 // SetBandwidth runs the real CLI (`edged relay config set-bandwidth`)
-// against the live daemon on socket and saves its output and exit status
-// as set-bandwidth-<label>.json. wantExit is the exit status the step
-// expects (1 for a change the daemon must refuse).
+// against the live daemon on socket and saves a SetBandwidthRun as
+// set-bandwidth-<label>.json. wantExit is the exit status the step expects
+// (1 for a change the daemon must refuse).
 func (r *Run) SetBandwidth(ctx context.Context, socket, label string, wantExit int, flags ...string) error {
 	return r.Step("set-bandwidth-"+label, func() error {
+		run := SetBandwidthRun{CallerUID: os.Getuid()}
+		sctx, cancel := context.WithTimeout(ctx, ObserveTimeout)
+		st, err := (&control.Client{Socket: socket}).Status(sctx)
+		cancel()
+		if err != nil {
+			run.StatusBeforeError = err.Error()
+		} else {
+			run.StatusBefore = &st
+		}
 		args := append([]string{"relay", "config", "set-bandwidth", "--socket", socket}, flags...)
 		args = append(args, "--json")
-		res := harness.RunCommand(ctx, r.Work, r.Edged, args...)
-		if err := r.WriteJSON(SetBandwidthFile(label), res); err != nil {
+		run.CommandResult = harness.RunCommand(ctx, r.Work, r.Edged, args...)
+		if err := r.WriteJSON(SetBandwidthFile(label), run); err != nil {
 			return SetupErr("save set-bandwidth answer: %w", err)
 		}
+		res := run.CommandResult
 		if res.StartError != "" || res.ExitCode != wantExit {
 			return fmt.Errorf("set-bandwidth %s: exit %d, want %d: %v", label, res.ExitCode, wantExit, res.Err())
 		}
-		var resp api.SetBandwidthResponse
-		_ = json.Unmarshal([]byte(res.Stdout), &resp)
+		resp, _ := run.Response()
 		r.Progress.Printf(r.Scenario.Name, "set-bandwidth %s: exit %d applied=%v", strings.Join(flags, " "), res.ExitCode, resp.Applied)
 		return nil
 	})
@@ -323,8 +361,12 @@ func (r *Run) GoTest(ctx context.Context, pattern string, pkgs ...string) (res h
 
 // Stop ends p (SIGTERM, then SIGKILL after the grace) and records how it
 // exited; a name stopped before (edged, restarted) is recorded as
-// "<name> (restarted)".
+// "<name> (restarted)". A process that had exited before the lab stopped
+// it (and not by the lab's own Kill), or that exited with an error when
+// asked to stop, is a problem: it died, and the checks must not pass over
+// it.
 func (r *Run) Stop(p *harness.Process) {
+	died := p.Exited() && !p.Killed()
 	if err := p.Stop(stopGrace); err != nil {
 		r.Problem(err)
 	}
@@ -335,7 +377,14 @@ func (r *Run) Stop(p *harness.Process) {
 	if _, taken := r.Rec.Exits[name]; taken {
 		name += " (restarted)"
 	}
-	r.Rec.Exits[name] = harness.ExitDescription(p.ExitErr())
+	exit := harness.ExitDescription(p.ExitErr())
+	r.Rec.Exits[name] = exit
+	switch {
+	case died:
+		r.Problem(fmt.Errorf("%s exited before the lab stopped it: %s", p.Spec.Name, exit))
+	case p.ExitErr() != nil && !p.Killed():
+		r.Problem(fmt.Errorf("%s ended with %s when stopped (SIGTERM)", p.Spec.Name, exit))
+	}
 }
 
 // Finish ends the scenario; a lab's finish, which Execute runs on every

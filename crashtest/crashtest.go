@@ -68,7 +68,7 @@ type Result struct {
 	Duration time.Duration
 
 	Final     api.Status       // edged's status once everything was delivered
-	Ledger    []ledger.Segment // every row, after edged stopped
+	Ledger    []ledger.Segment // every row with its History, after edged stopped
 	Usage     ledger.Usage     // the global quota usage stored in the ledger
 	Integrity string           // PRAGMA integrity_check
 	Evidence  received.Evidence
@@ -397,7 +397,7 @@ func (r *run) collect(ctx context.Context, res *Result) error {
 	if res.Integrity, err = l.IntegrityCheck(ctx); err != nil {
 		return err
 	}
-	if res.Ledger, err = l.List(ctx); err != nil {
+	if res.Ledger, err = l.ListHistory(ctx); err != nil {
 		return err
 	}
 	if res.Usage, err = l.Usage(ctx, ""); err != nil {
@@ -482,6 +482,9 @@ func (res Result) Violations() []string {
 		if res.Options.Victim == Edged && s.Attempts != 1 {
 			add("ledger: %s took %d attempts (last error %q), want 1: the peer never went down", s.ID, s.Attempts, s.LastError)
 		}
+		if msg := historyDisagrees(s); msg != "" {
+			add("ledger: %s: %s", s.ID, msg)
+		}
 	}
 	if len(res.Ledger) != len(seeded) {
 		add("ledger holds %d rows, want %d", len(res.Ledger), len(seeded))
@@ -541,6 +544,34 @@ func (res Result) Violations() []string {
 		add("peer counted %d redeliveries after %d kills; at most %d per kill (daemon.RelayInFlight) are explained", extra, len(res.Kills), daemon.RelayInFlight)
 	}
 	return v
+}
+
+// historyDisagrees says how s's attempt history disagrees with its row,
+// "" when it does not: the history is written in the transaction that
+// counts the attempt, so a kill can abandon an attempt but never leave one
+// counted and not in the history, nor the reverse. The ledger is new, so
+// every attempt was made with the history in place.
+func historyDisagrees(s ledger.Segment) string {
+	if len(s.History) != s.Attempts {
+		return fmt.Sprintf("counts %d attempts, its history holds %d: %+v", s.Attempts, len(s.History), s.History)
+	}
+	for i, a := range s.History {
+		last := i == len(s.History)-1
+		delivered := s.State == ledger.Delivered && last
+		switch {
+		case a.Attempt != i+1:
+			return fmt.Sprintf("history entry %d is attempt %d", i+1, a.Attempt)
+		case a.EndedAt.Before(a.StartedAt):
+			return fmt.Sprintf("attempt %d ended at %v, before it started at %v", a.Attempt, a.EndedAt, a.StartedAt)
+		case delivered && (a.Outcome != ledger.OutcomeDelivered || a.Error != ""):
+			return fmt.Sprintf("DELIVERED, but its last attempt is %s (%q)", a.Outcome, a.Error)
+		case !delivered && (a.Outcome != ledger.OutcomeFailed || a.Error == ""):
+			return fmt.Sprintf("attempt %d is %s (%q), want a failure with its error", a.Attempt, a.Outcome, a.Error)
+		case !delivered && last && a.Error != s.LastError:
+			return fmt.Sprintf("last attempt failed with %q, the row says %q", a.Error, s.LastError)
+		}
+	}
+	return ""
 }
 
 func abbreviate(ids []string, n int) string {

@@ -374,6 +374,135 @@ func TestEdged_QuotaDeadletters(t *testing.T) {
 	if diff := cmp.Diff(ids[:2], l.peer.IDs()); diff != "" {
 		t.Fatalf("peer ids (-want +got):\n%s", diff)
 	}
+	// Each drop is an attempt that failed at its admission.
+	for _, s := range mustLedger(t, l).Segments[2:] {
+		if len(s.History) != 2 {
+			t.Fatalf("%s: got history %+v, want its 2 attempts", s.ID, s.History)
+		}
+		for i, a := range s.History {
+			if a.Attempt != i+1 || a.Outcome != api.AttemptFailed || a.Error != "quota exceeded" || !a.StartedAt.Equal(a.EndedAt) {
+				t.Errorf("%s attempt %d: got %+v, want a quota drop starting and ending at once", s.ID, i+1, a)
+			}
+		}
+	}
+	l.stop()
+}
+
+// The dump holds each segment's attempts, and the limiter's journal the
+// decisions behind them, from the settings at boot on; the throttle
+// counter is the journal's throttled entries.
+func TestEdged_RecordsHistoryAndDecisions(t *testing.T) {
+	opts := labsetup.DefaultConfigOptions()
+	opts.TickInterval = 200 * time.Millisecond
+	l := newLab(t, opts)
+	l.start()
+	ids := l.seed("it-h", 4)
+	l.waitFor("4 delivered", func() (bool, string) {
+		st := l.status()
+		return st.Segments.Delivered == 4, fmt.Sprintf("segments=%+v", st.Segments)
+	})
+
+	started := map[string]time.Time{}
+	for _, s := range mustLedger(t, l).Segments {
+		if len(s.History) != 1 {
+			t.Fatalf("%s: got history %+v, want one attempt", s.ID, s.History)
+		}
+		a := s.History[0]
+		if a.Attempt != 1 || a.Outcome != api.AttemptDelivered || a.Error != "" ||
+			a.StartedAt.Before(s.CreatedAt) || a.EndedAt.Before(a.StartedAt) || s.DeliveredAt == nil || s.DeliveredAt.Before(a.EndedAt) {
+			t.Errorf("%s (created %v, delivered %v): got attempt %+v, want attempt 1 delivered between them", s.ID, s.CreatedAt, s.DeliveredAt, a)
+		}
+		started[s.ID] = a.StartedAt
+	}
+	var one api.Segment
+	if err := json.Unmarshal(l.cli("ledger", "history", ids[0], "--json", "--socket", l.client.Socket), &one); err != nil {
+		t.Fatal(err)
+	}
+	if one.ID != ids[0] || len(one.History) != 1 || !one.History[0].StartedAt.Equal(started[ids[0]]) {
+		t.Errorf("ledger history %s: got %+v, want the dump's attempt", ids[0], one)
+	}
+	if table := string(l.cli("ledger", "history", ids[0], "--socket", l.client.Socket)); !strings.Contains(table, "\n1        ") || !strings.Contains(table, "delivered") {
+		t.Errorf("ledger history table:\n%s", table)
+	}
+
+	decisions := func() api.Decisions {
+		var d api.Decisions
+		if err := json.Unmarshal(l.cli("relay", "decisions", "--json", "--socket", l.client.Socket), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Dropped != 0 || d.Total != int64(len(d.Decisions)) || d.Capacity != 1<<16 {
+			t.Fatalf("decisions: capacity %d, total %d, dropped %d for %d entries", d.Capacity, d.Total, d.Dropped, len(d.Decisions))
+		}
+		return d
+	}
+	d := decisions()
+	var allowed []string
+	for i, e := range d.Decisions {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("decision %d: seq %d", i, e.Seq)
+		}
+		switch {
+		case i == 0:
+			if e.Kind != api.DecisionSettings || e.Scope != "" || e.Settings == nil || e.Tokens != nil {
+				t.Errorf("first decision: got %+v, want the boot's unlimited global settings", e)
+			}
+		case i == 1:
+			if e.Kind != api.DecisionSettings || e.Scope != "peer-it" {
+				t.Errorf("second decision: got %+v, want the settings of peer-it", e)
+			}
+		case e.Kind == api.DecisionAllowed:
+			allowed = append(allowed, e.Segment)
+			if e.TargetPeer != "peer-it" || e.Size != 64 || e.Tokens != nil || started[e.Segment].Before(e.At) {
+				t.Errorf("allowed %s: got %+v, want 64 B for peer-it, no tokens, at or before its attempt's start %v", e.Segment, e, started[e.Segment])
+			}
+		default:
+			t.Errorf("decision %d: got %+v, want allowed", i, e)
+		}
+	}
+	if diff := cmp.Diff(ids, allowed); diff != "" {
+		t.Errorf("allowed segments (-want +got):\n%s", diff)
+	}
+
+	// 8 B/s: a 64 B segment is larger than the burst and never passes.
+	l.setBandwidth("--bytes-per-second", "8")
+	blocked := l.seed("it-hb", 1)[0]
+	l.waitFor("two throttles", func() (bool, string) {
+		st := l.status()
+		return st.ThrottleCount >= 2, fmt.Sprintf("throttle=%d", st.ThrottleCount)
+	})
+	// A restart starts a new journal, with the settings in force.
+	if err := l.stop(); err != nil {
+		t.Fatal(err)
+	}
+	l.start()
+	d = decisions()
+	if len(d.Decisions) < 2 || d.Decisions[0].Settings == nil || d.Decisions[0].Settings.BytesPerSecond != 8 {
+		t.Fatalf("journal after a restart: got %+v, want it to start with the runtime 8 B/s", d.Decisions)
+	}
+	l.waitFor("two throttles after the restart", func() (bool, string) {
+		st := l.status()
+		return st.ThrottleCount >= 2, fmt.Sprintf("throttle=%d", st.ThrottleCount)
+	})
+	// The executor goes on throttling: the journal, read after the
+	// status, holds at least the throttles the status counted.
+	st := l.status()
+	d = decisions()
+	var throttled int64
+	for _, e := range d.Decisions {
+		if e.Kind != api.DecisionThrottled {
+			continue
+		}
+		throttled++
+		if e.Segment != blocked || e.Scope != "" || e.Tokens == nil || *e.Tokens > 8 || e.RetryAt != nil {
+			t.Errorf("throttled: got %+v, want %s refused by the global burst, never to pass", e, blocked)
+		}
+	}
+	if throttled < st.ThrottleCount {
+		t.Errorf("journal holds %d throttled decisions, status counted %d before it was read", throttled, st.ThrottleCount)
+	}
+	if h := mustLedger(t, l).Segments; len(h) != 5 || h[4].ID != blocked || len(h[4].History) != 0 {
+		t.Errorf("the throttled segment: got %+v, want no attempt in its history", h[len(h)-1])
+	}
 	l.stop()
 }
 

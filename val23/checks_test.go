@@ -1,6 +1,7 @@
 package val23
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,181 +10,120 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"edgelab/edged/api"
+	"edgelab/edged/audit"
 	"edgelab/evidence"
-	"edgelab/labs/harness"
 	"edgelab/labs/labrun"
 	"edgelab/peer/received"
 )
 
-var t0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+// The check tests start from a real run (testdata/recorded-pass: `go run
+// ./labs/val23` on a correct daemon) and break its evidence the way a
+// broken daemon would, one behaviour at a time: every check must FAIL on
+// the breakage it guards, and stay ERROR, not PASS, when its evidence is
+// missing.
 
-// scenarioFixture is the evidence files of one scenario; nil or empty
-// fields are not written.
-type scenarioFixture struct {
-	run       *labrun.ScenarioRecord
-	seeded    []string
-	peer      *received.Evidence
-	status    *api.Status
-	ledger    *api.Ledger
-	audit     *string
-	setBW     map[string]harness.CommandResult
-	preReload *PreReload
-	goTest    *string
+// lab is a copy of the recorded run that a test may edit.
+type lab struct {
+	t   *testing.T
+	dir string
 }
 
-type labFixture map[string]*scenarioFixture
-
-func peerEvidence(ids ...string) *received.Evidence {
-	ev := &received.Evidence{PeerID: PeerID, Ingress: received.Ingress{ByPeer: map[string]int64{}}}
-	for _, id := range ids {
-		ev.Segments = append(ev.Segments, received.Segment{ID: id, Bytes: SegmentSize, FromPeer: NodeID, Deliveries: 1})
-		ev.Ingress.Bytes += SegmentSize
-		ev.Ingress.ByPeer[NodeID] += SegmentSize
-	}
-	return ev
-}
-
-func ledgerOf(states map[string]string) *api.Ledger {
-	l := &api.Ledger{}
-	for id, st := range states {
-		l.Segments = append(l.Segments, api.Segment{ID: id, TargetPeer: PeerID, Size: SegmentSize, State: st})
-	}
-	return l
-}
-
-func ptr[T any](v T) *T { return &v }
-
-const passingGoTest = `{"Time":"2026-03-14T09:00:10Z","Action":"start","Package":"edgelab/edged/bandwidth"}
-{"Time":"2026-03-14T09:00:10Z","Action":"run","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h"}
-{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Output":"=== RUN   TestBandwidthLimiter_DailyQuota_ResetsAfter24h\n"}
-{"Time":"2026-03-14T09:00:10Z","Action":"pass","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Elapsed":0}
-{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Output":"PASS\n"}
-{"Time":"2026-03-14T09:00:10Z","Action":"pass","Package":"edgelab/edged/bandwidth","Elapsed":0.01}
-`
-
-const noTestsGoTest = `{"Time":"2026-03-14T09:00:10Z","Action":"start","Package":"edgelab/edged/bandwidth"}
-{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Output":"testing: warning: no tests to run\n"}
-{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Output":"PASS\n"}
-{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Output":"ok  \tedgelab/edged/bandwidth\t0.004s [no tests to run]\n"}
-{"Time":"2026-03-14T09:00:10Z","Action":"pass","Package":"edgelab/edged/bandwidth","Elapsed":0.004}
-`
-
-const failingGoTest = `{"Time":"2026-03-14T09:00:10Z","Action":"run","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h"}
-{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Output":"    limiter_test.go:80: allowed after 23h59m\n"}
-{"Time":"2026-03-14T09:00:10Z","Action":"fail","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Elapsed":0}
-{"Time":"2026-03-14T09:00:10Z","Action":"fail","Package":"edgelab/edged/bandwidth","Elapsed":0.01}
-`
-
-func setBWResult(exit int, stdout, stderr string) harness.CommandResult {
-	return harness.CommandResult{
-		Args:     []string{"edged", "relay", "config", "set-bandwidth", "--bytes-per-second", "0", "--daily-quota-bytes", "0", "--json"},
-		ExitCode: exit, Stdout: stdout, Stderr: stderr, StartedAt: t0,
-	}
-}
-
-const appliedUnlimited = `{"applied":true,"bandwidth":{"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0,"source":"runtime"},"previous":{"bytes_per_second":8,"burst_bytes":8,"daily_quota_bytes":0,"source":"config"},"warnings":[]}`
-
-func record(name string, start time.Time, seconds int) *labrun.ScenarioRecord {
-	s, _ := ScenarioByName(name)
-	reached := start.Add(time.Duration(seconds) * time.Second)
-	return &labrun.ScenarioRecord{
-		Name: name, Title: s.Title, StartedAt: start, EndedAt: reached.Add(200 * time.Millisecond),
-		EndCondition: "all seeded segments terminal", ReachedAt: &reached,
-	}
-}
-
-// passingLab is evidence of a run in which every check passes.
-func passingLab() labFixture {
-	sa, sb, sc, sd := Scenarios[0].IDs(), Scenarios[1].IDs(), Scenarios[2].IDs(), Scenarios[3].IDs()
-	return labFixture{
-		SA: {
-			run: record(SA, t0, 1), seeded: sa, peer: peerEvidence(sa...),
-			status: &api.Status{NodeID: NodeID, Unlimited: true, Segments: api.SegmentCounts{Delivered: 4}},
-			ledger: ledgerOf(map[string]string{sa[0]: "DELIVERED", sa[1]: "DELIVERED", sa[2]: "DELIVERED", sa[3]: "DELIVERED"}),
-		},
-		SB: {
-			run: record(SB, t0.Add(2*time.Second), 4), seeded: sb, peer: peerEvidence(sb...),
-			status: &api.Status{NodeID: NodeID, Bandwidth: api.Bandwidth{BytesPerSecond: 64, Source: "runtime"},
-				ThrottleCount: 10, Segments: api.SegmentCounts{Delivered: 5}},
-			audit: ptr(`{"time":"2026-03-14T09:00:02Z","event":"relay.bandwidth.configured","bandwidth":{"bytes_per_second":64,"burst_bytes":0,"daily_quota_bytes":0},"previous":{"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0},"peer":"","actor":"uid=0"}` + "\n"),
-			setBW: map[string]harness.CommandResult{labrun.SetBandwidthFile("rate-64"): setBWResult(0, `{"applied":true}`, "")},
-		},
-		SC: {
-			run: record(SC, t0.Add(7*time.Second), 4), seeded: sc, peer: peerEvidence(sc[0], sc[1]),
-			status: &api.Status{NodeID: NodeID, Bandwidth: api.Bandwidth{DailyQuotaBytes: 128, Source: "runtime"},
-				QuotaDropCount: 12, DailyUsedBytes: 128, Segments: api.SegmentCounts{Delivered: 2, Deadletter: 4}},
-			ledger: ledgerOf(map[string]string{
-				sc[0]: "DELIVERED", sc[1]: "DELIVERED",
-				sc[2]: "DEADLETTER", sc[3]: "DEADLETTER", sc[4]: "DEADLETTER", sc[5]: "DEADLETTER",
-			}),
-		},
-		SD: {
-			run: record(SD, t0.Add(12*time.Second), 3), seeded: sd, peer: peerEvidence(sd...),
-			status: &api.Status{NodeID: NodeID, Unlimited: true, ThrottleCount: 12, Segments: api.SegmentCounts{Delivered: 6}},
-			setBW:  map[string]harness.CommandResult{FileSetBandwidthUnlimited: setBWResult(0, appliedUnlimited, "")},
-			preReload: &PreReload{
-				BaselineAt: t0.Add(12 * time.Second), Baseline: api.Status{ExecutorCycles: 3},
-				LastAt: t0.Add(14 * time.Second),
-				Last: api.Status{ExecutorCycles: 5, LastCycleThrottled: 6, ThrottleCount: 12,
-					Segments: api.SegmentCounts{Pending: 6, BlockedOversize: 6}},
-				PeerIDs: []string{}, Reached: true,
-			},
-		},
-		SE: {run: record(SE, t0.Add(16*time.Second), 1), goTest: ptr(passingGoTest)},
-	}
-}
-
-func (f labFixture) write(t *testing.T) string {
+func recordedLab(t *testing.T) lab {
 	t.Helper()
-	dir := t.TempDir()
-	for name, s := range f {
-		sdir := filepath.Join(dir, name)
-		if err := os.MkdirAll(sdir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		put := func(file string, v any) {
-			t.Helper()
-			if err := labrun.WriteJSON(sdir, file, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		raw := func(file, content string) {
-			t.Helper()
-			if err := os.WriteFile(filepath.Join(sdir, file), []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if s.run != nil {
-			put(labrun.FileScenario, s.run)
-		}
-		if s.seeded != nil {
-			put(labrun.FileSeeded, s.seeded)
-		}
-		if s.peer != nil {
-			put(FilePeer, s.peer)
-		}
-		if s.status != nil {
-			put(labrun.FileStatus, s.status)
-		}
-		if s.ledger != nil {
-			put(labrun.FileLedger, s.ledger)
-		}
-		if s.audit != nil {
-			raw(labrun.FileAudit, *s.audit)
-		}
-		for file, res := range s.setBW {
-			put(file, res)
-		}
-		if s.preReload != nil {
-			put(FilePreReload, s.preReload)
-		}
-		if s.goTest != nil {
-			raw(labrun.FileGoTest, *s.goTest)
+	dir := filepath.Join(t.TempDir(), "run")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(recordedRun)))
+	return lab{t, dir}
+}
+
+func (l lab) path(scenario, file string) string { return filepath.Join(l.dir, scenario, file) }
+
+// edit decodes one JSON file of a scenario into v, lets f change it and
+// writes it back.
+func edit[T any](l lab, scenario, file string, f func(*T)) {
+	l.t.Helper()
+	raw, err := os.ReadFile(l.path(scenario, file))
+	require.NoError(l.t, err)
+	var v T
+	require.NoError(l.t, json.Unmarshal(raw, &v), "decode %s/%s", scenario, file)
+	f(&v)
+	require.NoError(l.t, labrun.WriteJSON(filepath.Join(l.dir, scenario), file, v))
+}
+
+// editAudit rewrites a scenario's audit.jsonl event by event.
+func (l lab) editAudit(scenario string, f func([]audit.Event) []audit.Event) {
+	l.t.Helper()
+	file, err := os.Open(l.path(scenario, labrun.FileAudit))
+	require.NoError(l.t, err)
+	var events []audit.Event
+	sc := bufio.NewScanner(file)
+	for sc.Scan() {
+		var e audit.Event
+		require.NoError(l.t, json.Unmarshal(sc.Bytes(), &e))
+		events = append(events, e)
+	}
+	file.Close()
+	var b strings.Builder
+	for _, e := range f(events) {
+		line, err := json.Marshal(e)
+		require.NoError(l.t, err)
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	l.write(scenario, labrun.FileAudit, b.String())
+}
+
+func (l lab) write(scenario, file, content string) {
+	l.t.Helper()
+	require.NoError(l.t, os.WriteFile(l.path(scenario, file), []byte(content), 0o644))
+}
+
+func (l lab) remove(scenario, file string) {
+	l.t.Helper()
+	require.NoError(l.t, os.Remove(l.path(scenario, file)))
+}
+
+func (l lab) peer(scenario string, f func(*received.Evidence)) { edit(l, scenario, FilePeer, f) }
+func (l lab) status(scenario string, f func(*api.Status))      { edit(l, scenario, labrun.FileStatus, f) }
+func (l lab) ledger(scenario string, f func(*api.Ledger))      { edit(l, scenario, labrun.FileLedger, f) }
+func (l lab) decisions(scenario string, f func(*api.Decisions)) {
+	edit(l, scenario, labrun.FileDecisions, f)
+}
+func (l lab) setBandwidth(scenario, file string, f func(*labrun.SetBandwidthRun)) {
+	edit(l, scenario, file, f)
+}
+
+// answer edits the JSON answer a set-bandwidth run printed.
+func (l lab) answer(scenario, file string, f func(*api.SetBandwidthResponse)) {
+	l.setBandwidth(scenario, file, func(run *labrun.SetBandwidthRun) {
+		var resp api.SetBandwidthResponse
+		require.NoError(l.t, json.Unmarshal([]byte(run.Stdout), &resp))
+		f(&resp)
+		out, err := json.Marshal(resp)
+		require.NoError(l.t, err)
+		run.Stdout = string(out)
+	})
+}
+
+func segment(l *api.Ledger, id string) *api.Segment {
+	for i := range l.Segments {
+		if l.Segments[i].ID == id {
+			return &l.Segments[i]
 		}
 	}
-	return dir
+	panic("no segment " + id)
+}
+
+func received1(e *received.Evidence, id string) *received.Segment {
+	for i := range e.Segments {
+		if e.Segments[i].ID == id {
+			return &e.Segments[i]
+		}
+	}
+	panic("no receipt " + id)
 }
 
 func statuses(checks []evidence.Check) map[string]evidence.Status {
@@ -205,8 +145,29 @@ func checkByID(t *testing.T, checks []evidence.Check, id string) evidence.Check 
 	return evidence.Check{}
 }
 
+// assertStatuses checks every one of the ten statuses: the named ones as
+// given, all others PASS.
+func assertStatuses(t *testing.T, checks []evidence.Check, notPass map[string]evidence.Status) {
+	t.Helper()
+	want := map[string]evidence.Status{}
+	for _, d := range Checks {
+		want[d.ID] = evidence.Pass
+	}
+	for id, s := range notPass {
+		want[id] = s
+	}
+	if diff := cmp.Diff(want, statuses(checks)); diff != "" {
+		t.Errorf("check statuses mismatch (-want +got):\n%s", diff)
+		for _, c := range checks {
+			if c.Status != want[c.ID] {
+				t.Logf("%s %s: %s", c.ID, c.Status, c.Detail)
+			}
+		}
+	}
+}
+
 func TestEvaluate_PassingEvidence(t *testing.T) {
-	scenarios, checks := Evaluate(passingLab().write(t))
+	scenarios, checks := Evaluate(recordedLab(t).dir)
 
 	var got []string
 	for _, s := range scenarios {
@@ -232,420 +193,609 @@ func TestEvaluate_PassingEvidence(t *testing.T) {
 		"VAL23-09 PASS post-hotreload delivery: 6/6",
 		"VAL23-10 PASS daily quota reset: PASS",
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("report lines mismatch (-want +got):\n%s", diff)
-	}
+	assert.Empty(t, cmp.Diff(want, got), "report lines (-want +got)")
 	for _, c := range checks {
-		if c.Detail != "" {
-			t.Errorf("%s passed with detail %q, want none", c.ID, c.Detail)
-		}
-	}
-	if got, want := checkByID(t, checks, "VAL23-01").Seconds, 1.2; got != want {
-		t.Errorf("VAL23-01 seconds = %v, want the scenario's %v", got, want)
+		assert.Empty(t, c.Detail, "%s passed with a detail", c.ID)
 	}
 }
 
+// shift moves a time by d.
+func shift(t *time.Time, d time.Duration) { *t = t.Add(d) }
+
 func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
-	sa, sb, sc, sd := Scenarios[0].IDs(), Scenarios[1].IDs(), Scenarios[2].IDs(), Scenarios[3].IDs()
+	const (
+		fail = evidence.Fail
+		rate = "set-bandwidth-rate-64.json"
+	)
 	tests := []struct {
-		name       string
-		mutate     func(f labFixture)
-		want       map[string]evidence.Status // checks that are not PASS
-		wantDetail map[string][]string        // substrings of those checks' detail
-		wantText   map[string]string          // exact report.txt summaries
+		name   string
+		break_ func(l lab)
+		want   map[string]evidence.Status // checks that are not PASS
+		detail map[string]string          // a substring of those checks' detail
 	}{
+		// VAL23-01/05/09: the witness and the ledger, exactly.
 		{
-			name:       "S-A extra segment",
-			mutate:     func(f labFixture) { f[SA].peer = peerEvidence(append(sa, "val23-sa-005")...) },
-			want:       map[string]evidence.Status{"VAL23-01": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-01": {"peer evidence ids (-want +got)", `+ 	"val23-sa-005"`}},
-			wantText:   map[string]string{"VAL23-01": "unlimited baseline: 5/4 delivered"},
+			name: "S-A wrong bytes of the right length",
+			break_: func(l lab) {
+				l.peer(SA, func(e *received.Evidence) { received1(e, "val23-sa-002").SHA256 = strings.Repeat("0", 64) })
+			},
+			want: map[string]evidence.Status{"VAL23-01": fail}, detail: map[string]string{"VAL23-01": "val23-sa-002"},
 		},
 		{
-			name:       "S-A missing segment",
-			mutate:     func(f labFixture) { f[SA].peer = peerEvidence(sa[:3]...) },
-			want:       map[string]evidence.Status{"VAL23-01": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-01": {`- 	"val23-sa-004"`}},
-			wantText:   map[string]string{"VAL23-01": "unlimited baseline: 3/4 delivered"},
+			name:   "S-A every segment delivered twice",
+			break_: func(l lab) { l.peer(SA, func(e *received.Evidence) { e.Segments[0].Deliveries = 2 }) },
+			want:   map[string]evidence.Status{"VAL23-01": fail}, detail: map[string]string{"VAL23-01": "delivered 2 times"},
 		},
 		{
-			name:       "S-A segment received twice as two entries",
-			mutate:     func(f labFixture) { f[SA].peer = peerEvidence(append(sa, sa[0])...) },
-			want:       map[string]evidence.Status{"VAL23-01": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-01": {`+ 	"val23-sa-001"`}},
+			name: "S-A ledger left PENDING",
+			break_: func(l lab) {
+				l.ledger(SA, func(g *api.Ledger) {
+					s := segment(g, "val23-sa-003")
+					s.State, s.DeliveredAt, s.History = "PENDING", nil, nil
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-01": fail}, detail: map[string]string{"VAL23-01": "val23-sa-003"},
 		},
 		{
-			name:     "S-A status not unlimited",
-			mutate:   func(f labFixture) { f[SA].status.Unlimited = false },
-			want:     map[string]evidence.Status{"VAL23-02": evidence.Fail},
-			wantText: map[string]string{"VAL23-02": "unlimited status: unlimited=false"},
+			name: "S-A an extra segment at the peer",
+			break_: func(l lab) {
+				l.peer(SA, func(e *received.Evidence) {
+					x := e.Segments[0]
+					x.ID = "val23-sa-005"
+					e.Segments = append(e.Segments, x)
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-01": fail},
 		},
+		{
+			name:   "S-A a segment missing at the peer",
+			break_: func(l lab) { l.peer(SA, func(e *received.Evidence) { e.Segments = e.Segments[1:] }) },
+			want:   map[string]evidence.Status{"VAL23-01": fail},
+		},
+		{
+			name: "S-A receipt stamped outside edged's attempt",
+			break_: func(l lab) {
+				l.peer(SA, func(e *received.Evidence) { shift(&e.Segments[0].ReceivedAt, time.Second) })
+			},
+			want: map[string]evidence.Status{"VAL23-01": fail},
+		},
+		{
+			name:   "S-A status still counts a pending segment",
+			break_: func(l lab) { l.status(SA, func(s *api.Status) { s.Segments.Pending = 1 }) },
+			want:   map[string]evidence.Status{"VAL23-01": fail, "VAL23-02": evidence.Pass},
+		},
+		// VAL23-02
+		{
+			name:   "S-A status not unlimited",
+			break_: func(l lab) { l.status(SA, func(s *api.Status) { s.Unlimited = false }) },
+			want:   map[string]evidence.Status{"VAL23-02": fail},
+		},
+		{
+			name: "S-A a throttle in the journal",
+			break_: func(l lab) {
+				l.decisions(SA, func(d *api.Decisions) {
+					for i := range d.Decisions {
+						if d.Decisions[i].Kind == api.DecisionAllowed {
+							d.Decisions[i].Kind = api.DecisionThrottled
+							break
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-02": fail},
+		},
+		{
+			name:   "S-A journal dropped entries",
+			break_: func(l lab) { l.decisions(SA, func(d *api.Decisions) { d.Dropped, d.Total = 3, d.Total+3 }) },
+			want:   map[string]evidence.Status{"VAL23-02": fail}, detail: map[string]string{"VAL23-02": "incomplete"},
+		},
+		// VAL23-03
 		{
 			name: "S-B audit event with another rate",
-			mutate: func(f labFixture) {
-				f[SB].audit = ptr(`{"event":"relay.bandwidth.configured","bandwidth":{"bytes_per_second":32}}` + "\n")
+			break_: func(l lab) {
+				l.editAudit(SB, func(es []audit.Event) []audit.Event { es[0].Bandwidth.BytesPerSecond = 65; return es })
 			},
-			want:       map[string]evidence.Status{"VAL23-03": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-03": {"relay.bandwidth.configured bytes_per_second=32"}},
-			wantText:   map[string]string{"VAL23-03": "set-bandwidth audit: not found"},
+			want: map[string]evidence.Status{"VAL23-03": fail},
 		},
 		{
-			name:       "S-B audit event missing: no audit log at all",
-			mutate:     func(f labFixture) { f[SB].audit = nil },
-			want:       map[string]evidence.Status{"VAL23-03": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-03": {"audit.jsonl absent"}},
+			name:   "S-B audit actor empty",
+			break_: func(l lab) { l.editAudit(SB, func(es []audit.Event) []audit.Event { es[0].Actor = ""; return es }) },
+			want:   map[string]evidence.Status{"VAL23-03": fail}, detail: map[string]string{"VAL23-03": "actor"},
 		},
 		{
-			name:       "S-B audit event missing: empty audit log",
-			mutate:     func(f labFixture) { f[SB].audit = ptr("") },
-			want:       map[string]evidence.Status{"VAL23-03": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-03": {"holds no events"}},
+			name: "S-B audit previous wrong",
+			break_: func(l lab) {
+				l.editAudit(SB, func(es []audit.Event) []audit.Event { es[0].Previous.BytesPerSecond = 8; return es })
+			},
+			want: map[string]evidence.Status{"VAL23-03": fail}, detail: map[string]string{"VAL23-03": "previous"},
 		},
 		{
-			name:       "S-B torn audit log cannot be judged",
-			mutate:     func(f labFixture) { f[SB].audit = ptr(`{"event":"relay.bandw`) },
-			want:       map[string]evidence.Status{"VAL23-03": evidence.Error},
-			wantDetail: map[string][]string{"VAL23-03": {"evidence unusable: S-B/audit.jsonl"}},
+			name: "S-B audit names a peer",
+			break_: func(l lab) {
+				l.editAudit(SB, func(es []audit.Event) []audit.Event { es[0].Peer = "peer-val23"; return es })
+			},
+			want: map[string]evidence.Status{"VAL23-03": fail},
 		},
 		{
-			name:       "S-B throttle count too low",
-			mutate:     func(f labFixture) { f[SB].status.ThrottleCount = 3 },
-			want:       map[string]evidence.Status{"VAL23-04": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-04": {"throttle_count=3, want >= 4"}},
-			wantText:   map[string]string{"VAL23-04": "rate throttle counters: throttle=3, quota_drops=0"},
+			name: "S-B audit written after the call",
+			break_: func(l lab) {
+				l.editAudit(SB, func(es []audit.Event) []audit.Event { shift(&es[0].Time, 5*time.Second); return es })
+			},
+			want: map[string]evidence.Status{"VAL23-03": fail},
 		},
 		{
-			name:       "S-B quota drop counted",
-			mutate:     func(f labFixture) { f[SB].status.QuotaDropCount = 1 },
-			want:       map[string]evidence.Status{"VAL23-04": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-04": {"quota_drop_count=1, want 0"}},
+			name:   "S-B no audit log at all",
+			break_: func(l lab) { l.remove(SB, labrun.FileAudit) },
+			want:   map[string]evidence.Status{"VAL23-03": fail},
 		},
 		{
-			name:     "S-B missing segment",
-			mutate:   func(f labFixture) { f[SB].peer = peerEvidence(sb[:4]...) },
-			want:     map[string]evidence.Status{"VAL23-05": evidence.Fail},
-			wantText: map[string]string{"VAL23-05": "rate-limited delivery: 4/5 delivered"},
+			name:   "S-B empty audit log",
+			break_: func(l lab) { l.write(SB, labrun.FileAudit, "") },
+			want:   map[string]evidence.Status{"VAL23-03": fail},
 		},
 		{
-			name:       "S-B extra segment",
-			mutate:     func(f labFixture) { f[SB].peer = peerEvidence(append(sb, "stranger-1")...) },
-			want:       map[string]evidence.Status{"VAL23-05": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-05": {`+ 	"stranger-1"`}},
+			name:   "S-B torn audit log cannot be judged",
+			break_: func(l lab) { l.write(SB, labrun.FileAudit, `{"time":`) },
+			want:   map[string]evidence.Status{"VAL23-03": evidence.Error},
 		},
 		{
-			name:   "S-C over-quota segment reached the peer",
-			mutate: func(f labFixture) { f[SC].peer = peerEvidence(sc[0], sc[1], sc[2]) },
-			want:   map[string]evidence.Status{"VAL23-06": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-06": {
-				"peer evidence ids (-want +got)", `+ 	"val23-sc-003"`,
-				"delivered to the peer and DEADLETTER both: [val23-sc-003]",
-			}},
-			wantText: map[string]string{"VAL23-06": "quota enforcement: 3/6 delivered"},
+			name:   "S-B the CLI answered applied=false",
+			break_: func(l lab) { l.answer(SB, rate, func(r *api.SetBandwidthResponse) { r.Applied = false }) },
+			want:   map[string]evidence.Status{"VAL23-03": fail},
+		},
+		// VAL23-04
+		{
+			name:   "S-B throttle_count too low",
+			break_: func(l lab) { l.status(SB, func(s *api.Status) { s.ThrottleCount = 3 }) },
+			want:   map[string]evidence.Status{"VAL23-04": fail},
 		},
 		{
-			name:       "S-C segment still pending, not deadletter",
-			mutate:     func(f labFixture) { f[SC].ledger.Segments[indexOf(f[SC].ledger, sc[5])].State = "PENDING" },
-			want:       map[string]evidence.Status{"VAL23-06": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-06": {"ledger DEADLETTER ids (-want +got)", "peer ∪ ledger DEADLETTER vs the seeded set"}},
+			name:   "S-B throttle_count off the journal",
+			break_: func(l lab) { l.status(SB, func(s *api.Status) { s.ThrottleCount++ }) },
+			want:   map[string]evidence.Status{"VAL23-04": fail}, detail: map[string]string{"VAL23-04": "journal holds"},
 		},
 		{
-			name:       "S-C ledger delivered set differs from the peer",
-			mutate:     func(f labFixture) { f[SC].ledger.Segments[indexOf(f[SC].ledger, sc[1])].State = "PENDING" },
-			want:       map[string]evidence.Status{"VAL23-06": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-06": {"ledger DELIVERED ids (-want +got)"}},
+			name:   "S-B quota drop counted",
+			break_: func(l lab) { l.status(SB, func(s *api.Status) { s.QuotaDropCount = 1 }) },
+			want:   map[string]evidence.Status{"VAL23-04": fail},
 		},
 		{
-			name:       "S-C too few quota drops",
-			mutate:     func(f labFixture) { f[SC].status.QuotaDropCount = 3 },
-			want:       map[string]evidence.Status{"VAL23-07": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-07": {"quota_drop_count=3, want >= 4"}},
-			wantText:   map[string]string{"VAL23-07": "quota drop counters: quota_drops=3, daily_used=128B"},
+			// A bucket refilling 10× too fast admits the second segment
+			// long before a 64 B/s bucket holds it.
+			name: "S-B an admission the bucket would refuse",
+			break_: func(l lab) {
+				l.decisions(SB, func(d *api.Decisions) {
+					seen := 0
+					for i := range d.Decisions {
+						if d.Decisions[i].Kind == api.DecisionAllowed {
+							if seen++; seen == 2 {
+								shift(&d.Decisions[i].At, -900*time.Millisecond)
+							}
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-04": fail},
 		},
 		{
-			name:       "S-C daily usage over the quota",
-			mutate:     func(f labFixture) { f[SC].status.DailyUsedBytes = 192 },
-			want:       map[string]evidence.Status{"VAL23-07": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-07": {"daily_used_bytes=192, want <= 128"}},
+			name: "S-B a wrong retry_at",
+			break_: func(l lab) {
+				l.decisions(SB, func(d *api.Decisions) {
+					for i := range d.Decisions {
+						if d.Decisions[i].RetryAt != nil {
+							shift(d.Decisions[i].RetryAt, 100*time.Millisecond)
+							return
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-04": fail}, detail: map[string]string{"VAL23-04": "retry"},
+		},
+		{
+			name:   "S-B the rate is not in force in status",
+			break_: func(l lab) { l.status(SB, func(s *api.Status) { s.Bandwidth.BytesPerSecond = 640 }) },
+			want:   map[string]evidence.Status{"VAL23-04": fail},
+		},
+		// VAL23-05
+		{
+			name: "S-B receipts 10× too fast",
+			break_: func(l lab) {
+				l.peer(SB, func(e *received.Evidence) {
+					first := e.Segments[0].ReceivedAt
+					for i := range e.Segments {
+						e.Segments[i].ReceivedAt = first.Add(e.Segments[i].ReceivedAt.Sub(first) / 10)
+					}
+				})
+			},
+			// The receipts leave the attempts the ledger recorded too.
+			want: map[string]evidence.Status{"VAL23-05": fail}, detail: map[string]string{"VAL23-05": "bucket"},
+		},
+		{
+			name: "S-B a stall between receipts",
+			break_: func(l lab) {
+				l.peer(SB, func(e *received.Evidence) {
+					for i := range e.Segments {
+						if e.Segments[i].ID == "val23-sb-005" {
+							shift(&e.Segments[i].ReceivedAt, 2*time.Second)
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-05": fail},
+		},
+		{
+			name: "S-B an extra segment at the peer",
+			break_: func(l lab) {
+				l.peer(SB, func(e *received.Evidence) {
+					x := e.Segments[0]
+					x.ID = "val23-sb-006"
+					e.Segments = append(e.Segments, x)
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-05": fail},
+		},
+		// VAL23-06
+		{
+			name: "S-C over-quota segment reached the peer",
+			break_: func(l lab) {
+				l.peer(SC, func(e *received.Evidence) {
+					x := e.Segments[0]
+					x.ID = "val23-sc-003"
+					e.Segments = append(e.Segments, x)
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-06": fail, "VAL23-07": fail},
+		},
+		{
+			name: "S-C dead-lettered at the first failed attempt",
+			break_: func(l lab) {
+				l.ledger(SC, func(g *api.Ledger) {
+					s := segment(g, "val23-sc-004")
+					s.Attempts, s.History = 1, s.History[:1]
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-06": fail, "VAL23-07": fail},
+		},
+		{
+			name: "S-C retried with no backoff",
+			break_: func(l lab) {
+				l.ledger(SC, func(g *api.Ledger) {
+					h := segment(g, "val23-sc-005").History
+					h[1].StartedAt, h[1].EndedAt = h[0].EndedAt, h[0].EndedAt
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-06": fail}, detail: map[string]string{"VAL23-06": "val23-sc-005"},
+		},
+		{
+			name:   "S-C segment still pending, not dead-lettered",
+			break_: func(l lab) { l.ledger(SC, func(g *api.Ledger) { segment(g, "val23-sc-006").State = "PENDING" }) },
+			want:   map[string]evidence.Status{"VAL23-06": fail},
+		},
+		// VAL23-07
+		{
+			name:   "S-C too few quota drops",
+			break_: func(l lab) { l.status(SC, func(s *api.Status) { s.QuotaDropCount = 4 }) },
+			want:   map[string]evidence.Status{"VAL23-07": fail},
+		},
+		{
+			name:   "S-C daily_used_bytes 0",
+			break_: func(l lab) { l.status(SC, func(s *api.Status) { s.DailyUsedBytes = 0 }) },
+			want:   map[string]evidence.Status{"VAL23-07": fail}, detail: map[string]string{"VAL23-07": "daily_used_bytes=0"},
+		},
+		{
+			name:   "S-C quota not in force in status",
+			break_: func(l lab) { l.status(SC, func(s *api.Status) { s.Bandwidth.DailyQuotaBytes = 0 }) },
+			want:   map[string]evidence.Status{"VAL23-07": fail},
+		},
+		{
+			name:   "S-C no quota window",
+			break_: func(l lab) { l.status(SC, func(s *api.Status) { s.DailyWindowStart = nil }) },
+			want:   map[string]evidence.Status{"VAL23-07": fail},
+		},
+		// VAL23-08
+		{
+			name: "S-D applied=true with the old bandwidth",
+			break_: func(l lab) {
+				l.answer(SD, FileSetBandwidthUnlimited, func(r *api.SetBandwidthResponse) { r.Bandwidth = r.Previous })
+			},
+			// VAL23-09 judges the journal by the answer, so it fails too.
+			want: map[string]evidence.Status{"VAL23-08": fail, "VAL23-09": fail},
 		},
 		{
 			name: "S-D applied=false",
-			mutate: func(f labFixture) {
-				f[SD].setBW[FileSetBandwidthUnlimited] = setBWResult(0, strings.Replace(appliedUnlimited, `"applied":true`, `"applied":false`, 1), "")
+			break_: func(l lab) {
+				l.answer(SD, FileSetBandwidthUnlimited, func(r *api.SetBandwidthResponse) { r.Applied = false })
 			},
-			want:       map[string]evidence.Status{"VAL23-08": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-08": {"applied=false"}},
-			wantText:   map[string]string{"VAL23-08": "hot-reload applied: false"},
+			want: map[string]evidence.Status{"VAL23-08": fail},
 		},
 		{
 			name: "S-D set-bandwidth failed",
-			mutate: func(f labFixture) {
-				f[SD].setBW[FileSetBandwidthUnlimited] = setBWResult(1, "", "Error: is edged running?\n")
+			break_: func(l lab) {
+				l.setBandwidth(SD, FileSetBandwidthUnlimited, func(r *labrun.SetBandwidthRun) {
+					r.ExitCode, r.Stdout, r.Stderr = 1, "", "Error: is edged running?\n"
+				})
 			},
-			want:       map[string]evidence.Status{"VAL23-08": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-08": {"exit status 1", "is edged running?"}},
+			want: map[string]evidence.Status{"VAL23-08": fail, "VAL23-09": fail},
 		},
 		{
-			name:       "S-D missing segment",
-			mutate:     func(f labFixture) { f[SD].peer = peerEvidence(sd[:5]...) },
-			want:       map[string]evidence.Status{"VAL23-09": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-09": {`- 	"val23-sd-006"`}},
-			wantText:   map[string]string{"VAL23-09": "post-hotreload delivery: 5/6"},
+			name: "S-D the reload's audit previous is wrong",
+			break_: func(l lab) {
+				l.editAudit(SD, func(es []audit.Event) []audit.Event { es[len(es)-1].Previous.BytesPerSecond = 0; return es })
+			},
+			want: map[string]evidence.Status{"VAL23-08": fail},
 		},
 		{
-			name:       "S-D peer had a segment before the reload",
-			mutate:     func(f labFixture) { f[SD].preReload.PeerIDs = []string{sd[0]} },
-			want:       map[string]evidence.Status{"VAL23-09": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-09": {"before the reload the peer already held [val23-sd-001]"}},
-			wantText:   map[string]string{"VAL23-09": "post-hotreload delivery: 6/6 (blocking before the reload not shown)"},
+			name:   "S-D status still limited afterwards",
+			break_: func(l lab) { l.status(SD, func(s *api.Status) { s.Unlimited = false }) },
+			want:   map[string]evidence.Status{"VAL23-08": fail},
+		},
+		// VAL23-09
+		{
+			name: "S-D a receipt stamped before the reload",
+			break_: func(l lab) {
+				var start time.Time
+				l.setBandwidth(SD, FileSetBandwidthUnlimited, func(r *labrun.SetBandwidthRun) { start = r.StartedAt })
+				l.peer(SD, func(e *received.Evidence) { e.Segments[0].ReceivedAt = start.Add(-time.Millisecond) })
+			},
+			want: map[string]evidence.Status{"VAL23-09": fail}, detail: map[string]string{"VAL23-09": "before the reload"},
+		},
+		{
+			name: "S-D delivery seconds late after the reload",
+			break_: func(l lab) {
+				l.peer(SD, func(e *received.Evidence) {
+					for i := range e.Segments {
+						shift(&e.Segments[i].ReceivedAt, 3*time.Second)
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-09": fail}, detail: map[string]string{"VAL23-09": "after the reload's answer"},
+		},
+		{
+			name: "S-D an admission before the reload",
+			break_: func(l lab) {
+				l.decisions(SD, func(d *api.Decisions) {
+					for i := range d.Decisions {
+						if d.Decisions[i].Kind == api.DecisionThrottled {
+							d.Decisions[i].Kind = api.DecisionAllowed
+							return
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL23-09": fail},
 		},
 		{
 			name: "S-D only one blocked cycle before the reload",
-			mutate: func(f labFixture) {
-				f[SD].preReload.Last.ExecutorCycles = 4
-				f[SD].preReload.Last.ThrottleCount = 6
+			break_: func(l lab) {
+				edit(l, SD, FilePreReload, func(p *PreReload) { p.Last.ExecutorCycles = p.Baseline.ExecutorCycles + 1 })
 			},
-			want: map[string]evidence.Status{"VAL23-09": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-09": {
-				"1 executor cycles after seeding, want >= 2", "throttle_count=6, want >= 12",
-			}},
+			want: map[string]evidence.Status{"VAL23-09": fail},
 		},
 		{
-			name:       "S-D last cycle did not throttle all six",
-			mutate:     func(f labFixture) { f[SD].preReload.Last.LastCycleThrottled = 5 },
-			want:       map[string]evidence.Status{"VAL23-09": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-09": {"the last cycle throttled 5 segments, want 6"}},
+			name:   "S-D the last cycle did not throttle all six",
+			break_: func(l lab) { edit(l, SD, FilePreReload, func(p *PreReload) { p.Last.LastCycleThrottled = 5 }) },
+			want:   map[string]evidence.Status{"VAL23-09": fail},
 		},
 		{
-			name:       "S-E no tests to run",
-			mutate:     func(f labFixture) { f[SE].goTest = ptr(noTestsGoTest) },
-			want:       map[string]evidence.Status{"VAL23-10": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-10": {"no tests to run"}},
-			wantText:   map[string]string{"VAL23-10": "daily quota reset: FAIL"},
+			name:   "S-D the peer had a segment before the reload",
+			break_: func(l lab) { edit(l, SD, FilePreReload, func(p *PreReload) { p.PeerIDs = []string{"val23-sd-001"} }) },
+			want:   map[string]evidence.Status{"VAL23-09": fail},
+		},
+		// VAL23-10
+		{
+			name:   "S-E the test was skipped",
+			break_: func(l lab) { l.write(SE, labrun.FileGoTest, skippedGoTest) },
+			want:   map[string]evidence.Status{"VAL23-10": fail}, detail: map[string]string{"VAL23-10": "skipped"},
 		},
 		{
-			name:       "S-E test failed",
-			mutate:     func(f labFixture) { f[SE].goTest = ptr(failingGoTest) },
-			want:       map[string]evidence.Status{"VAL23-10": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-10": {"go test reported fail: " + UnitTest}},
+			name:   "S-E no tests to run",
+			break_: func(l lab) { l.write(SE, labrun.FileGoTest, noTestsGoTest) },
+			want:   map[string]evidence.Status{"VAL23-10": fail},
 		},
 		{
-			name:       "S-E build failure before the stream",
-			mutate:     func(f labFixture) { f[SE].goTest = ptr("# edgelab/edged/bandwidth\nlimiter.go:3:1: syntax error\n") },
-			want:       map[string]evidence.Status{"VAL23-10": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-10": {"no pass event for " + UnitTest}},
+			name:   "S-E test failed",
+			break_: func(l lab) { l.write(SE, labrun.FileGoTest, failingGoTest) },
+			want:   map[string]evidence.Status{"VAL23-10": fail},
 		},
 		{
-			name:       "S-E another test passed, not ours",
-			mutate:     func(f labFixture) { f[SE].goTest = ptr(strings.ReplaceAll(passingGoTest, UnitTest, "TestOther")) },
-			want:       map[string]evidence.Status{"VAL23-10": evidence.Fail},
-			wantDetail: map[string][]string{"VAL23-10": {"no pass event"}},
+			name:   "S-E another test passed, not ours",
+			break_: func(l lab) { l.write(SE, labrun.FileGoTest, strings.ReplaceAll(passingGoTest, UnitTest, "TestOther")) },
+			want:   map[string]evidence.Status{"VAL23-10": fail},
+		},
+		// Scenario faults: nothing the scenario proved stands.
+		{
+			name: "S-B end condition timed out",
+			break_: func(l lab) {
+				edit(l, SB, labrun.FileScenario, func(r *ScenarioRecord) { r.TimedOut, r.ReachedAt = true, nil })
+			},
+			want: map[string]evidence.Status{"VAL23-03": fail, "VAL23-04": fail, "VAL23-05": fail},
+		},
+		{
+			name: "S-D edged died before it was stopped",
+			break_: func(l lab) {
+				edit(l, SD, labrun.FileScenario, func(r *ScenarioRecord) { r.Problems = append(r.Problems, "edged exited before stop") })
+			},
+			want: map[string]evidence.Status{"VAL23-08": fail, "VAL23-09": fail},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := passingLab()
-			tt.mutate(f)
-			_, checks := Evaluate(f.write(t))
-			assertStatuses(t, checks, tt.want)
-			for id, subs := range tt.wantDetail {
-				detail := checkByID(t, checks, id).Detail
-				for _, sub := range subs {
-					if !strings.Contains(squash(detail), squash(sub)) {
-						t.Errorf("%s detail lacks %q:\n%s", id, sub, detail)
-					}
+			l := recordedLab(t)
+			tt.break_(l)
+			_, checks := Evaluate(l.dir)
+			want := map[string]evidence.Status{}
+			for id, s := range tt.want {
+				if s != evidence.Pass {
+					want[id] = s
 				}
 			}
-			for id, want := range tt.wantText {
-				if got := checkByID(t, checks, id).Summary; got != want {
-					t.Errorf("%s summary = %q, want %q", id, got, want)
-				}
+			assertStatuses(t, checks, want)
+			for id, sub := range tt.detail {
+				assert.Contains(t, checkByID(t, checks, id).Detail, sub, "%s detail", id)
 			}
 		})
 	}
 }
 
-// squash collapses runs of white space, so diffs match whatever spaces
-// go-cmp chose (it mixes in non-breaking ones on purpose).
-func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
+const passingGoTest = `{"Time":"2026-03-14T09:00:10Z","Action":"start","Package":"edgelab/edged/bandwidth"}
+{"Time":"2026-03-14T09:00:10Z","Action":"run","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h"}
+{"Time":"2026-03-14T09:00:10Z","Action":"pass","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Elapsed":0}
+{"Time":"2026-03-14T09:00:10Z","Action":"pass","Package":"edgelab/edged/bandwidth","Elapsed":0.01}
+`
 
-func indexOf(l *api.Ledger, id string) int {
-	for i, s := range l.Segments {
-		if s.ID == id {
-			return i
-		}
-	}
-	panic("no segment " + id)
-}
+const skippedGoTest = `{"Time":"2026-03-14T09:00:10Z","Action":"run","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h"}
+{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Output":"    limiter_test.go:80: skipped\n"}
+{"Time":"2026-03-14T09:00:10Z","Action":"skip","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Elapsed":0}
+{"Time":"2026-03-14T09:00:10Z","Action":"pass","Package":"edgelab/edged/bandwidth","Elapsed":0.01}
+`
 
-// assertStatuses checks every one of the ten statuses: the named ones as
-// given, all others PASS.
-func assertStatuses(t *testing.T, checks []evidence.Check, notPass map[string]evidence.Status) {
-	t.Helper()
-	want := map[string]evidence.Status{}
-	for _, d := range Checks {
-		want[d.ID] = evidence.Pass
-	}
-	for id, s := range notPass {
-		want[id] = s
-	}
-	if diff := cmp.Diff(want, statuses(checks)); diff != "" {
-		t.Errorf("check statuses mismatch (-want +got):\n%s", diff)
-	}
-}
+const noTestsGoTest = `{"Time":"2026-03-14T09:00:10Z","Action":"start","Package":"edgelab/edged/bandwidth"}
+{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Output":"testing: warning: no tests to run\n"}
+{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Output":"ok  \tedgelab/edged/bandwidth\t0.004s [no tests to run]\n"}
+{"Time":"2026-03-14T09:00:10Z","Action":"pass","Package":"edgelab/edged/bandwidth","Elapsed":0.004}
+`
+
+const failingGoTest = `{"Time":"2026-03-14T09:00:10Z","Action":"run","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h"}
+{"Time":"2026-03-14T09:00:10Z","Action":"output","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Output":"    limiter_test.go:80: allowed after 23h59m\n"}
+{"Time":"2026-03-14T09:00:10Z","Action":"fail","Package":"edgelab/edged/bandwidth","Test":"TestBandwidthLimiter_DailyQuota_ResetsAfter24h","Elapsed":0}
+{"Time":"2026-03-14T09:00:10Z","Action":"fail","Package":"edgelab/edged/bandwidth","Elapsed":0.01}
+`
 
 func TestEvaluate_MissingEvidenceIsError(t *testing.T) {
 	tests := []struct {
-		name       string
-		mutate     func(f labFixture)
-		want       map[string]evidence.Status
-		wantDetail map[string]string
-		wantText   map[string]string
+		scenario, file string
+		want           []string // the checks that read the file: ERROR
 	}{
-		{
-			name: "scenario could not run",
-			mutate: func(f labFixture) {
-				f[SA] = &scenarioFixture{run: &labrun.ScenarioRecord{Name: SA, Error: "port 19054 is in use"}}
-			},
-			want: map[string]evidence.Status{"VAL23-01": evidence.Error, "VAL23-02": evidence.Error},
-			wantDetail: map[string]string{
-				"VAL23-01": "S-A could not run: port 19054 is in use",
-				"VAL23-02": "S-A could not run: port 19054 is in use",
-			},
-			wantText: map[string]string{"VAL23-01": "unlimited baseline: n/a (S-A could not run: port 19054 is in use)"},
-		},
-		{
-			name:       "peer evidence missing",
-			mutate:     func(f labFixture) { f[SA].peer = nil },
-			want:       map[string]evidence.Status{"VAL23-01": evidence.Error},
-			wantDetail: map[string]string{"VAL23-01": "evidence missing: S-A/peer-evidence.json"},
-		},
-		{
-			name:       "relay status missing",
-			mutate:     func(f labFixture) { f[SB].status = nil },
-			want:       map[string]evidence.Status{"VAL23-04": evidence.Error},
-			wantDetail: map[string]string{"VAL23-04": "evidence missing: S-B/relay-status.json"},
-		},
-		{
-			name:   "ledger dump missing",
-			mutate: func(f labFixture) { f[SC].ledger = nil },
-			want:   map[string]evidence.Status{"VAL23-06": evidence.Error},
-		},
-		{
-			name:       "set-bandwidth response missing",
-			mutate:     func(f labFixture) { delete(f[SD].setBW, FileSetBandwidthUnlimited) },
-			want:       map[string]evidence.Status{"VAL23-08": evidence.Error},
-			wantDetail: map[string]string{"VAL23-08": "evidence missing: S-D/set-bandwidth-unlimited.json"},
-		},
-		{
-			name:   "pre-reload proof missing",
-			mutate: func(f labFixture) { f[SD].preReload = nil },
-			want:   map[string]evidence.Status{"VAL23-09": evidence.Error},
-		},
-		{
-			name:       "unit test output missing",
-			mutate:     func(f labFixture) { f[SE].goTest = nil },
-			want:       map[string]evidence.Status{"VAL23-10": evidence.Error},
-			wantDetail: map[string]string{"VAL23-10": "evidence missing: S-E/go-test.json"},
-		},
-		{
-			name:       "seeded ids differ from the scenario",
-			mutate:     func(f labFixture) { f[SB].seeded = []string{"val23-sb-001"} },
-			want:       map[string]evidence.Status{"VAL23-05": evidence.Error},
-			wantDetail: map[string]string{"VAL23-05": "S-B/seeded.json is not the scenario's seeded set"},
-		},
-		{
-			name:       "no scenario record",
-			mutate:     func(f labFixture) { delete(f, SE) },
-			want:       map[string]evidence.Status{"VAL23-10": evidence.Error},
-			wantDetail: map[string]string{"VAL23-10": "S-E did not record a run"},
-		},
+		{SA, FilePeer, []string{"VAL23-01"}},
+		{SA, labrun.FileLedger, []string{"VAL23-01"}},
+		{SA, labrun.FileStatus, []string{"VAL23-01", "VAL23-02"}},
+		{SA, labrun.FileDecisions, []string{"VAL23-02"}},
+		{SA, labrun.FileSeeded, []string{"VAL23-01"}},
+		{SB, labrun.FileDecisions, []string{"VAL23-04"}},
+		{SB, labrun.SetBandwidthFile(rateLabel), []string{"VAL23-03", "VAL23-04", "VAL23-05"}},
+		{SB, labrun.FileEdgeTOML, []string{"VAL23-03", "VAL23-04", "VAL23-05"}},
+		{SC, labrun.FileLedger, []string{"VAL23-06", "VAL23-07"}},
+		{SC, FilePeer, []string{"VAL23-06", "VAL23-07"}},
+		{SD, FileSetBandwidthUnlimited, []string{"VAL23-08", "VAL23-09"}},
+		{SD, FilePreReload, []string{"VAL23-09"}},
+		{SD, labrun.FileDecisions, []string{"VAL23-09"}},
+		{SE, labrun.FileGoTest, []string{"VAL23-10"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := passingLab()
-			tt.mutate(f)
-			_, checks := Evaluate(f.write(t))
-			assertStatuses(t, checks, tt.want)
-			for id, sub := range tt.wantDetail {
-				if detail := checkByID(t, checks, id).Detail; !strings.Contains(detail, sub) {
-					t.Errorf("%s detail = %q, want it to contain %q", id, detail, sub)
-				}
+		t.Run(tt.scenario+"/"+tt.file, func(t *testing.T) {
+			l := recordedLab(t)
+			l.remove(tt.scenario, tt.file)
+			_, checks := Evaluate(l.dir)
+			want := map[string]evidence.Status{}
+			for _, id := range tt.want {
+				want[id] = evidence.Error
 			}
-			for id, want := range tt.wantText {
-				if got := checkByID(t, checks, id).Summary; got != want {
-					t.Errorf("%s summary = %q, want %q", id, got, want)
-				}
+			assertStatuses(t, checks, want)
+			for _, id := range tt.want {
+				assert.Contains(t, checkByID(t, checks, id).Detail, "evidence missing: "+tt.scenario+"/"+tt.file, "%s detail", id)
 			}
 		})
 	}
+}
+
+func TestEvaluate_ScenarioThatCouldNotRunIsError(t *testing.T) {
+	l := recordedLab(t)
+	l.notRun(SA, "port 19054 is in use")
+	_, checks := Evaluate(l.dir)
+	assertStatuses(t, checks, map[string]evidence.Status{"VAL23-01": evidence.Error, "VAL23-02": evidence.Error})
+	assert.Contains(t, checkByID(t, checks, "VAL23-01").Detail, "S-A could not run: port 19054 is in use")
+	assert.Equal(t, "unlimited baseline: n/a (S-A could not run: port 19054 is in use)", checkByID(t, checks, "VAL23-01").Summary)
+}
+
+func TestEvaluate_SeededSetThatIsNotTheScenarioIsError(t *testing.T) {
+	l := recordedLab(t)
+	require.NoError(t, labrun.WriteJSON(filepath.Join(l.dir, SB), labrun.FileSeeded, []string{"val23-sb-001"}))
+	_, checks := Evaluate(l.dir)
+	assert.Equal(t, evidence.Error, checkByID(t, checks, "VAL23-05").Status)
+	assert.Contains(t, checkByID(t, checks, "VAL23-05").Detail, "S-B/seeded.json is not the scenario's seeded set")
+}
+
+func TestEvaluate_NoScenarioRecordIsError(t *testing.T) {
+	l := recordedLab(t)
+	require.NoError(t, os.RemoveAll(filepath.Join(l.dir, SE)))
+	_, checks := Evaluate(l.dir)
+	assertStatuses(t, checks, map[string]evidence.Status{"VAL23-10": evidence.Error})
+	assert.Contains(t, checkByID(t, checks, "VAL23-10").Detail, "S-E did not record a run")
 }
 
 func TestEvaluate_EmptyDirectoryIsAllError(t *testing.T) {
 	scenarios, checks := Evaluate(t.TempDir())
+	require.Len(t, checks, 10)
 	for _, c := range checks {
-		if c.Status != evidence.Error {
-			t.Errorf("%s = %s, want ERROR", c.ID, c.Status)
-		}
+		assert.Equal(t, evidence.Error, c.Status, c.ID)
 	}
-	if got, want := len(checks), 10; got != want {
-		t.Fatalf("%d checks, want %d", got, want)
-	}
-	if got, want := scenarios[0].Summary, "S-A unlimited baseline: not run (S-A did not record a run (S-A/scenario.json: file does not exist))"; got != want {
-		t.Errorf("summary = %q, want %q", got, want)
-	}
+	assert.Equal(t, "S-A unlimited baseline: not run (S-A did not record a run (S-A/scenario.json: file does not exist))", scenarios[0].Summary)
+}
+
+// notRun replaces a scenario's evidence with a record saying it could not
+// run.
+func (l lab) notRun(scenario, why string) {
+	l.t.Helper()
+	require.NoError(l.t, os.RemoveAll(filepath.Join(l.dir, scenario)))
+	require.NoError(l.t, os.Mkdir(filepath.Join(l.dir, scenario), 0o755))
+	require.NoError(l.t, labrun.WriteJSON(filepath.Join(l.dir, scenario), labrun.FileScenario, labrun.ScenarioRecord{Name: scenario, Error: why}))
 }
 
 func TestEvaluate_NotRunScenarioSummary(t *testing.T) {
-	f := passingLab()
-	f[SD] = &scenarioFixture{run: &labrun.ScenarioRecord{Name: SD, Error: "edged exited: exit status 1"}}
-	scenarios, _ := Evaluate(f.write(t))
-	if got, want := scenarios[3].Summary, "S-D hot-reload (8→∞ B/s): not run (edged exited: exit status 1)"; got != want {
-		t.Errorf("summary = %q, want %q", got, want)
-	}
-	if got, want := scenarios[3].Error, "edged exited: exit status 1"; got != want {
-		t.Errorf("scenario error = %q, want %q", got, want)
-	}
+	l := recordedLab(t)
+	l.notRun(SD, "edged exited: exit status 1")
+	scenarios, _ := Evaluate(l.dir)
+	assert.Equal(t, "S-D hot-reload (8→∞ B/s): not run (edged exited: exit status 1)", scenarios[3].Summary)
+	assert.Equal(t, "edged exited: exit status 1", scenarios[3].Error)
 }
 
 func TestEvaluate_MultiLineReasonStaysOnOneReportLine(t *testing.T) {
-	f := passingLab()
-	f[SE] = &scenarioFixture{run: &labrun.ScenarioRecord{Name: SE, Error: "build ./edged: exit status 1: # edgelab/edged\nedged/main.go:3: syntax error"}}
-	scenarios, checks := Evaluate(f.write(t))
-	if got, want := scenarios[4].Summary, "S-E daily reset unit test: not run (build ./edged: exit status 1: # edgelab/edged …)"; got != want {
-		t.Errorf("summary = %q, want %q", got, want)
-	}
+	l := recordedLab(t)
+	l.notRun(SE, "build ./edged: exit status 1: # edgelab/edged\nedged/main.go:3: syntax error")
+	scenarios, checks := Evaluate(l.dir)
+	assert.Equal(t, "S-E daily reset unit test: not run (build ./edged: exit status 1: # edgelab/edged …)", scenarios[4].Summary)
 	c := checkByID(t, checks, "VAL23-10")
-	if got, want := c.Summary, "daily quota reset: n/a (S-E could not run: build ./edged: exit status 1: # edgelab/edged …)"; got != want {
-		t.Errorf("check summary = %q, want %q", got, want)
+	assert.Equal(t, "daily quota reset: n/a (S-E could not run: build ./edged: exit status 1: # edgelab/edged …)", c.Summary)
+	assert.Contains(t, c.Detail, "edged/main.go:3: syntax error", "the detail keeps the second line")
+}
+
+func TestEvaluate_ChecksLinkTheirEvidence(t *testing.T) {
+	l := recordedLab(t)
+	l.notRun(SD, "edged not ready")
+	_, checks := Evaluate(l.dir)
+	got := map[string][]string{}
+	for _, c := range checks {
+		got[c.ID] = c.Evidence
 	}
-	if !strings.Contains(c.Detail, "edged/main.go:3: syntax error") {
-		t.Errorf("detail %q lost the second line", c.Detail)
+	want := map[string][]string{}
+	for _, def := range Checks {
+		for _, f := range def.Files {
+			want[def.ID] = append(want[def.ID], def.Scenario+"/"+f)
+		}
 	}
+	// ERROR: the record that says why comes first.
+	want["VAL23-08"] = []string{"S-D/scenario.json"}
+	want["VAL23-09"] = []string{"S-D/scenario.json"}
+	assert.Empty(t, cmp.Diff(want, got), "check evidence (-want +got)")
 }
 
 func TestLoad_KeepsEveryFile(t *testing.T) {
-	f := passingLab()
-	dir := f.write(t)
-	r := Load(dir, Scenarios[3])
-	if err := r.need(labrun.FileSeeded, FilePeer, labrun.FileStatus, FilePreReload, FileSetBandwidthUnlimited); err != nil {
-		t.Fatalf("need() = %v, want nil", err)
-	}
-	if diff := cmp.Diff(*f[SD].preReload, r.PreReload); diff != "" {
-		t.Errorf("pre-reload mismatch (-want +got):\n%s", diff)
-	}
-	var resp api.SetBandwidthResponse
-	if err := json.Unmarshal([]byte(r.SetBandwidth[FileSetBandwidthUnlimited].Stdout), &resp); err != nil || !resp.Applied {
-		t.Errorf("set-bandwidth stdout decodes to %+v, %v; want applied", resp, err)
+	r := Load(recordedLab(t).dir, Scenarios[3])
+	require.NoError(t, r.need(labrun.FileSeeded, FilePeer, labrun.FileStatus, FilePreReload, FileSetBandwidthUnlimited, labrun.FileDecisions, labrun.FileLedger))
+	assert.True(t, r.PreReload.Reached, "pre-reload reached")
+	resp, err := r.SetBandwidth[FileSetBandwidthUnlimited].Response()
+	require.NoError(t, err)
+	assert.True(t, resp.Applied)
+	assert.NotEmpty(t, r.Decisions.Decisions)
+	for _, s := range r.Ledger.Segments {
+		assert.NotEmpty(t, s.History, "%s history", s.ID)
 	}
 }
 
 func TestIDs(t *testing.T) {
-	got := Scenarios[2].IDs()
 	want := []string{"val23-sc-001", "val23-sc-002", "val23-sc-003", "val23-sc-004", "val23-sc-005", "val23-sc-006"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("IDs() mismatch (-want +got):\n%s", diff)
-	}
-	if got := Scenarios[4].IDs(); len(got) != 0 {
-		t.Errorf("S-E IDs() = %v, want none", got)
-	}
+	assert.Equal(t, want, Scenarios[2].IDs())
+	assert.Empty(t, Scenarios[4].IDs())
 }
+
+func squash(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -23,9 +23,9 @@ import (
 const recordedRun = "testdata/recorded-pass"
 
 // recordedRunDir is where the recorded run was written.
-const recordedRunDir = "/tmp/ev7-rec"
+const recordedRunDir = "/tmp/ev1"
 
-var recheckAt = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+var recheckAt = time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
 
 func copyRecorded(t *testing.T) string {
 	t.Helper()
@@ -292,7 +292,7 @@ func TestCheckOnly_WithoutReportJSONStillEvaluates(t *testing.T) {
 		t.Errorf("recheck note %q, want it to say report.json was absent", note)
 	}
 	// The date comes from the earliest scenario start.
-	if !strings.Contains(stdout, "\nDate: 2026-11-22\n") {
+	if !strings.Contains(stdout, "\nDate: 2026-12-02\n") {
 		t.Errorf("report lacks the run's date:\n%s", stdout)
 	}
 }

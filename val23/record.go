@@ -99,11 +99,14 @@ type Recorded struct {
 	Status       api.Status
 	Ledger       api.Ledger
 	Audit        []audit.Event
-	SetBandwidth map[string]harness.CommandResult // by file name
+	SetBandwidth map[string]labrun.SetBandwidthRun // by file name
+	Decisions    api.Decisions
 	PreReload    PreReload
 	GoTest       []harness.TestEvent
-	// Boot is the [relay.bandwidth] edged booted with (edge.toml).
-	Boot config.Bandwidth
+	// Relay is the [relay] table edged booted with (edge.toml); Boot its
+	// [relay.bandwidth].
+	Relay config.Relay
+	Boot  config.Bandwidth
 	// Files are the names in the scenario's directory, sorted.
 	Files    []string
 	problems map[string]error
@@ -114,7 +117,7 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 	r := &Recorded{
 		Scenario:     s,
 		Dir:          filepath.Join(evidenceDir, s.Name),
-		SetBandwidth: map[string]harness.CommandResult{},
+		SetBandwidth: map[string]labrun.SetBandwidthRun{},
 		problems:     map[string]error{},
 	}
 	if entries, err := os.ReadDir(r.Dir); err == nil {
@@ -127,21 +130,20 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 	}
 	r.load(labrun.FileScenario, func(b []byte) error { return json.Unmarshal(b, &r.Run) })
 	r.load(labrun.FileEdgeTOML, func(b []byte) error {
-		// Only the boot bandwidth matters here; edged itself validated the
-		// whole file when it started.
+		// Only [relay] matters here (the retry schedule, the tick, the boot
+		// bandwidth); edged itself validated the whole file when it started.
 		var f struct {
-			Relay struct {
-				Bandwidth config.Bandwidth `toml:"bandwidth"`
-			} `toml:"relay"`
+			Relay config.Relay `toml:"relay"`
 		}
 		_, err := toml.Decode(string(b), &f)
-		r.Boot = f.Relay.Bandwidth
+		r.Relay, r.Boot = f.Relay, f.Relay.Bandwidth
 		return err
 	})
 	r.load(labrun.FileSeeded, func(b []byte) error { return json.Unmarshal(b, &r.Seeded) })
 	r.load(FilePeer, func(b []byte) error { return json.Unmarshal(b, &r.Peer) })
 	r.load(labrun.FileStatus, func(b []byte) error { return json.Unmarshal(b, &r.Status) })
 	r.load(labrun.FileLedger, func(b []byte) error { return json.Unmarshal(b, &r.Ledger) })
+	r.load(labrun.FileDecisions, func(b []byte) error { return json.Unmarshal(b, &r.Decisions) })
 	// audit.Read is edged's own reader: a torn or foreign line is an error.
 	if events, err := audit.Read(filepath.Join(r.Dir, labrun.FileAudit)); err != nil {
 		r.problems[labrun.FileAudit] = notExistOr(err)
@@ -150,18 +152,19 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 	}
 	r.load(FilePreReload, func(b []byte) error { return json.Unmarshal(b, &r.PreReload) })
 	r.load(labrun.FileGoTest, func(b []byte) (err error) { r.GoTest, err = harness.ParseTestEvents(b); return err })
-	// The reload's answer is needed by name; other set-bandwidth runs are
-	// kept for reviewers.
-	names := []string{FileSetBandwidthUnlimited}
+	// The runs the checks read are needed by name, so that an absent one
+	// is missing evidence; any other set-bandwidth run is kept for
+	// reviewers.
+	names := []string{FileSetBandwidthUnlimited, labrun.SetBandwidthFile(rateLabel), labrun.SetBandwidthFile(quotaLabel)}
 	matches, _ := filepath.Glob(filepath.Join(r.Dir, labrun.SetBandwidthFile("*")))
 	for _, m := range matches {
-		if name := filepath.Base(m); name != FileSetBandwidthUnlimited {
+		if name := filepath.Base(m); !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}
 	for _, name := range names {
 		r.load(name, func(b []byte) error {
-			var res harness.CommandResult
+			var res labrun.SetBandwidthRun
 			if err := json.Unmarshal(b, &res); err != nil {
 				return err
 			}

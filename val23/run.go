@@ -60,12 +60,12 @@ func (r *run) relayScenario(ctx context.Context) error {
 	case SA:
 		return r.seedAndWait(ctx)
 	case SB:
-		if err := r.setBandwidth(ctx, "rate-64", "--bytes-per-second", fmt.Sprint(RateBytesPerSecond)); err != nil {
+		if err := r.setBandwidth(ctx, rateLabel, "--bytes-per-second", fmt.Sprint(RateBytesPerSecond)); err != nil {
 			r.Problem(err)
 		}
 		return r.seedAndWait(ctx)
 	case SC:
-		if err := r.setBandwidth(ctx, "quota-128", "--bytes-per-second", "0", "--daily-quota-bytes", fmt.Sprint(QuotaBytes)); err != nil {
+		if err := r.setBandwidth(ctx, quotaLabel, "--bytes-per-second", "0", "--daily-quota-bytes", fmt.Sprint(QuotaBytes)); err != nil {
 			r.Problem(err)
 		}
 		return r.seedAndWait(ctx)
@@ -369,6 +369,7 @@ func (r *run) collectLive(ctx context.Context) {
 	default:
 		r.Problem(fmt.Errorf("final status: %w", err))
 	}
+	r.CollectDecisions(ctx, r.ctl)
 	ledger, err := r.ctl.Ledger(ctx)
 	if err != nil {
 		r.Problem(fmt.Errorf("ledger dump: %w", err))

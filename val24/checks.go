@@ -15,6 +15,7 @@ import (
 	"edgelab/evidence"
 	"edgelab/labs/harness"
 	"edgelab/labs/labrun"
+	"edgelab/labs/verify"
 	"edgelab/peer/received"
 )
 
@@ -69,8 +70,14 @@ var Checks = []CheckDef{
 		ID: "VAL24-07", Scenario: SB, Label: "peer-a throttled, peer-b not",
 		Description: "A per-peer limit throttles peer A while peer B runs unthrottled",
 		Criterion: "each peer holds exactly its 5 seeded ids; peers.peer-b.throttle_count = 0, peers.peer-a.throttle_count ≥ 4 and equal to the " +
-			"relay-wide count; every peer-b segment was received before peer-a's second",
-		Eval: checkPeerThrottle,
+			"relay-wide count and to the throttled peer-a decisions of the complete limiter journal, none for peer-b; every peer-b segment was " +
+			"received before peer-a's second; peer-a's receipts keep to a 64 B/s bucket of 64 B imposed when its set-bandwidth started (by each " +
+			"receipt at most 64 + 64 × (t − t_set) B, between any two at most the refill) at one segment per refill (consecutive receipts at most " +
+			"1 s + one tick apart); the journal's peer-a settings are 0/0/0 at boot then 64/0/0 inside the CLI call, and its peer-a decisions " +
+			"replayed against the checker's own token bucket find no admission it would refuse and no throttle it would allow" +
+			fmt.Sprintf(" [tolerances: receipt jitter %s, model token epsilon %.1f, retry_at ±%s]", verify.ReceiptJitter, verify.TokenEpsilon, verify.RetryTolerance),
+		Files: []string{labrun.PeerEvidenceFile(PeerA), labrun.FileDecisions, labrun.FileStatus, labrun.SetBandwidthFile(LabelPeerRate)},
+		Eval:  checkPeerThrottle,
 	},
 	{
 		ID: "VAL24-08", Scenario: SC, Label: "quota survives kill -9",
@@ -370,7 +377,7 @@ func checkMetrics(r *Recorded) (labrun.Outcome, error) {
 }
 
 // setBandwidthResponse decodes a set-bandwidth run's JSON answer.
-func setBandwidthResponse(r *Recorded, label string) (harness.CommandResult, api.SetBandwidthResponse, error) {
+func setBandwidthResponse(r *Recorded, label string) (labrun.SetBandwidthRun, api.SetBandwidthResponse, error) {
 	res, ok := r.SetBandwidth[label]
 	if !ok {
 		return res, api.SetBandwidthResponse{}, fmt.Errorf("evidence %s/%s is missing", r.Scenario.Name, labrun.SetBandwidthFile(label))
@@ -437,8 +444,11 @@ func receivedAt(ev received.Evidence) []time.Time {
 }
 
 func checkPeerThrottle(r *Recorded) (labrun.Outcome, error) {
-	if err := r.need(labrun.FileStatus, labrun.PeerEvidenceFile(PeerA), labrun.PeerEvidenceFile(PeerB)); err != nil {
+	if err := r.need(labrun.FileStatus, labrun.PeerEvidenceFile(PeerA), labrun.PeerEvidenceFile(PeerB), labrun.FileDecisions); err != nil {
 		return labrun.Outcome{}, err
+	}
+	if _, ok := r.SetBandwidth[LabelPeerRate]; !ok {
+		return labrun.Outcome{}, fmt.Errorf("evidence %s/%s is missing", r.Scenario.Name, labrun.SetBandwidthFile(LabelPeerRate))
 	}
 	var f findings
 	f.diff("peer-a evidence ids", SBPeerA, slices.Sorted(slices.Values(r.Peers[PeerA].IDs())))
@@ -465,12 +475,54 @@ func checkPeerThrottle(r *Recorded) (labrun.Outcome, error) {
 	} else {
 		f.add("too few arrivals to compare: peer-a %d, peer-b %d", len(ta), len(tb))
 	}
+	f.peerRate(r, a.ThrottleCount)
 	text := fmt.Sprintf("peer-b %d/5 throttle_count=%d, all %.1fs before peer-a's 2nd; peer-a %d/5 throttle_count=%d",
 		len(tb), b.ThrottleCount, lead.Seconds(), len(ta), a.ThrottleCount)
 	return f.outcome(text, map[string]any{
 		"peer_a_throttle_count": a.ThrottleCount, "peer_b_throttle_count": b.ThrottleCount,
 		"peer_b_lead_seconds": lead.Seconds(),
 	}), nil
+}
+
+// peerRate proves peer-a's rate from its receipts (the witness) and from
+// the limiter journal replayed against the checker's own bucket.
+func (f *findings) peerRate(r *Recorded, throttleCount int64) {
+	set := r.SetBandwidth[LabelPeerRate] // checkPeerThrottle made sure of it
+	receipts := verify.ByReceipt(r.Peers[PeerA])
+	for _, w := range verify.Envelope(receipts, PeerRate, PeerRate, set.StartedAt, verify.ReceiptJitter) {
+		f.add("peer-a: %s", w)
+	}
+	refill := time.Duration(SegmentSize) * time.Second / PeerRate
+	for _, w := range verify.Pace(receipts, refill+time.Second+verify.ReceiptJitter) {
+		f.add("peer-a: %s", w)
+	}
+	d := r.Decisions
+	if d.Dropped != 0 || d.Total != int64(len(d.Decisions)) {
+		f.add("the limiter journal is incomplete: %d decisions made, %d kept", d.Total, len(d.Decisions))
+	}
+	if n := verify.Count(d.Decisions, api.DecisionThrottled, PeerA); int64(n) != throttleCount {
+		f.add("peers.peer-a.throttle_count = %d, but the journal holds %d throttled peer-a decisions", throttleCount, n)
+	}
+	if n := verify.Count(d.Decisions, api.DecisionThrottled, PeerB); n != 0 {
+		f.add("the journal holds %d throttled peer-b decisions, want 0", n)
+	}
+	settings := verify.SettingsOf(d.Decisions, PeerA)
+	var got []string
+	for _, s := range settings {
+		got = append(got, fmt.Sprintf("%d/%d/%d", s.Settings.BytesPerSecond, s.Settings.BurstBytes, s.Settings.DailyQuotaBytes))
+	}
+	if want := []string{"0/0/0", fmt.Sprintf("%d/0/0", PeerRate)}; !slices.Equal(got, want) {
+		f.add("journal: peer-a settings %v, want %v (boot, then set-bandwidth)", got, want)
+	} else if at := settings[1].At; at.Before(set.StartedAt) || at.After(set.EndedAt()) {
+		f.add("journal: peer-a's rate took effect at %s, outside the CLI call", at.Format(time.RFC3339Nano))
+	}
+	rep := verify.ReplayBucket(verify.LimitsOf(settings), d.Decisions, PeerA)
+	for _, w := range rep.Problems {
+		f.add("peer-a: %s", w)
+	}
+	if rep.Allowed != len(SBPeerA) {
+		f.add("journal: %d peer-a admissions, want %d", rep.Allowed, len(SBPeerA))
+	}
 }
 
 // QuotaFigures are one scope's quota window as the status shows it, in a

@@ -3,7 +3,9 @@ package val24
 import (
 	"context"
 	"io"
+	"io/fs"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,27 +138,117 @@ func TestChecks_MetricsAgainstEdgedsExposition(t *testing.T) {
 	}
 }
 
-func TestChecks_PeerThrottleOrder(t *testing.T) {
-	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	evidenceFor := func(ids []string, at ...time.Duration) received.Evidence {
-		var ev received.Evidence
-		for i, id := range ids {
-			ev.Segments = append(ev.Segments, received.Segment{ID: id, ReceivedAt: t0.Add(at[i])})
-		}
-		return ev
-	}
-	r := recorded(SB)
-	r.Status = api.Status{ThrottleCount: 10, Peers: map[string]api.PeerStatus{PeerA: {ThrottleCount: 10}, PeerB: {}}}
-	r.Peers[PeerA] = evidenceFor(SBPeerA, 0, time.Second, 2*time.Second, 3*time.Second, 4*time.Second)
-	r.Peers[PeerB] = evidenceFor(SBPeerB, 1, 2, 3, 4, 5)
+// recordedSB is S-B as a real run on a correct daemon left it
+// (testdata/recorded: `go run ./labs/val24`, logs left out).
+func recordedSB(t *testing.T) *Recorded {
+	t.Helper()
+	s, _ := ScenarioByName(SB)
+	r := Load("testdata/recorded", s)
 	if out, err := checkPeerThrottle(r); err != nil || !out.Pass {
-		t.Fatalf("peer-b first: got pass=%v err=%v detail:\n%s", out.Pass, err, out.Detail)
+		t.Fatalf("the recorded run: got pass=%v err=%v detail:\n%s", out.Pass, err, out.Detail)
 	}
-	// peer-b's last segment waited until after peer-a's second.
-	r.Peers[PeerB] = evidenceFor(SBPeerB, 1, 2, 3, 4, time.Second+1)
-	if out, _ := checkPeerThrottle(r); out.Pass || !strings.Contains(out.Detail, "waited behind peer-a's limit") {
-		t.Errorf("peer-b held back: got pass=%v detail:\n%s", out.Pass, out.Detail)
+	return r
+}
+
+func TestChecks_PeerThrottle(t *testing.T) {
+	shiftA := func(r *Recorded, f func(i int, at time.Time) time.Time) {
+		ev := r.Peers[PeerA]
+		segs := slices.Clone(ev.Segments)
+		slices.SortFunc(segs, func(a, b received.Segment) int { return a.ReceivedAt.Compare(b.ReceivedAt) })
+		for i := range segs {
+			segs[i].ReceivedAt = f(i, segs[i].ReceivedAt)
+		}
+		ev.Segments = segs
+		r.Peers[PeerA] = ev
 	}
+	tests := []struct {
+		name   string
+		break_ func(r *Recorded)
+		want   string // in the detail
+	}{
+		{
+			name: "peer-b's last segment waited behind peer-a's second",
+			break_: func(r *Recorded) {
+				ev := r.Peers[PeerB]
+				ev.Segments = slices.Clone(ev.Segments)
+				ev.Segments[len(ev.Segments)-1].ReceivedAt = time.Now().Add(time.Hour)
+				r.Peers[PeerB] = ev
+			},
+			want: "waited behind peer-a's limit",
+		},
+		{
+			name: "peer-a's bucket refilled 10× too fast",
+			break_: func(r *Recorded) {
+				var first time.Time
+				shiftA(r, func(i int, at time.Time) time.Time {
+					if i == 0 {
+						first = at
+					}
+					return first.Add(at.Sub(first) / 10)
+				})
+			},
+			want: "peer-a: by ",
+		},
+		{
+			name: "peer-a stalled between receipts",
+			break_: func(r *Recorded) {
+				shiftA(r, func(i int, at time.Time) time.Time { return at.Add(time.Duration(i) * 1500 * time.Millisecond) })
+			},
+			want: "peer-a: ",
+		},
+		{
+			name: "peer-a's throttle_count off the journal",
+			break_: func(r *Recorded) {
+				p := r.Status.Peers[PeerA]
+				p.ThrottleCount++
+				r.Status.Peers[PeerA] = p
+				r.Status.ThrottleCount++
+			},
+			want: "throttled peer-a decisions",
+		},
+		{
+			name: "a peer-a admission its bucket would refuse",
+			break_: func(r *Recorded) {
+				r.Decisions.Decisions = slices.Clone(r.Decisions.Decisions)
+				for i, d := range r.Decisions.Decisions {
+					if d.TargetPeer == PeerA && d.Kind == api.DecisionThrottled {
+						r.Decisions.Decisions[i].Kind = api.DecisionAllowed
+						break
+					}
+				}
+			},
+			want: "peer-a: ",
+		},
+		{
+			name:   "an incomplete journal",
+			break_: func(r *Recorded) { r.Decisions.Dropped = 1 },
+			want:   "incomplete",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := recordedSB(t)
+			tt.break_(r)
+			out, err := checkPeerThrottle(r)
+			if err != nil || out.Pass || !strings.Contains(out.Detail, tt.want) {
+				t.Errorf("got pass=%v err=%v, want FAIL with %q in the detail:\n%s", out.Pass, err, tt.want, out.Detail)
+			}
+		})
+	}
+	t.Run("no journal is missing evidence", func(t *testing.T) {
+		r := recordedSB(t)
+		r.problems[labrun.FileDecisions] = fs.ErrNotExist
+		if _, err := checkPeerThrottle(r); err == nil {
+			t.Errorf("no journal: got no error, want ERROR")
+		}
+	})
+	t.Run("no set-bandwidth run is missing evidence", func(t *testing.T) {
+		r := recordedSB(t)
+		delete(r.SetBandwidth, LabelPeerRate)
+		if _, err := checkPeerThrottle(r); err == nil {
+			t.Errorf("no set-bandwidth run: got no error, want ERROR")
+		}
+	})
 }
 
 func TestChecks_QuotaSurvivesIsExactToTheNanosecond(t *testing.T) {

@@ -122,8 +122,9 @@ type Recorded struct {
 	Statuses     map[string]api.Status
 	PostLedger   api.Ledger
 	Metrics      string
-	Promtool     *harness.CommandResult           // nil: promtool was not installed
-	SetBandwidth map[string]harness.CommandResult // by label
+	Promtool     *harness.CommandResult            // nil: promtool was not installed
+	SetBandwidth map[string]labrun.SetBandwidthRun // by label
+	Decisions    api.Decisions
 	Kill         KillRecord
 	GoTest       []harness.TestEvent
 	Observations []Observation
@@ -138,7 +139,7 @@ func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 	r := &Recorded{
 		Scenario: s, Dir: filepath.Join(evidenceDir, s.Name),
 		Peers: map[string]received.Evidence{}, Statuses: map[string]api.Status{},
-		SetBandwidth: map[string]harness.CommandResult{}, problems: map[string]error{},
+		SetBandwidth: map[string]labrun.SetBandwidthRun{}, problems: map[string]error{},
 	}
 	r.read(labrun.FileScenario, &r.Run)
 	if r.problems[labrun.FileScenario] != nil {
@@ -177,8 +178,9 @@ func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 			}
 		}
 	case SB, SC:
+		r.read(labrun.FileDecisions, &r.Decisions)
 		for _, l := range []string{LabelPeerRate, LabelUnknownPeer, LabelGlobalQuota, LabelPeerQuota} {
-			var res harness.CommandResult
+			var res labrun.SetBandwidthRun
 			if _, err := os.Stat(filepath.Join(r.Dir, labrun.SetBandwidthFile(l))); err == nil && r.read(labrun.SetBandwidthFile(l), &res) {
 				r.SetBandwidth[l] = res
 			}

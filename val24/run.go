@@ -263,6 +263,7 @@ func (r *run) collectLive(ctx context.Context) {
 	} else {
 		r.Save(labrun.FileStatus, st)
 	}
+	r.CollectDecisions(ctx, r.ctl)
 	led, err := r.ctl.Ledger(ctx)
 	if err != nil {
 		r.Problem(fmt.Errorf("ledger dump: %w", err))

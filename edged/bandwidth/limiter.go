@@ -129,16 +129,18 @@ func New(s Settings, u Usage, now func() time.Time) *Limiter {
 func (l *Limiter) Set(s Settings) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.set(s)
+	l.setAt(l.now(), s)
 }
 
-func (l *Limiter) set(s Settings) {
+func (l *Limiter) set(s Settings) { l.setAt(l.now(), s) }
+
+// setAt applies s at now; the caller holds l.mu.
+func (l *Limiter) setAt(now time.Time, s Settings) {
 	l.settings = s
 	if s.BytesPerSecond == 0 {
 		l.bucket = nil
 		return
 	}
-	now := l.now()
 	if l.bucket == nil {
 		l.bucket = rate.NewLimiter(rate.Limit(s.BytesPerSecond), int(s.Burst()))
 		return
@@ -207,6 +209,15 @@ func (l *Limiter) reserveTokens(now time.Time, size int64) (r *rate.Reservation,
 		return nil, false, 0
 	}
 	return r, true, r.DelayFrom(now)
+}
+
+// tokensAt is what the bucket holds at now; ok is false without a rate.
+// The caller holds l.mu.
+func (l *Limiter) tokensAt(now time.Time) (tokens float64, ok bool) {
+	if l.bucket == nil {
+		return 0, false
+	}
+	return l.bucket.TokensAt(now), true
 }
 
 // UsageAfter is the quota usage that committing size bytes now would leave;

@@ -28,6 +28,9 @@ type Counters struct {
 //
 // Counters are kept per target peer, whichever limit deferred or dropped the
 // segment, and relay-wide (the sum, plus segments for peers not tracked).
+// Every decision and every change of settings is also kept in a bounded
+// journal (Journal), so that a reader can re-derive the counters and replay
+// the decisions against the settings they were made under.
 // It is safe for concurrent use.
 type Limits struct {
 	now func() time.Time
@@ -39,34 +42,48 @@ type Limits struct {
 	peers  map[string]*Limiter
 	total  Counters
 	byPeer map[string]*Counters
+	// journal is written under mu, in the order of the decisions.
+	journal journal
 }
 
 // NewLimits returns limits with the global settings s and quota usage u (as
 // persisted); peers are added with TrackPeer. now is the clock; nil means
 // time.Now.
+// The journal starts with the global settings.
 func NewLimits(s Settings, u Usage, now func() time.Time) *Limits {
+	return newLimits(s, u, now, JournalCapacity)
+}
+
+// newLimits is NewLimits with a journal of capacity entries.
+func newLimits(s Settings, u Usage, now func() time.Time, capacity int) *Limits {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limits{
-		now:    now,
-		global: New(s, u, now),
-		peers:  map[string]*Limiter{},
-		byPeer: map[string]*Counters{},
+	ls := &Limits{
+		now:     now,
+		global:  New(s, u, now),
+		peers:   map[string]*Limiter{},
+		byPeer:  map[string]*Counters{},
+		journal: newJournal(capacity),
 	}
+	ls.journalSettings(now(), GlobalScope, ls.global)
+	return ls
 }
 
 // TrackPeer gives peer id its own limit with settings s and quota usage u
 // (as persisted). Only tracked peers have per-peer limits, counters and
 // usage; segments for other targets pass the global limit alone. Tracking
-// a peer again replaces its limiter and keeps its counters.
+// a peer again replaces its limiter and keeps its counters. The journal
+// records the peer's settings.
 func (ls *Limits) TrackPeer(id string, s Settings, u Usage) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	ls.peers[id] = New(s, u, ls.now)
+	p := New(s, u, ls.now)
+	ls.peers[id] = p
 	if ls.byPeer[id] == nil {
 		ls.byPeer[id] = &Counters{}
 	}
+	ls.journalSettings(ls.now(), id, p)
 }
 
 // UnknownPeerError is SetPeer on a peer that is not tracked.
@@ -76,14 +93,26 @@ func (e *UnknownPeerError) Error() string {
 	return fmt.Sprintf("peer %q has no per-peer limit (not tracked)", e.Peer)
 }
 
-// SetGlobal applies new global settings live (see Limiter.Set).
+// SetGlobal applies new global settings live (see Limiter.Set) and records
+// them in the journal.
 func (ls *Limits) SetGlobal(s Settings) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	ls.global.Set(s)
+	ls.set(GlobalScope, ls.global, s)
 }
 
-// SetPeer applies new settings to a tracked peer live (see Limiter.Set).
+// set applies s to scope's limiter l and journals it, at one clock
+// reading. The caller holds ls.mu.
+func (ls *Limits) set(scope string, l *Limiter, s Settings) {
+	now := ls.now()
+	l.mu.Lock()
+	l.setAt(now, s)
+	l.mu.Unlock()
+	ls.journalSettings(now, scope, l)
+}
+
+// SetPeer applies new settings to a tracked peer live (see Limiter.Set)
+// and records them in the journal.
 func (ls *Limits) SetPeer(id string, s Settings) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -91,7 +120,7 @@ func (ls *Limits) SetPeer(id string, s Settings) error {
 	if !ok {
 		return &UnknownPeerError{Peer: id}
 	}
-	p.Set(s)
+	ls.set(id, p, s)
 	return nil
 }
 
@@ -160,21 +189,40 @@ func (ls *Limits) count(peer string, f func(*Counters)) {
 	}
 }
 
-// Admit decides whether a segment of size bytes for peer may be delivered
-// now. Decision.Scope names the limit that refused it. Allowed reserves
-// tokens and quota bytes in every scope: call Commit or Release.
+// Admit is AdmitSegment for a segment whose id the journal need not name.
 func (ls *Limits) Admit(peer string, size int64) Decision {
+	return ls.AdmitSegment("", peer, size)
+}
+
+// AdmitSegment decides whether segment id, of size bytes for peer, may be
+// delivered now, and records the decision in the journal. Decision.Scope
+// names the limit that refused it. Allowed reserves tokens and quota bytes
+// in every scope: call Commit or Release.
+func (ls *Limits) AdmitSegment(id, peer string, size int64) Decision {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	now := ls.now()
 	scopes := ls.scopes(peer)
 	defer lock(scopes)()
-	for _, s := range scopes {
-		s.l.rollWindow(now)
+	// The journal's figures are the buckets' before anything is reserved.
+	var tokens [2]struct {
+		n  float64
+		ok bool
 	}
-	for _, s := range scopes {
+	for i, s := range scopes {
+		s.l.rollWindow(now)
+		tokens[i].n, tokens[i].ok = s.l.tokensAt(now)
+	}
+	entry := slot{at: now.UnixNano(), segment: id, peer: peer, size: size}
+	journal := func(kind EntryKind, scope int) {
+		entry.kind, entry.scope = kind, scopes[scope].name
+		entry.tokens, entry.hasTokens = tokens[scope].n, tokens[scope].ok
+		ls.journal.add(entry)
+	}
+	for i, s := range scopes {
 		if s.l.quotaExceeded(size) {
 			ls.count(peer, func(c *Counters) { c.QuotaDrops++ })
+			journal(EntryQuotaExceeded, i)
 			return Decision{Verdict: QuotaExceeded, Scope: s.name}
 		}
 	}
@@ -185,9 +233,9 @@ func (ls *Limits) Admit(peer string, size int64) Decision {
 		throttled bool
 		never     bool
 		wait      time.Duration
-		scope     string
+		scope     int // the index in scopes of the one that refused
 	)
-	for _, s := range scopes {
+	for i, s := range scopes {
 		r, ok, delay := s.l.reserveTokens(now, size)
 		if r != nil {
 			held = append(held, r)
@@ -195,12 +243,12 @@ func (ls *Limits) Admit(peer string, size int64) Decision {
 		switch {
 		case !ok:
 			if !never {
-				scope = s.name
+				scope = i
 			}
 			throttled, never = true, true
 		case delay > 0:
 			if !never && delay > wait {
-				wait, scope = delay, s.name
+				wait, scope = delay, i
 			}
 			throttled = true
 		}
@@ -212,15 +260,18 @@ func (ls *Limits) Admit(peer string, size int64) Decision {
 			held[i].CancelAt(now)
 		}
 		ls.count(peer, func(c *Counters) { c.Throttles++ })
-		d := Decision{Verdict: Throttled, Scope: scope}
+		d := Decision{Verdict: Throttled, Scope: scopes[scope].name}
 		if !never {
 			d.RetryAt = now.Add(wait)
+			entry.retryAt = d.RetryAt.UnixNano()
 		}
+		journal(EntryThrottled, scope)
 		return d
 	}
 	for _, s := range scopes {
 		s.l.reserved += size
 	}
+	journal(EntryAllowed, 0) // scopes[0] is the global limit
 	return Decision{Verdict: Allowed}
 }
 

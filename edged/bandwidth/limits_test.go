@@ -2,6 +2,7 @@ package bandwidth
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 	_ "time/tzdata" // the window tests need named zones on any machine
@@ -12,7 +13,7 @@ import (
 )
 
 // step is one segment offered to Limits: advance the clock, admit, and
-// commit it when allowed.
+// commit it when allowed. Each decision must be the journal's newest entry.
 type step struct {
 	advance time.Duration
 	peer    string
@@ -26,9 +27,17 @@ func runSteps(t *testing.T, ls *Limits, clock *fakeclock.Clock, steps []step) {
 	t.Helper()
 	for i, s := range steps {
 		clock.Advance(s.advance)
-		d := ls.Admit(s.peer, s.size)
+		id := fmt.Sprintf("step-%d", i)
+		d := ls.AdmitSegment(id, s.peer, s.size)
 		if d.Verdict != s.want {
 			t.Fatalf("step %d (%s, %d B): got %v (scope %q), want %v", i, s.peer, s.size, d.Verdict, d.Scope, s.want)
+		}
+		entries, _, _, _ := ls.Journal()
+		e := entries[len(entries)-1]
+		want := JournalEntry{Seq: e.Seq, At: clock.Now(), Kind: entryKinds[d.Verdict], Segment: id, Peer: s.peer, Size: s.size,
+			Scope: d.Scope, Tokens: e.Tokens, HasTokens: e.HasTokens, RetryAt: d.RetryAt}
+		if diff := cmp.Diff(want, e); diff != "" {
+			t.Fatalf("step %d (%s, %d B): journal entry (-want +got):\n%s", i, s.peer, s.size, diff)
 		}
 		switch d.Verdict {
 		case Allowed:
@@ -47,6 +56,37 @@ func runSteps(t *testing.T, ls *Limits, clock *fakeclock.Clock, steps []step) {
 			}
 		}
 	}
+}
+
+var entryKinds = map[Verdict]EntryKind{Allowed: EntryAllowed, Throttled: EntryThrottled, QuotaExceeded: EntryQuotaExceeded}
+
+// journalCounters counts the journal's refusals as counters does: relay-wide
+// and per tracked target, whichever limit refused.
+func journalCounters(ls *Limits) map[string]Counters {
+	out := map[string]Counters{"(total)": {}}
+	for _, id := range ls.Peers() {
+		out[id] = Counters{}
+	}
+	entries, _, dropped, _ := ls.Journal()
+	if dropped != 0 {
+		panic("journalCounters of an incomplete journal")
+	}
+	for _, e := range entries {
+		for _, k := range []string{"(total)", e.Peer} {
+			c, ok := out[k]
+			if !ok {
+				continue
+			}
+			switch e.Kind {
+			case EntryThrottled:
+				c.Throttles++
+			case EntryQuotaExceeded:
+				c.QuotaDrops++
+			}
+			out[k] = c
+		}
+	}
+	return out
 }
 
 // counters returns the relay-wide counters and each tracked peer's.
@@ -183,6 +223,9 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 			runSteps(t, ls, clock, tt.steps)
 			if diff := cmp.Diff(tt.want, counters(ls)); diff != "" {
 				t.Errorf("counters (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(counters(ls), journalCounters(ls)); diff != "" {
+				t.Errorf("counters re-derived from the journal (-counters +journal):\n%s", diff)
 			}
 		})
 	}

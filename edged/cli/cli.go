@@ -1,6 +1,7 @@
 // Package cli is edged's command line: `edged run` starts the daemon, and the
-// client commands (relay status, relay config set-bandwidth, ledger dump)
-// drive a running daemon over its control socket.
+// client commands (relay status, relay decisions, relay config
+// set-bandwidth, ledger dump, ledger history) drive a running daemon over
+// its control socket.
 package cli
 
 import (
@@ -114,7 +115,7 @@ running daemon over its control socket.`,
 		Short: "Inspect and configure the relay of a running daemon",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return usageErr("missing command (status or config)")
+			return usageErr("missing command (status, decisions or config)")
 		},
 	}
 	relayConfig := &cobra.Command{
@@ -126,17 +127,17 @@ running daemon over its control socket.`,
 		},
 	}
 	relayConfig.AddCommand(a.setBandwidthCmd())
-	relay.AddCommand(a.statusCmd(), relayConfig)
+	relay.AddCommand(a.statusCmd(), a.decisionsCmd(), relayConfig)
 
 	ledger := &cobra.Command{
 		Use:   "ledger",
 		Short: "Inspect the segment ledger of a running daemon",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return usageErr("missing command (dump)")
+			return usageErr("missing command (dump or history)")
 		},
 	}
-	ledger.AddCommand(a.ledgerDumpCmd())
+	ledger.AddCommand(a.ledgerDumpCmd(), a.ledgerHistoryCmd())
 
 	root.AddCommand(a.runCmd(), relay, ledger)
 	return root

@@ -26,12 +26,13 @@ import (
 
 // fakeBackend answers from its fields and records SetBandwidth calls.
 type fakeBackend struct {
-	mu     sync.Mutex
-	status api.Status
-	ledger api.Ledger
-	resp   api.SetBandwidthResponse
-	setErr error
-	reqs   []api.SetBandwidthRequest
+	mu        sync.Mutex
+	status    api.Status
+	ledger    api.Ledger
+	decisions api.Decisions
+	resp      api.SetBandwidthResponse
+	setErr    error
+	reqs      []api.SetBandwidthRequest
 }
 
 func (f *fakeBackend) Status(context.Context) (api.Status, error) {
@@ -53,6 +54,23 @@ func (f *fakeBackend) Ledger(context.Context) (api.Ledger, error) {
 	return f.ledger, nil
 }
 
+func (f *fakeBackend) History(_ context.Context, id string) (api.Segment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.ledger.Segments {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return api.Segment{}, control.SegmentNotFound(id)
+}
+
+func (f *fakeBackend) Decisions(context.Context) (api.Decisions, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.decisions, nil
+}
+
 func (f *fakeBackend) requests() []api.SetBandwidthRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -63,6 +81,7 @@ func newFake() *fakeBackend {
 	remaining, peerRemaining := int64(64), int64(36)
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	at := start.Add(time.Minute)
+	burst, short, retry := 64.0, 12.25, at.Add(812500*time.Microsecond)
 	return &fakeBackend{
 		status: api.Status{
 			NodeID:              "edge-val23",
@@ -87,8 +106,18 @@ func newFake() *fakeBackend {
 			LastCycleThrottled: 1,
 		},
 		ledger: api.Ledger{Segments: []api.Segment{
-			{ID: "val23-sb-001", TargetPeer: "peer-val23", Size: 64, State: "DELIVERED", Attempts: 1, NextAttemptAt: at, CreatedAt: at, UpdatedAt: at, DeliveredAt: &at},
-			{ID: "val23-sb-002", TargetPeer: "peer-val23", Size: 100, State: "PENDING", NextAttemptAt: at, CreatedAt: at, UpdatedAt: at},
+			{ID: "val23-sb-001", TargetPeer: "peer-val23", Size: 64, State: "DELIVERED", Attempts: 2, NextAttemptAt: at, LastError: "", CreatedAt: at, UpdatedAt: at, DeliveredAt: &at,
+				History: []api.Attempt{
+					{Attempt: 1, StartedAt: start, EndedAt: start, Outcome: api.AttemptFailed, Error: "quota exceeded"},
+					{Attempt: 2, StartedAt: at, EndedAt: at.Add(1500 * time.Microsecond), Outcome: api.AttemptDelivered},
+				}},
+			{ID: "val23-sb-002", TargetPeer: "peer-val23", Size: 100, State: "PENDING", NextAttemptAt: at, CreatedAt: at, UpdatedAt: at, History: []api.Attempt{}},
+		}},
+		decisions: api.Decisions{Capacity: 65536, Total: 4, Decisions: []api.Decision{
+			{Seq: 1, At: start, Kind: api.DecisionSettings, Tokens: &burst, Settings: &api.Bandwidth{BytesPerSecond: 64}},
+			{Seq: 2, At: start, Kind: api.DecisionAllowed, Segment: "val23-sb-001", TargetPeer: "peer-val23", Size: 64, Tokens: &burst},
+			{Seq: 3, At: at, Kind: api.DecisionThrottled, Segment: "val23-sb-003", TargetPeer: "peer-val23", Size: 64, Scope: "peer-val23", Tokens: &short, RetryAt: &retry},
+			{Seq: 4, At: at, Kind: api.DecisionThrottled, Segment: "val23-sb-002", TargetPeer: "peer-val23", Size: 100, Tokens: &short},
 		}},
 		resp: api.SetBandwidthResponse{
 			Applied:   true,
@@ -219,6 +248,135 @@ func TestLedgerDump(t *testing.T) {
 	}
 	if diff := cmp.Diff(d.backend.ledger, got); diff != "" {
 		t.Errorf("ledger mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLedgerHistoryTable(t *testing.T) {
+	d := startDaemon(t, shortDir(t))
+	r := runCLI(t, "ledger", "history", "val23-sb-001", "--socket", d.socket)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	want := `segment     val23-sb-001
+target      peer-val23
+size        64 B
+state       DELIVERED after 2 attempt(s)
+last error  -
+
+ATTEMPT  STARTED                      ENDED                        DURATION  OUTCOME    ERROR
+1        2025-03-01T12:00:00.000000Z  2025-03-01T12:00:00.000000Z  0s        failed     quota exceeded
+2        2025-03-01T12:01:00.000000Z  2025-03-01T12:01:00.001500Z  1.5ms     delivered  -
+`
+	if diff := cmp.Diff(want, r.stdout); diff != "" {
+		t.Errorf("history table mismatch (-want +got):\n%s", diff)
+	}
+
+	r = runCLI(t, "ledger", "history", "val23-sb-002", "--socket", d.socket)
+	if want := "no attempts recorded\n"; r.code != ExitOK || !strings.HasSuffix(r.stdout, "\n\n"+want) {
+		t.Errorf("history of a segment never attempted: exit %d, stdout %q, want it to end with %q", r.code, r.stdout, want)
+	}
+}
+
+func TestLedgerHistoryJSON(t *testing.T) {
+	d := startDaemon(t, shortDir(t))
+	r := runCLI(t, "ledger", "history", "--json", "--socket", d.socket, "val23-sb-001")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var got api.Segment
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("stdout is not the segment JSON: %v\n%s", err, r.stdout)
+	}
+	if diff := cmp.Diff(d.backend.ledger.Segments[0], got); diff != "" {
+		t.Errorf("segment mismatch (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(r.stdout, "\n  \"history\": [\n    {\n      \"attempt\": 1,") {
+		t.Errorf("segment JSON is not indented:\n%s", r.stdout)
+	}
+}
+
+func TestLedgerHistoryOfAnUnknownSegment(t *testing.T) {
+	d := startDaemon(t, shortDir(t))
+	r := runCLI(t, "ledger", "history", "nope", "--socket", d.socket)
+	if r.code != ExitFailure || r.stdout != "" {
+		t.Errorf("exit %d stdout %q, want %d and nothing", r.code, r.stdout, ExitFailure)
+	}
+	if want := "edged: segment \"nope\" not found (HTTP 404)\n"; r.stderr != want {
+		t.Errorf("stderr: got %q, want %q", r.stderr, want)
+	}
+}
+
+func TestLedgerHistoryUsage(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{nil, "edged: missing the segment ID: edged ledger history ID"},
+		{[]string{"a", "b"}, `edged: edged ledger history takes one segment ID, got ["a" "b"]`},
+		{[]string{""}, "edged: the segment ID must not be empty"},
+		{[]string{"a", "--jsn"}, "edged: unknown flag: --jsn"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			d := startDaemon(t, shortDir(t))
+			r := runCLI(t, append([]string{"ledger", "history", "--socket", d.socket}, tt.args...)...)
+			first, rest, _ := strings.Cut(r.stderr, "\n")
+			if r.code != ExitUsage || first != tt.wantErr || rest != "Run 'edged ledger history --help' for usage.\n" {
+				t.Errorf("got exit %d stderr %q, want %d %q and the hint", r.code, r.stderr, ExitUsage, tt.wantErr)
+			}
+			if n := d.requests.Load(); n != 0 {
+				t.Errorf("%d requests reached the daemon, want none", n)
+			}
+		})
+	}
+}
+
+func TestRelayDecisionsTable(t *testing.T) {
+	d := startDaemon(t, shortDir(t))
+	r := runCLI(t, "relay", "decisions", "--socket", d.socket)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	want := `4 decision(s) shown of 4 since edged started; the journal keeps 65536, 0 dropped
+
+SEQ  AT                           KIND       SEGMENT       PEER        SIZE  SCOPE       TOKENS  DETAIL
+1    2025-03-01T12:00:00.000000Z  settings   -             -           -     global      64.0    rate=64 B/s burst=64 B (= rate) quota=unlimited
+2    2025-03-01T12:00:00.000000Z  allowed    val23-sb-001  peer-val23  64    global      64.0    -
+3    2025-03-01T12:01:00.000000Z  throttled  val23-sb-003  peer-val23  64    peer-val23  12.2    retry at 2025-03-01T12:01:00.812500Z
+4    2025-03-01T12:01:00.000000Z  throttled  val23-sb-002  peer-val23  100   global      12.2    never passes: larger than the burst
+`
+	if diff := cmp.Diff(want, r.stdout); diff != "" {
+		t.Errorf("decisions table mismatch (-want +got):\n%s", diff)
+	}
+
+	d.backend.mu.Lock()
+	d.backend.decisions = api.Decisions{Capacity: 8, Total: 20, Dropped: 20}
+	d.backend.mu.Unlock()
+	r = runCLI(t, "relay", "decisions", "--socket", d.socket)
+	if want := "0 decision(s) shown of 20 since edged started; the journal keeps 8, 20 dropped\n"; r.code != ExitOK || r.stdout != want {
+		t.Errorf("empty journal: exit %d stdout %q, want %q", r.code, r.stdout, want)
+	}
+}
+
+func TestRelayDecisionsJSON(t *testing.T) {
+	d := startDaemon(t, shortDir(t))
+	r := runCLI(t, "relay", "decisions", "--json", "--socket", d.socket)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var got api.Decisions
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("stdout is not the decisions JSON: %v\n%s", err, r.stdout)
+	}
+	if diff := cmp.Diff(d.backend.decisions, got); diff != "" {
+		t.Errorf("decisions mismatch (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(r.stdout, "{\n  \"capacity\": 65536,\n") {
+		t.Errorf("decisions JSON is not indented as received:\n%s", r.stdout)
 	}
 }
 
@@ -355,6 +513,8 @@ func TestMissingDaemon(t *testing.T) {
 		{"relay", "status"},
 		{"relay", "config", "set-bandwidth", "--bytes-per-second", "64"},
 		{"ledger", "dump"},
+		{"ledger", "history", "val23-sb-001"},
+		{"relay", "decisions"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := runCLI(t, append(args, "--socket", sock)...)
@@ -532,7 +692,9 @@ func TestCommandUsage(t *testing.T) {
 	}{
 		{nil, ExitUsage, "edged: missing command (run, relay or ledger)\nRun 'edged --help' for usage.\n"},
 		{[]string{"bogus"}, ExitUsage, "edged: unknown command \"bogus\" for \"edged\"\nRun 'edged --help' for usage.\n"},
-		{[]string{"relay"}, ExitUsage, "edged: missing command (status or config)\nRun 'edged relay --help' for usage.\n"},
+		{[]string{"relay"}, ExitUsage, "edged: missing command (status, decisions or config)\nRun 'edged relay --help' for usage.\n"},
+		{[]string{"ledger"}, ExitUsage, "edged: missing command (dump or history)\nRun 'edged ledger --help' for usage.\n"},
+		{[]string{"relay", "decisions", "extra"}, ExitUsage, "edged: edged relay decisions takes no arguments, got [\"extra\"]\nRun 'edged relay decisions --help' for usage.\n"},
 		{[]string{"relay", "stats"}, ExitUsage, "edged: unknown command \"stats\" for \"edged relay\"\nRun 'edged relay --help' for usage.\n"},
 		{[]string{"--help"}, ExitOK, ""},
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -137,7 +138,7 @@ func (a *app) ledgerDumpCmd() *cobra.Command {
 	var opts clientOpts
 	cmd := &cobra.Command{
 		Use:   "dump",
-		Short: "Print every segment of the ledger as JSON",
+		Short: "Print every segment of the ledger, with its attempt history, as JSON",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return opts.call(cmd, func(ctx context.Context, c *control.Client) error {
@@ -150,6 +151,110 @@ func (a *app) ledgerDumpCmd() *cobra.Command {
 		},
 	}
 	opts.addFlags(cmd)
+	return cmd
+}
+
+func (a *app) ledgerHistoryCmd() *cobra.Command {
+	var (
+		opts   clientOpts
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "history ID",
+		Short: "Show every delivery attempt of one segment",
+		Long: `history prints the delivery attempts the ledger recorded for segment ID:
+when each started (its admission by the bandwidth limits) and ended (the
+peer's answer), and how it ended. A quota drop is a failed attempt that
+starts and ends at its admission; a throttle defers a segment without an
+attempt ('edged relay decisions' shows those).
+
+Attempts made by an edged older than the history are not in it.
+
+Exit status: 0 when shown, 1 when the segment is not in the ledger or the
+daemon failed, 2 for bad flags or arguments (nothing is sent).`,
+		Example: `  edged ledger history val23-sc-001
+  edged ledger history val23-sc-001 --json`,
+		Args: segmentID,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return opts.call(cmd, func(ctx context.Context, c *control.Client) error {
+				path := api.PathHistory + "?" + url.Values{"id": {args[0]}}.Encode()
+				body, err := c.Do(ctx, http.MethodGet, path, nil)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printIndented(a.stdout, body)
+				}
+				var seg api.Segment
+				if err := json.Unmarshal(body, &seg); err != nil {
+					return fmt.Errorf("decode the history of %s: %w", args[0], err)
+				}
+				return writeHistory(a.stdout, seg)
+			})
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the segment with its history as the control API answers it")
+	return cmd
+}
+
+// segmentID takes exactly one non-empty segment id, refusing anything else
+// as a usage error.
+func segmentID(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 0:
+		return usageErr("missing the segment ID: %s ID", cmd.CommandPath())
+	case len(args) > 1:
+		return usageErr("%s takes one segment ID, got %q", cmd.CommandPath(), args)
+	case args[0] == "":
+		return usageErr("the segment ID must not be empty")
+	}
+	return nil
+}
+
+func (a *app) decisionsCmd() *cobra.Command {
+	var (
+		opts   clientOpts
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "decisions",
+		Short: "Show the bandwidth limiter's journal of decisions",
+		Long: `decisions prints the bandwidth limiter's journal, oldest first: every
+admission it decided (allowed, throttled, quota_exceeded) and every change of
+the limits in force (settings: at start, and at every set-bandwidth), each
+with the limiter's clock reading.
+
+SCOPE is the limit concerned: global, or a peer's own limit; for a refusal,
+the limit that refused. TOKENS is what that limit's token bucket held before
+the decision (for settings: once they apply), "-" without a rate. A throttled
+segment is retried when the buckets hold enough (RETRY AT), never when it is
+larger than a burst.
+
+The journal keeps the latest decisions only (its capacity); the first line
+says how many it no longer holds.`,
+		Example: `  edged relay decisions
+  edged relay decisions --json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return opts.call(cmd, func(ctx context.Context, c *control.Client) error {
+				body, err := c.Do(ctx, http.MethodGet, api.PathDecisions, nil)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printIndented(a.stdout, body)
+				}
+				var d api.Decisions
+				if err := json.Unmarshal(body, &d); err != nil {
+					return fmt.Errorf("decode decisions: %w", err)
+				}
+				return writeDecisions(a.stdout, d)
+			})
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the journal as the control API answers it")
 	return cmd
 }
 

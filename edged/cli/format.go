@@ -109,3 +109,74 @@ func writeStatus(w io.Writer, st api.Status) error {
 	}
 	return tw.Flush()
 }
+
+// instant is how the tables show a time: UTC, to the microsecond, a fixed
+// width so that columns of them line up.
+func instant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") }
+
+// orDash shows an empty cell as "-": a blank last cell would leave the
+// cells before it padded with trailing spaces.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// writeHistory renders a segment and its attempts for people.
+func writeHistory(w io.Writer, seg api.Segment) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "segment\t%s\n", seg.ID)
+	fmt.Fprintf(tw, "target\t%s\n", seg.TargetPeer)
+	fmt.Fprintf(tw, "size\t%d B\n", seg.Size)
+	fmt.Fprintf(tw, "state\t%s after %d attempt(s)\n", seg.State, seg.Attempts)
+	fmt.Fprintf(tw, "last error\t%s\n", orDash(seg.LastError))
+	fmt.Fprintln(tw)
+	if len(seg.History) == 0 {
+		fmt.Fprintln(tw, "no attempts recorded")
+		return tw.Flush()
+	}
+	fmt.Fprintln(tw, "ATTEMPT\tSTARTED\tENDED\tDURATION\tOUTCOME\tERROR")
+	for _, a := range seg.History {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", a.Attempt, instant(a.StartedAt), instant(a.EndedAt),
+			a.EndedAt.Sub(a.StartedAt).Round(time.Microsecond), a.Outcome, orDash(a.Error))
+	}
+	return tw.Flush()
+}
+
+// writeDecisions renders the limiter's journal for people, oldest first.
+func writeDecisions(w io.Writer, d api.Decisions) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%d decision(s) shown of %d since edged started; the journal keeps %d, %d dropped\n",
+		len(d.Decisions), d.Total, d.Capacity, d.Dropped)
+	if len(d.Decisions) == 0 {
+		return tw.Flush()
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "SEQ\tAT\tKIND\tSEGMENT\tPEER\tSIZE\tSCOPE\tTOKENS\tDETAIL")
+	for _, e := range d.Decisions {
+		scope := e.Scope
+		if scope == "" {
+			scope = "global"
+		}
+		tokens := "-"
+		if e.Tokens != nil {
+			tokens = fmt.Sprintf("%.1f", *e.Tokens)
+		}
+		size, detail := "-", "-"
+		if e.Kind != api.DecisionSettings {
+			size = fmt.Sprintf("%d", e.Size)
+		}
+		switch {
+		case e.Kind == api.DecisionSettings && e.Settings != nil:
+			detail = bandwidthText(*e.Settings)
+		case e.Kind == api.DecisionThrottled && e.RetryAt != nil:
+			detail = "retry at " + instant(*e.RetryAt)
+		case e.Kind == api.DecisionThrottled:
+			detail = "never passes: larger than the burst"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, instant(e.At), e.Kind,
+			orDash(e.Segment), orDash(e.TargetPeer), size, scope, tokens, detail)
+	}
+	return tw.Flush()
+}

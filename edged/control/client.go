@@ -64,6 +64,21 @@ func (c *Client) Ledger(ctx context.Context) (api.Ledger, error) {
 	return l, err
 }
 
+// History fetches GET /v1/ledger/history?id=ID: one segment with its
+// attempt history. An unknown id is an *APIError with Code 404.
+func (c *Client) History(ctx context.Context, id string) (api.Segment, error) {
+	var s api.Segment
+	err := c.getJSON(ctx, api.PathHistory+"?"+url.Values{"id": {id}}.Encode(), &s)
+	return s, err
+}
+
+// Decisions fetches GET /v1/relay/decisions: the limiter's journal.
+func (c *Client) Decisions(ctx context.Context) (api.Decisions, error) {
+	var d api.Decisions
+	err := c.getJSON(ctx, api.PathDecisions, &d)
+	return d, err
+}
+
 // Metrics fetches the Prometheus text exposition of GET /metrics.
 func (c *Client) Metrics(ctx context.Context) (string, error) {
 	body, err := c.Do(ctx, http.MethodGet, api.PathMetrics, nil)

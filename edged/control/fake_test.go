@@ -25,6 +25,7 @@ type fakeBackend struct {
 	mu        sync.Mutex
 	status    api.Status
 	ledger    api.Ledger
+	decisions api.Decisions
 	resp      api.SetBandwidthResponse
 	setErr    error
 	statusErr error
@@ -53,6 +54,24 @@ func (f *fakeBackend) Ledger(context.Context) (api.Ledger, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ledger, nil
+}
+
+// History answers a segment of ledger.
+func (f *fakeBackend) History(_ context.Context, id string) (api.Segment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.ledger.Segments {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return api.Segment{}, SegmentNotFound(id)
+}
+
+func (f *fakeBackend) Decisions(context.Context) (api.Decisions, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.decisions, nil
 }
 
 func (f *fakeBackend) setErrors(set, status error) {

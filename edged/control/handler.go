@@ -38,6 +38,8 @@ func NewHandler(b Backend, metrics http.Handler, log *slog.Logger) http.Handler 
 		api.PathStatus:    {http.MethodGet, h.status},
 		api.PathBandwidth: {http.MethodPost, h.setBandwidth},
 		api.PathLedger:    {http.MethodGet, h.ledger},
+		api.PathHistory:   {http.MethodGet, h.history},
+		api.PathDecisions: {http.MethodGet, h.decisions},
 	}
 	if metrics != nil {
 		h.routes[api.PathMetrics] = route{http.MethodGet, func(w http.ResponseWriter, r *http.Request) error {
@@ -106,7 +108,40 @@ func (h *handler) ledger(w http.ResponseWriter, r *http.Request) error {
 	if l.Segments == nil {
 		l.Segments = []api.Segment{} // "segments":[] rather than null
 	}
+	for i := range l.Segments {
+		if l.Segments[i].History == nil {
+			l.Segments[i].History = []api.Attempt{}
+		}
+	}
 	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
+func (h *handler) history(w http.ResponseWriter, r *http.Request) error {
+	id := r.URL.Query().Get("id")
+	if id == "" {
+		return &RequestError{Code: http.StatusBadRequest, Msg: `missing query parameter "id": use GET ` + api.PathHistory + `?id=SEGMENT_ID`}
+	}
+	seg, err := h.backend.History(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if seg.History == nil {
+		seg.History = []api.Attempt{}
+	}
+	writeJSON(w, http.StatusOK, seg)
+	return nil
+}
+
+func (h *handler) decisions(w http.ResponseWriter, r *http.Request) error {
+	d, err := h.backend.Decisions(r.Context())
+	if err != nil {
+		return err
+	}
+	if d.Decisions == nil {
+		d.Decisions = []api.Decision{}
+	}
+	writeJSON(w, http.StatusOK, d)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -285,24 +286,85 @@ func (d *Daemon) unknownPeer(id string) string {
 	return fmt.Sprintf("unknown peer %q: not in %s (configured peers: %s)", id, where, known)
 }
 
-// Ledger implements control.Backend.
+// Ledger implements control.Backend: every segment with its history, read
+// in one query, so the dump is one snapshot of rows and history.
 func (d *Daemon) Ledger(ctx context.Context) (api.Ledger, error) {
-	segs, err := d.ledger.List(ctx)
+	segs, err := d.ledger.ListHistory(ctx)
 	if err != nil {
 		return api.Ledger{}, err
 	}
 	out := api.Ledger{Segments: make([]api.Segment, 0, len(segs))}
 	for _, s := range segs {
-		a := api.Segment{
-			ID: s.ID, TargetPeer: s.TargetPeer, Size: s.Size, State: string(s.State),
-			Attempts: s.Attempts, NextAttemptAt: s.NextAttemptAt, LastError: s.LastError,
-			CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-		}
-		if !s.DeliveredAt.IsZero() {
-			t := s.DeliveredAt
-			a.DeliveredAt = &t
-		}
-		out.Segments = append(out.Segments, a)
+		out.Segments = append(out.Segments, apiSegment(s))
 	}
 	return out, nil
+}
+
+// History implements control.Backend.
+func (d *Daemon) History(ctx context.Context, id string) (api.Segment, error) {
+	s, err := d.ledger.SegmentHistory(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return api.Segment{}, control.SegmentNotFound(id)
+	}
+	if err != nil {
+		return api.Segment{}, err
+	}
+	return apiSegment(s), nil
+}
+
+func apiSegment(s ledger.Segment) api.Segment {
+	a := api.Segment{
+		ID: s.ID, TargetPeer: s.TargetPeer, Size: s.Size, State: string(s.State),
+		Attempts: s.Attempts, NextAttemptAt: s.NextAttemptAt, LastError: s.LastError,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		History: make([]api.Attempt, len(s.History)),
+	}
+	if !s.DeliveredAt.IsZero() {
+		t := s.DeliveredAt
+		a.DeliveredAt = &t
+	}
+	for i, h := range s.History {
+		a.History[i] = api.Attempt{Attempt: h.Attempt, StartedAt: h.StartedAt, EndedAt: h.EndedAt, Outcome: string(h.Outcome), Error: h.Error}
+	}
+	return a
+}
+
+// decisionKinds name the journal's entries as the API does.
+var decisionKinds = map[bandwidth.EntryKind]string{
+	bandwidth.EntryAllowed:       api.DecisionAllowed,
+	bandwidth.EntryThrottled:     api.DecisionThrottled,
+	bandwidth.EntryQuotaExceeded: api.DecisionQuotaExceeded,
+	bandwidth.EntrySettings:      api.DecisionSettings,
+}
+
+// Decisions implements control.Backend.
+func (d *Daemon) Decisions(context.Context) (api.Decisions, error) {
+	entries, total, dropped, capacity := d.limits.Journal()
+	out := api.Decisions{Capacity: capacity, Total: total, Dropped: dropped, Decisions: make([]api.Decision, len(entries))}
+	for i, e := range entries {
+		out.Decisions[i] = apiDecision(e)
+	}
+	return out, nil
+}
+
+func apiDecision(e bandwidth.JournalEntry) api.Decision {
+	d := api.Decision{
+		Seq: e.Seq, At: e.At, Kind: decisionKinds[e.Kind],
+		Segment: e.Segment, TargetPeer: e.Peer, Size: e.Size, Scope: e.Scope,
+	}
+	if e.HasTokens {
+		t := e.Tokens
+		d.Tokens = &t
+	}
+	if !e.RetryAt.IsZero() {
+		r := e.RetryAt
+		d.RetryAt = &r
+	}
+	if e.Kind == bandwidth.EntrySettings {
+		// Without a source: the journal records what was in force, not
+		// where it came from.
+		b := apiBandwidth(e.Settings, "")
+		d.Settings = &b
+	}
+	return d
 }

@@ -28,17 +28,17 @@ func seedBench(b *testing.B, l *Ledger, n, size int) []string {
 }
 
 // BenchmarkRecord is the ledger's share of a relayed segment: its DELIVERED
-// mark and the quota usage, batches of 16 per transaction (what 16
+// mark, its attempt in the history and the quota usage, batches of 16 per transaction (what 16
 // deliveries in flight give). One op is one segment.
 func BenchmarkRecord(b *testing.B) {
 	for _, batch := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			l := open(b, filepath.Join(b.TempDir(), "l.db"))
-			ids := seedBench(b, l, b.N, 64)
+			ds := deliveries(t0, seedBench(b, l, b.N, 64)...)
 			ctx := context.Background()
 			b.ResetTimer()
 			for start := 0; start < b.N; start += batch {
-				o := Outcomes{Delivered: ids[start:min(b.N, start+batch)], Usage: map[string]Usage{"": {WindowStart: t0, UsedBytes: int64(start)}}}
+				o := Outcomes{Delivered: ds[start:min(b.N, start+batch)], Usage: map[string]Usage{"": {WindowStart: t0, UsedBytes: int64(start)}}}
 				if err := l.Record(ctx, t0, o); err != nil {
 					b.Fatal(err)
 				}

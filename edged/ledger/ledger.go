@@ -42,6 +42,27 @@ type Segment struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	DeliveredAt   time.Time // zero unless DELIVERED
+	// History is the segment's delivery attempts in attempt order; only
+	// SegmentHistory and ListHistory fill it (non-nil there).
+	History []Attempt
+}
+
+// Outcome is how a delivery attempt ended.
+type Outcome string
+
+const (
+	OutcomeDelivered Outcome = "delivered"
+	OutcomeFailed    Outcome = "failed"
+)
+
+// Attempt is one delivery attempt in a segment's history. Attempt is its
+// number (1-based): the segment's attempt count once it was recorded.
+type Attempt struct {
+	Attempt   int
+	StartedAt time.Time
+	EndedAt   time.Time
+	Outcome   Outcome
+	Error     string // the failure's last_error; "" when delivered
 }
 
 // New is a segment to insert as PENDING.
@@ -78,9 +99,10 @@ type Ledger struct {
 // statements are the queries run once or more per segment, prepared once:
 // preparing is a large share of a small statement's cost.
 type statements struct {
-	insertSegment, insertPayload, due, payload, markFailed, putUsage, nextDue, generation *sql.Stmt
-	// markDeliveredIn[i] marks markChunks[i] segments at once.
-	markDeliveredIn []*sql.Stmt
+	insertSegment, insertPayload, due, payload, markFailed, insertAttempt, putUsage, nextDue, generation *sql.Stmt
+	// markDeliveredIn[i] marks markChunks[i] segments at once, and
+	// addDeliveredIn[i] adds their attempts to the history.
+	markDeliveredIn, addDeliveredIn []*sql.Stmt
 }
 
 // markChunks are the sizes of the prepared statements that mark several
@@ -90,7 +112,7 @@ var markChunks = []int{256, 64, 16, 4, 1}
 
 func (st *statements) all() []*sql.Stmt {
 	return append([]*sql.Stmt{st.insertSegment, st.insertPayload, st.due, st.payload,
-		st.markFailed, st.putUsage, st.nextDue, st.generation}, st.markDeliveredIn...)
+		st.markFailed, st.insertAttempt, st.putUsage, st.nextDue, st.generation}, append(st.markDeliveredIn, st.addDeliveredIn...)...)
 }
 
 // maxConns bounds the pool: every connection keeps its own page cache, and
@@ -170,6 +192,22 @@ func markInSQL(n int) string {
 		WHERE +state = 'PENDING' AND id IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
 }
 
+// attemptColumns are the arguments of one delivered attempt in
+// addDeliveredInSQL: id, started_at, ended_at.
+const attemptColumns = 3
+
+// addDeliveredInSQL adds the attempts of n segments just marked DELIVERED
+// to the history. The attempt number is read from the row the mark has
+// just counted it in, so the two cannot disagree; CROSS JOIN keeps the
+// planner on one id lookup per delivery.
+func addDeliveredInSQL(n int) string {
+	return `INSERT INTO attempts (segment_id, attempt, started_at, ended_at, outcome)
+		SELECT s.id, s.attempts, v.column2, v.column3, 'delivered'
+		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ") + `) v CROSS JOIN segments s ON s.id = v.column1`
+}
+
+const insertAttemptSQL = `INSERT INTO attempts (segment_id, attempt, started_at, ended_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?)`
+
 func (l *Ledger) prepare() error {
 	for _, q := range []struct {
 		stmt **sql.Stmt
@@ -185,6 +223,7 @@ func (l *Ledger) prepare() error {
 			LEFT JOIN segment_payloads p ON p.id = s.id WHERE s.id = ?`},
 		{&l.stmts.markFailed, `UPDATE segments SET state = ?, attempts = ?, next_attempt_at = ?,
 			last_error = ?, updated_at = ? WHERE id = ? AND state = 'PENDING'`},
+		{&l.stmts.insertAttempt, insertAttemptSQL},
 		{&l.stmts.putUsage, `INSERT INTO quota_usage (scope, window_start, used_bytes) VALUES (?, ?, ?)
 			ON CONFLICT(scope) DO UPDATE SET window_start = excluded.window_start, used_bytes = excluded.used_bytes`},
 		{&l.stmts.nextDue, nextDueSQL},
@@ -202,6 +241,10 @@ func (l *Ledger) prepare() error {
 			return fmt.Errorf("prepare the mark of %d segments: %w", n, err)
 		}
 		l.stmts.markDeliveredIn = append(l.stmts.markDeliveredIn, st)
+		if st, err = l.db.Prepare(addDeliveredInSQL(n)); err != nil {
+			return fmt.Errorf("prepare the history of %d delivered segments: %w", n, err)
+		}
+		l.stmts.addDeliveredIn = append(l.stmts.addDeliveredIn, st)
 	}
 	return nil
 }
@@ -491,28 +534,17 @@ type Usage struct {
 // MarkDelivered moves a PENDING segment to DELIVERED and, in the same
 // transaction, stores the quota usage of each scope ("" is the global quota,
 // a peer id a per-peer quota), so a crash never leaves the two disagreeing.
+// Its history gains an attempt that started and ended at at: use Record to
+// give the attempt its real bounds.
 func (l *Ledger) MarkDelivered(ctx context.Context, id string, at time.Time, usage map[string]Usage) error {
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("mark %s delivered: %w", id, err)
-	}
-	defer tx.Rollback()
-	if err := l.markAllDelivered(ctx, tx, []string{id}, at); err != nil {
-		return err
-	}
-	if err := l.putUsages(ctx, tx, usage); err != nil {
-		return fmt.Errorf("mark %s delivered: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("mark %s delivered: commit: %w", id, err)
-	}
-	return nil
+	return l.Record(ctx, at, Outcomes{Delivered: []Delivery{{ID: id, StartedAt: at, EndedAt: at}}, Usage: usage})
 }
 
 // MarkFailed records a failed attempt: attempts is the new attempt count;
-// dead moves the segment to DEADLETTER, else it is due again at next.
+// dead moves the segment to DEADLETTER, else it is due again at next. Its
+// history gains an attempt that started and ended at at.
 func (l *Ledger) MarkFailed(ctx context.Context, id string, attempts int, next time.Time, lastErr string, dead bool, at time.Time) error {
-	return l.Record(ctx, at, Outcomes{Failed: []Failure{{ID: id, Attempts: attempts, Next: next, LastError: lastErr, Dead: dead}}})
+	return l.Record(ctx, at, Outcomes{Failed: []Failure{{ID: id, Attempts: attempts, Next: next, LastError: lastErr, Dead: dead, StartedAt: at, EndedAt: at}}})
 }
 
 // Defer moves a PENDING segment's next attempt without counting an attempt

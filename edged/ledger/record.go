@@ -7,20 +7,32 @@ import (
 	"time"
 )
 
+// Delivery is a delivery to record: the segment becomes DELIVERED and its
+// history gains the attempt, which started at StartedAt (its admission)
+// and ended at EndedAt (the peer's answer).
+type Delivery struct {
+	ID        string
+	StartedAt time.Time
+	EndedAt   time.Time
+}
+
 // Failure is a failed delivery attempt to record: Attempts is the new
-// attempt count; Dead moves the segment to DEADLETTER, else it is due again
-// at Next.
+// attempt count (the attempt's number in the history); Dead moves the
+// segment to DEADLETTER, else it is due again at Next. StartedAt and
+// EndedAt bound the attempt (equal for one refused at admission).
 type Failure struct {
 	ID        string
 	Attempts  int
 	Next      time.Time
 	LastError string
 	Dead      bool
+	StartedAt time.Time
+	EndedAt   time.Time
 }
 
 // Outcomes are the results of several deliveries, recorded together.
 type Outcomes struct {
-	Delivered []string // ids now DELIVERED
+	Delivered []Delivery // now DELIVERED
 	Failed    []Failure
 	// Usage is the quota usage of each scope once every delivery in
 	// Delivered is counted ("" global, a peer id a per-peer quota).
@@ -28,10 +40,12 @@ type Outcomes struct {
 }
 
 // Record stores outcomes at instant at in one transaction: the DELIVERED
-// marks, the failed attempts and the quota usage land together or not at
-// all, so after a crash the usage is exactly the bytes of the DELIVERED
-// segments. Every segment must be PENDING; if one is not (or is missing),
-// nothing is stored and the error wraps ErrNotFound.
+// marks, the failed attempts, their rows in the attempt history and the
+// quota usage land together or not at all, so after a crash the usage is
+// exactly the bytes of the DELIVERED segments and the history holds
+// exactly the attempts the segment rows count. Every segment must be
+// PENDING; if one is not (or is missing), nothing is stored and the error
+// wraps ErrNotFound.
 //
 // One transaction for many segments is what makes a busy relay cheap: a
 // transaction's fixed cost (taking the write lock, appending the changed
@@ -45,9 +59,13 @@ func (l *Ledger) Record(ctx context.Context, at time.Time, o Outcomes) error {
 	if err := l.markAllDelivered(ctx, tx, o.Delivered, at); err != nil {
 		return err
 	}
-	for _, f := range o.Failed {
-		if err := l.markFailed(ctx, tx, f, at); err != nil {
-			return err
+	if len(o.Failed) > 0 {
+		mark := tx.StmtContext(ctx, l.stmts.markFailed)
+		hist := tx.StmtContext(ctx, l.stmts.insertAttempt)
+		for _, f := range o.Failed {
+			if err := markFailed(ctx, mark, hist, f, at); err != nil {
+				return err
+			}
 		}
 	}
 	if err := l.putUsages(ctx, tx, o.Usage); err != nil {
@@ -59,20 +77,23 @@ func (l *Ledger) Record(ctx context.Context, at time.Time, o Outcomes) error {
 	return nil
 }
 
-// markAllDelivered marks ids DELIVERED with as few statements as the
-// prepared sizes allow: a statement's fixed cost is most of a small
-// update's.
-func (l *Ledger) markAllDelivered(ctx context.Context, tx *sql.Tx, ids []string, at time.Time) error {
-	for len(ids) > 0 {
+// markAllDelivered marks ds DELIVERED with as few statements as the
+// prepared sizes allow (a statement's fixed cost is most of a small
+// update's), and adds their attempts to the history.
+func (l *Ledger) markAllDelivered(ctx context.Context, tx *sql.Tx, ds []Delivery, at time.Time) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	args := make([]any, 0, min(len(ds), markChunks[0])*attemptColumns+1)
+	for rest := ds; len(rest) > 0; {
 		i := 0
-		for markChunks[i] > len(ids) {
+		for markChunks[i] > len(rest) {
 			i++
 		}
 		n := markChunks[i]
-		args := make([]any, 0, n+1)
-		args = append(args, nanos(at))
-		for _, id := range ids[:n] {
-			args = append(args, id)
+		args = append(args[:0], nanos(at))
+		for _, d := range rest[:n] {
+			args = append(args, d.ID)
 		}
 		res, err := tx.StmtContext(ctx, l.stmts.markDeliveredIn[i]).ExecContext(ctx, args...)
 		if err != nil {
@@ -80,27 +101,58 @@ func (l *Ledger) markAllDelivered(ctx context.Context, tx *sql.Tx, ids []string,
 		}
 		if got, _ := res.RowsAffected(); got != int64(n) {
 			if n == 1 {
-				return fmt.Errorf("mark %s delivered: %w (or not PENDING)", ids[0], ErrNotFound)
+				return fmt.Errorf("mark %s delivered: %w (or not PENDING)", rest[0].ID, ErrNotFound)
 			}
-			return fmt.Errorf("mark %d segments delivered (%s…%s): %d of them %w (or not PENDING)", n, ids[0], ids[n-1], int64(n)-got, ErrNotFound)
+			return fmt.Errorf("mark %d segments delivered (%s…%s): %d of them %w (or not PENDING)", n, rest[0].ID, rest[n-1].ID, int64(n)-got, ErrNotFound)
 		}
-		ids = ids[n:]
+		rest = rest[n:]
+	}
+	return l.addDelivered(ctx, tx, ds, args)
+}
+
+// addDelivered adds the attempts of ds, just marked DELIVERED, to the
+// history, in the chunks of the marks. args is scratch space.
+func (l *Ledger) addDelivered(ctx context.Context, tx *sql.Tx, ds []Delivery, args []any) error {
+	for len(ds) > 0 {
+		i := 0
+		for markChunks[i] > len(ds) {
+			i++
+		}
+		n := markChunks[i]
+		args = args[:0]
+		for _, d := range ds[:n] {
+			args = append(args, d.ID, nanos(d.StartedAt), nanos(d.EndedAt))
+		}
+		res, err := tx.StmtContext(ctx, l.stmts.addDeliveredIn[i]).ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("add %d delivered attempts to the history: %w", n, err)
+		}
+		if got, _ := res.RowsAffected(); got != int64(n) {
+			// Cannot happen while the marks above found every one of
+			// them: say so rather than store a history short of a row.
+			return fmt.Errorf("add %d delivered attempts to the history (%s…%s): %d rows written", n, ds[0].ID, ds[n-1].ID, got)
+		}
+		ds = ds[n:]
 	}
 	return nil
 }
 
-// markFailed records f in tx.
-func (l *Ledger) markFailed(ctx context.Context, tx *sql.Tx, f Failure, at time.Time) error {
+// markFailed records f with mark (markFailed) and hist (insertAttempt) of
+// the transaction.
+func markFailed(ctx context.Context, mark, hist *sql.Stmt, f Failure, at time.Time) error {
 	state := Pending
 	if f.Dead {
 		state = Deadletter
 	}
-	res, err := tx.StmtContext(ctx, l.stmts.markFailed).ExecContext(ctx, state, f.Attempts, nanos(f.Next), f.LastError, nanos(at), f.ID)
+	res, err := mark.ExecContext(ctx, state, f.Attempts, nanos(f.Next), f.LastError, nanos(at), f.ID)
 	if err != nil {
 		return fmt.Errorf("mark %s failed: %w", f.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("mark %s failed: %w (or not PENDING)", f.ID, ErrNotFound)
+	}
+	if _, err := hist.ExecContext(ctx, f.ID, f.Attempts, nanos(f.StartedAt), nanos(f.EndedAt), string(OutcomeFailed), f.LastError); err != nil {
+		return fmt.Errorf("mark %s failed: add attempt %d to the history: %w", f.ID, f.Attempts, err)
 	}
 	return nil
 }

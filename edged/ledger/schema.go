@@ -88,9 +88,33 @@ ALTER TABLE segments ADD COLUMN payload_file TEXT;
 CREATE INDEX segments_payload_file ON segments(payload_file) WHERE payload_file IS NOT NULL;
 `
 
+// attemptsSchema (user_version 3) keeps every delivery attempt of a
+// segment: the raw record the lab re-derives its counters from. Rows are
+// written in the transaction that changes the segment (Record), so the
+// history and the segment row never disagree. The attempt number is not
+// unique: a violation would fail the whole Record transaction, DELIVERED
+// marks included, for a row that can only repeat if the segment row was
+// rewritten behind the ledger's back. It does not repeat otherwise: the
+// number is the attempt count the same transaction stores in the segment
+// row (which only goes up, and only while PENDING), and a crash before the
+// commit leaves neither the row nor the new count, so the redelivery that
+// follows is that attempt again, recorded once. Ledgers written before
+// this version have no history for their earlier attempts.
+const attemptsSchema = `
+CREATE TABLE attempts (
+	segment_id TEXT NOT NULL,
+	attempt    INTEGER NOT NULL,
+	started_at INTEGER NOT NULL,
+	ended_at   INTEGER NOT NULL,
+	outcome    TEXT NOT NULL,
+	error      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX attempts_segment ON attempts(segment_id, attempt);
+`
+
 // schemaVersion is the PRAGMA user_version of a ledger with every
 // migration applied.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // createSchema creates the tables of a new ledger and brings an older one
 // up to schemaVersion, each migration in one transaction: two processes
@@ -125,6 +149,11 @@ func createSchema(db *sql.DB) error {
 	if v < 2 {
 		if _, err := tx.Exec(filesSchema); err != nil {
 			return fmt.Errorf("migrate schema to version 2 (payload files): %w", err)
+		}
+	}
+	if v < 3 {
+		if _, err := tx.Exec(attemptsSchema); err != nil {
+			return fmt.Errorf("migrate schema to version 3 (attempt history): %w", err)
 		}
 	}
 	if v < schemaVersion {

@@ -20,14 +20,19 @@ import (
 	"edgelab/internal/fakeclock"
 )
 
-// recorder is a fake Deliverer that fails the ids in failing.
+// recorder is a fake Deliverer that fails the ids in failing. during, when
+// set, runs inside every delivery (a test moves its clock there).
 type recorder struct {
 	mu        sync.Mutex
 	delivered []string
 	failing   map[string]bool
+	during    func()
 }
 
 func (r *recorder) Deliver(_ context.Context, seg ledger.Segment, _ *io.SectionReader) error {
+	if r.during != nil {
+		r.during()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failing[seg.ID] {
@@ -210,7 +215,9 @@ func TestExecutor_ThrottleIsNotAnAttempt(t *testing.T) {
 
 // S-C in miniature: quota 128 B, 6 × 64 B, max_retry_count 3.
 func TestExecutor_QuotaDropsFailAttempts(t *testing.T) {
-	f := newFixture(t, bandwidth.Settings{DailyQuotaBytes: 128}, 3)
+	// Room for ok, quota-001 and bad (whose failures return their
+	// reservation), not for quota-002 too.
+	f := newFixture(t, bandwidth.Settings{DailyQuotaBytes: 144}, 3)
 	ids := f.seed("sc", 6, 64)
 	f.cycle()
 	f.clock.Advance(time.Second)
@@ -461,9 +468,11 @@ func TestExecutor_LostPayloadFileIsAFailedAttempt(t *testing.T) {
 		return ledger.Segment{}
 	}
 
+	t0 := f.clock.Now()
 	if got := f.cycle(); got.Failed != 1 || got.Delivered != 2 {
 		t.Fatalf("cycle 1: got %+v, want 1 failed and 2 delivered", got)
 	}
+	firstErr := listed(big).LastError
 	if diff := cmp.Diff(small, f.idsIn(ledger.Delivered)); diff != "" {
 		t.Errorf("delivered after cycle 1 (-want +got):\n%s", diff)
 	}
@@ -478,9 +487,95 @@ func TestExecutor_LostPayloadFileIsAFailedAttempt(t *testing.T) {
 	if s := listed(big); s.State != ledger.Deadletter || s.Attempts != 2 || !strings.Contains(s.LastError, "no such file") {
 		t.Errorf("after cycle 2: %s is %s, %d attempts, last error %q; want DEADLETTER, 2, no such file", big, s.State, s.Attempts, s.LastError)
 	}
+	// Nothing was sent: each attempt ends where it started (this clock
+	// moves only between cycles).
+	t1 := t0.Add(time.Second)
+	want := []ledger.Attempt{
+		{Attempt: 1, StartedAt: t0, EndedAt: t0, Outcome: ledger.OutcomeFailed, Error: firstErr},
+		{Attempt: 2, StartedAt: t1, EndedAt: t1, Outcome: ledger.OutcomeFailed, Error: listed(big).LastError},
+	}
+	if h, err := f.led.History(context.Background(), big); err != nil || !cmp.Equal(want, h) {
+		t.Errorf("history of %s: got %+v, %v; want %+v", big, h, err, want)
+	}
 	f.peer.mu.Lock()
 	defer f.peer.mu.Unlock()
 	if diff := cmp.Diff(small, f.peer.delivered); diff != "" {
 		t.Errorf("sent to the peer (-want +got):\n%s", diff)
+	}
+}
+
+// The ledger's history holds every attempt the executor made, bounded by
+// its admission and the end of its delivery (a quota drop by its
+// decision), numbered as the segment counts them, with the failure's
+// error; the limiter's journal names the same segments.
+func TestExecutor_RecordsTheAttemptHistory(t *testing.T) {
+	const took = 100 * time.Millisecond // what every delivery takes
+	ctx := context.Background()
+	// Room for ok, quota-001 and bad (whose failures return their
+	// reservation), not for quota-002 too.
+	f := newFixture(t, bandwidth.Settings{DailyQuotaBytes: 144}, 3)
+	f.peer.during = func() { f.clock.Advance(took) }
+	f.seed("bad", 1, 16)
+	f.seed("ok", 1, 64)
+	f.seed("quota", 2, 64) // the second passes the quota
+	f.peer.failing["bad-001"] = true
+	t0 := f.clock.Now()
+
+	// One segment at a time in (next_attempt_at, id) order, the clock
+	// moving only inside deliveries: bad, ok, quota-001, then quota-002
+	// dropped at admission at t0+3·took.
+	f.cycle()
+	// bad is due 1 s after its failure was recorded at t0+took,
+	// quota-002 1 s after t0+3·took: both at t1, bad first.
+	f.clock.Advance(time.Second)
+	t1 := f.clock.Now()
+	f.cycle()
+	// Both due 2 s after t1+took, their second failures: bad first.
+	f.clock.Advance(2 * time.Second)
+	t2 := f.clock.Now()
+	f.cycle() // the third attempts: both dead-lettered
+
+	failed := func(n int, start time.Time, msg string) ledger.Attempt {
+		return ledger.Attempt{Attempt: n, StartedAt: start, EndedAt: start.Add(took), Outcome: ledger.OutcomeFailed, Error: msg}
+	}
+	want := map[string][]ledger.Attempt{
+		"bad-001":   {failed(1, t0, "peer refused"), failed(2, t1, "peer refused"), failed(3, t2, "peer refused")},
+		"ok-001":    {{Attempt: 1, StartedAt: t0.Add(took), EndedAt: t0.Add(2 * took), Outcome: ledger.OutcomeDelivered}},
+		"quota-001": {{Attempt: 1, StartedAt: t0.Add(2 * took), EndedAt: t0.Add(3 * took), Outcome: ledger.OutcomeDelivered}},
+		// Each drop is decided once bad's delivery before it has ended.
+		"quota-002": {
+			{Attempt: 1, StartedAt: t0.Add(3 * took), EndedAt: t0.Add(3 * took), Outcome: ledger.OutcomeFailed, Error: "quota exceeded"},
+			{Attempt: 2, StartedAt: t1.Add(took), EndedAt: t1.Add(took), Outcome: ledger.OutcomeFailed, Error: "quota exceeded"},
+			{Attempt: 3, StartedAt: t2.Add(took), EndedAt: t2.Add(took), Outcome: ledger.OutcomeFailed, Error: "quota exceeded"},
+		},
+	}
+	all, err := f.led.ListHistory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]ledger.Attempt{}
+	for _, s := range all {
+		got[s.ID] = s.History
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+	for _, id := range []string{"bad-001", "quota-002"} {
+		if s := f.segment(id); s.State != ledger.Deadletter || s.Attempts != 3 {
+			t.Errorf("%s: got %s after %d attempts, want DEADLETTER after 3", id, s.State, s.Attempts)
+		}
+	}
+
+	entries, _, _, _ := f.lim.Journal()
+	var decided []string
+	for _, e := range entries {
+		if e.Kind != bandwidth.EntrySettings {
+			decided = append(decided, e.Kind.String()+" "+e.Segment)
+		}
+	}
+	wantDecided := []string{"allowed bad-001", "allowed ok-001", "allowed quota-001", "quota_exceeded quota-002",
+		"allowed bad-001", "quota_exceeded quota-002", "allowed bad-001", "quota_exceeded quota-002"}
+	if diff := cmp.Diff(wantDecided, decided); diff != "" {
+		t.Errorf("the limiter's journal (-want +got):\n%s", diff)
 	}
 }

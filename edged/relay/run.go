@@ -28,6 +28,17 @@ type outcome struct {
 	// placed: the segment holds a place in the gate until this is stored
 	// (it was delivered, or its delivery failed; not a quota drop).
 	placed bool
+	// started (the admission) and ended (Deliver returned) bound the
+	// attempt in the ledger's history; a quota drop starts and ends at
+	// the decision.
+	started, ended time.Time
+}
+
+// admitted is a segment the limits let through, on its way to a delivery
+// goroutine.
+type admitted struct {
+	seg     ledger.Segment
+	started time.Time
 }
 
 // run is one cycle's deliveries: the cycle admits segments one by one in
@@ -41,9 +52,9 @@ type run struct {
 	ctx context.Context
 	res *CycleResult // Throttled and RetryAt by admit; the rest by the recorder
 
-	gate     *gate               // segments admitted and not yet recorded
-	stopWake func() bool         // ends gate.wakeOn
-	work     chan ledger.Segment // to the InFlight delivery goroutines
+	gate     *gate         // segments admitted and not yet recorded
+	stopWake func() bool   // ends gate.wakeOn
+	work     chan admitted // to the InFlight delivery goroutines
 	workers  sync.WaitGroup
 	outcomes chan outcome
 	recorded chan struct{} // closed once every outcome is stored
@@ -60,7 +71,7 @@ func (e *Executor) startRun(ctx context.Context, res *CycleResult, n int) *run {
 	r := &run{
 		e: e, ctx: ctx, res: res,
 		gate:        newGate(n, e.inFlightBytes()),
-		work:        make(chan ledger.Segment),
+		work:        make(chan admitted),
 		outcomes:    make(chan outcome, 2*n+maxRecordBatch),
 		recorded:    make(chan struct{}),
 		outstanding: map[string]int64{},
@@ -72,8 +83,8 @@ func (e *Executor) startRun(ctx context.Context, res *CycleResult, n int) *run {
 	for range n {
 		go func() {
 			defer r.workers.Done()
-			for seg := range r.work {
-				r.deliver(seg)
+			for a := range r.work {
+				r.deliver(a.seg, a.started)
 			}
 		}()
 	}
@@ -124,7 +135,8 @@ func (r *run) admit(seg ledger.Segment) {
 			return
 		}
 	}
-	d := e.Limits.Admit(seg.TargetPeer, seg.Size)
+	d := e.Limits.AdmitSegment(seg.ID, seg.TargetPeer, seg.Size)
+	at := e.now()
 	switch d.Verdict {
 	case bandwidth.QuotaExceeded:
 		r.gate.back(seg.Size)
@@ -132,7 +144,8 @@ func (r *run) admit(seg ledger.Segment) {
 		if d.Scope != bandwidth.GlobalScope {
 			cause = fmt.Errorf("%w (daily quota of peer %s)", ErrQuotaExceeded, d.Scope)
 		}
-		r.outcomes <- outcome{seg: seg, cause: cause}
+		// An attempt that failed at admission: it starts and ends there.
+		r.outcomes <- outcome{seg: seg, cause: cause, started: at, ended: at}
 		return
 	case bandwidth.Throttled:
 		r.gate.back(seg.Size)
@@ -147,7 +160,7 @@ func (r *run) admit(seg ledger.Segment) {
 		return
 	}
 	r.hold(seg, 1)
-	r.work <- seg // a goroutine is free: the gate let in at most InFlight
+	r.work <- admitted{seg, at} // a goroutine is free: the gate let in at most InFlight
 }
 
 // quotaHangsOnInFlight reports whether a daily quota would refuse seg now
@@ -190,7 +203,7 @@ func (r *run) release(seg ledger.Segment) {
 	r.hold(seg, -1)
 }
 
-func (r *run) deliver(seg ledger.Segment) {
+func (r *run) deliver(seg ledger.Segment, started time.Time) {
 	payload, err := r.open(seg)
 	var lost *ledger.PayloadError
 	switch {
@@ -213,6 +226,7 @@ func (r *run) deliver(seg ledger.Segment) {
 		err = r.e.Deliverer.Deliver(r.ctx, seg, payload.SectionReader)
 		payload.Close()
 	}
+	ended := r.e.now()
 	if err != nil {
 		// Returned before the gate opens, so that an admission waiting for
 		// the deliveries under way (quotaHangsOnInFlight) sees it.
@@ -225,7 +239,7 @@ func (r *run) deliver(seg ledger.Segment) {
 		r.gate.done(1)
 		return
 	}
-	r.outcomes <- outcome{seg: seg, cause: err, placed: true}
+	r.outcomes <- outcome{seg: seg, cause: err, placed: true, started: started, ended: ended}
 }
 
 // open returns seg's payload: from the batch when it came with it, else
@@ -304,10 +318,10 @@ func (r *run) store(batch []outcome) {
 	byPeer := map[string]*group{}
 	for _, o := range batch {
 		if o.cause != nil {
-			out.Failed = append(out.Failed, e.failure(o.seg, o.cause, now))
+			out.Failed = append(out.Failed, e.failure(o, now))
 			continue
 		}
-		out.Delivered = append(out.Delivered, o.seg.ID)
+		out.Delivered = append(out.Delivered, ledger.Delivery{ID: o.seg.ID, StartedAt: o.started, EndedAt: o.ended})
 		g := byPeer[o.seg.TargetPeer]
 		if g == nil {
 			g = &group{peer: o.seg.TargetPeer}
@@ -384,7 +398,7 @@ func (r *run) storeOne(ctx context.Context, o outcome) {
 	e := r.e
 	now := e.now()
 	if o.cause != nil {
-		f := e.failure(o.seg, o.cause, now)
+		f := e.failure(o, now)
 		if err := e.Ledger.Record(ctx, now, ledger.Outcomes{Failed: []ledger.Failure{f}}); err != nil {
 			r.setErr(err)
 			return
@@ -397,7 +411,8 @@ func (r *run) storeOne(ctx context.Context, o outcome) {
 	for scope, u := range usage {
 		stored[scope] = ledgerUsage(u)
 	}
-	if err := e.Ledger.Record(ctx, now, ledger.Outcomes{Delivered: []string{o.seg.ID}, Usage: stored}); err != nil {
+	d := ledger.Delivery{ID: o.seg.ID, StartedAt: o.started, EndedAt: o.ended}
+	if err := e.Ledger.Record(ctx, now, ledger.Outcomes{Delivered: []ledger.Delivery{d}, Usage: stored}); err != nil {
 		r.release(o.seg)
 		// Left PENDING: it is delivered again later, which the peer answers
 		// as a redelivery.
@@ -409,11 +424,12 @@ func (r *run) storeOne(ctx context.Context, o outcome) {
 	r.res.Delivered++
 }
 
-// failure is failed attempt k = attempts+1: DEADLETTER at MaxRetry, else
-// due again after BackoffBase × 2^(k-1).
-func (e *Executor) failure(seg ledger.Segment, cause error, now time.Time) ledger.Failure {
-	k := seg.Attempts + 1
-	f := ledger.Failure{ID: seg.ID, Attempts: k, Next: now.Add(Backoff(e.BackoffBase, k)), LastError: cause.Error()}
+// failure is o as failed attempt k = attempts+1: DEADLETTER at MaxRetry,
+// else due again after BackoffBase × 2^(k-1).
+func (e *Executor) failure(o outcome, now time.Time) ledger.Failure {
+	k := o.seg.Attempts + 1
+	f := ledger.Failure{ID: o.seg.ID, Attempts: k, Next: now.Add(Backoff(e.BackoffBase, k)), LastError: o.cause.Error(),
+		StartedAt: o.started, EndedAt: o.ended}
 	if k >= e.MaxRetry {
 		f.Dead, f.Next = true, now
 	}

@@ -20,8 +20,9 @@ const (
 	FileSeeded       = "seeded.json"          // the ids setup seeded
 	FileEdgeTOML     = "edge.toml"            // the config edged ran with
 	FileStatus       = "relay-status.json"    // api.Status at the end condition
-	FileLedger       = "ledger-dump.json"     // api.Ledger at the end condition
+	FileLedger       = "ledger-dump.json"     // api.Ledger at the end condition, each segment's attempt history with it
 	FileAudit        = "audit.jsonl"          // edged's audit log, copied
+	FileDecisions    = "decisions.json"       // api.Decisions: edged's limiter journal at the end condition
 	FileEdgedLog     = "edged.log"            // edged's output
 	FileGoTest       = "go-test.json"         // a go test scenario: the go test -json stream
 	FileGoTestRun    = "go-test-command.json" // that go test: harness.CommandResult without stdout

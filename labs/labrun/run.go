@@ -333,6 +333,17 @@ func (r *Run) SetBandwidth(ctx context.Context, socket, label string, wantExit i
 	})
 }
 
+// CollectDecisions saves edged's limiter journal (decisions.json) from the
+// live daemon; a journal that could not be read is a problem.
+func (r *Run) CollectDecisions(ctx context.Context, ctl *control.Client) {
+	d, err := ctl.Decisions(ctx)
+	if err != nil {
+		r.Problem(fmt.Errorf("decision journal: %w", err))
+		return
+	}
+	r.Save(FileDecisions, d)
+}
+
 // GoTest is a scenario of unit tests: `go test -json -count=1 -run
 // pattern pkgs` from the module root, its JSON stream saved as
 // go-test.json and the command as go-test-command.json; the end condition

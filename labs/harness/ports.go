@@ -13,12 +13,19 @@ import (
 type PortInUseError struct {
 	Addr  string
 	Cause error
+	// Holder names the process listening on the port when it can be
+	// told ("pid 1234: edged run --config …"): often a lab process that
+	// outlived its orchestrator.
+	Holder string
 }
 
 func (e *PortInUseError) Error() string {
 	_, port, err := net.SplitHostPort(e.Addr)
 	if err != nil {
 		port = e.Addr
+	}
+	if e.Holder != "" {
+		return fmt.Sprintf("port %s is in use by %s", port, e.Holder)
 	}
 	return fmt.Sprintf("port %s is in use", port)
 }
@@ -31,7 +38,7 @@ func CheckPortsFree(addrs ...string) error {
 	for _, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return &PortInUseError{Addr: addr, Cause: err}
+			return &PortInUseError{Addr: addr, Cause: err, Holder: portHolder(addr)}
 		}
 		if err := ln.Close(); err != nil {
 			return fmt.Errorf("check port %s: %w", addr, err)

@@ -44,7 +44,7 @@ func Start(spec Spec) (*Process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Dir = spec.Dir
 	cmd.Env = append(os.Environ(), spec.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	p := &Process{Spec: spec, cmd: cmd, done: make(chan struct{})}
 	if spec.Log != "" {
 		f, err := os.OpenFile(spec.Log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
@@ -59,6 +59,11 @@ func Start(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
 	go func() {
+		// Kill whatever the child left in its group while its pid is still
+		// reserved (it is a zombie until Wait): a kill after the reap could
+		// reach a stranger's group that reused the number.
+		waitExited(cmd)
+		killGroup(cmd.Process.Pid)
 		p.waitErr = cmd.Wait()
 		p.closeLog()
 		close(p.done)
@@ -129,8 +134,7 @@ func (p *Process) stop(grace time.Duration) error {
 	pgid := p.Pid()
 	select {
 	case <-p.done:
-		killGroup(pgid)
-		return nil
+		return nil // the wait goroutine killed the group before the reap
 	default:
 	}
 	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -140,7 +144,6 @@ func (p *Process) stop(grace time.Duration) error {
 	defer timer.Stop()
 	select {
 	case <-p.done:
-		killGroup(pgid)
 		return nil
 	case <-timer.C:
 	}

@@ -3,7 +3,7 @@
 package labtest
 
 import (
-	"fmt"
+	"edgelab/labs/harness"
 	"net"
 	"testing"
 )
@@ -21,7 +21,8 @@ func FreeAddr(t testing.TB) string {
 }
 
 // BusyAddr is a loopback address held by a listener until the test ends,
-// and what a lab says of it: "port N is in use".
+// and what a lab says of it: "port N is in use by pid P: …" (the test
+// process itself holds it).
 func BusyAddr(t testing.TB) (addr, inUse string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -29,6 +30,9 @@ func BusyAddr(t testing.TB) (addr, inUse string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return ln.Addr().String(), fmt.Sprintf("port %s is in use", port)
+	err = harness.CheckPortsFree(ln.Addr().String())
+	if err == nil {
+		t.Fatalf("%s is held, but CheckPortsFree says it is free", ln.Addr())
+	}
+	return ln.Addr().String(), err.Error()
 }

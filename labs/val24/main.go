@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"edgelab/labs/harness"
 	"edgelab/labs/labrun"
 	"edgelab/val24"
 )
@@ -30,6 +31,12 @@ func main() {
 	// saves the evidence it has and reports the rest as not run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// An orchestrator whose `go run` was killed gets SIGTERM too, and its
+	// edged and peer die with it (harness.Start): no stale lab keeps the
+	// ports.
+	if err := harness.SignalWhenParentDies(syscall.SIGTERM); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+	}
 	code := val24.Main(ctx, val24.Config{Config: labrun.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr}})
 	stop()
 	os.Exit(code)

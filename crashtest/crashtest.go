@@ -25,6 +25,7 @@ import (
 	"edgelab/labs/harness"
 	"edgelab/peer/received"
 	"edgelab/setup/labsetup"
+	"edgelab/setup/seed"
 )
 
 // Victims: the process a run kills.
@@ -310,7 +311,7 @@ func (r *run) observe(ctx context.Context) (api.Status, error) {
 }
 
 func (r *run) seed(ctx context.Context, n int) error {
-	ids, err := labsetup.Seed(ctx, r.path("ledger.db"), labsetup.SeedOptions{
+	ids, err := seed.Seed(ctx, r.path("ledger.db"), labsetup.SeedOptions{
 		Prefix: SegPrefix, Start: len(r.seeded) + 1, Count: n, Size: r.opts.Size, TargetPeer: PeerID,
 	})
 	if err != nil {

@@ -37,6 +37,7 @@ import (
 
 	"edgelab/edged/api"
 	"edgelab/setup/labsetup"
+	"edgelab/setup/seed"
 	"edgelab/transport"
 )
 
@@ -358,7 +359,7 @@ func TestBadInput_CLIFlags(t *testing.T) {
 func TestBadInput_SeedDuplicate(t *testing.T) {
 	l, _ := badInputLab(t)
 	before := relSnapshot(t, l)
-	_, err := labsetup.Seed(context.Background(), filepath.Join(l.dir, "ledger.db"),
+	_, err := seed.Seed(context.Background(), filepath.Join(l.dir, "ledger.db"),
 		labsetup.SeedOptions{Prefix: "it-a", Start: 3, Count: 3, Size: 64, TargetPeer: "peer-it"})
 	want := `segment "it-a-003" is already in the ledger; nothing was inserted`
 	if err == nil || !strings.Contains(err.Error(), want) {

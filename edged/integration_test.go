@@ -29,6 +29,7 @@ import (
 	"edgelab/edged/audit"
 	"edgelab/edged/control"
 	"edgelab/setup/labsetup"
+	"edgelab/setup/seed"
 	"edgelab/transport"
 )
 
@@ -202,7 +203,7 @@ func (l *lab) status() api.Status {
 
 func (l *lab) seed(prefix string, n int) []string {
 	l.t.Helper()
-	ids, err := labsetup.Seed(context.Background(), filepath.Join(l.dir, "ledger.db"),
+	ids, err := seed.Seed(context.Background(), filepath.Join(l.dir, "ledger.db"),
 		labsetup.SeedOptions{Prefix: prefix, Count: n, Size: 64, TargetPeer: "peer-it"})
 	if err != nil {
 		l.t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	"edgelab/edged/config"
 	"edgelab/edged/control"
 	"edgelab/setup/labsetup"
+	"edgelab/setup/seed"
 	"edgelab/transport"
 )
 
@@ -74,7 +75,7 @@ func newTwoPeerLab(t *testing.T, opts labsetup.ConfigOptions, edit func(*config.
 
 func (l *twoPeerLab) seedFor(peer, prefix string, n int) []string {
 	l.t.Helper()
-	ids, err := labsetup.Seed(context.Background(), filepath.Join(l.dir, "ledger.db"),
+	ids, err := seed.Seed(context.Background(), filepath.Join(l.dir, "ledger.db"),
 		labsetup.SeedOptions{Prefix: prefix, Count: n, Size: 64, TargetPeer: peer})
 	if err != nil {
 		l.t.Fatal(err)

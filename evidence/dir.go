@@ -30,6 +30,11 @@ func Allocate(want string) (dir string, moved bool, err error) {
 	if err != nil {
 		return "", false, fmt.Errorf("evidence dir %s: %w", want, err)
 	}
+	// A file where the directory should be is a mistake (a README.md
+	// given as the directory), not a name to move away from.
+	if info, err := os.Stat(want); err == nil && !info.IsDir() {
+		return "", false, fmt.Errorf("evidence dir %s: exists and is not a directory", want)
+	}
 	if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
 		return "", false, fmt.Errorf("evidence dir: %w", err)
 	}

@@ -2,6 +2,8 @@ package evidence
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +43,6 @@ func TestAllocate(t *testing.T) {
 			mkdir(t, want+"-2") // empty, but another run may be filling it
 			mkdir(t, want+"-3")
 		}, "run-4", true},
-		{"a file in the way", func(t *testing.T, want string) { touch(t, want) }, "run-2", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,5 +192,19 @@ func TestUpdateLatest(t *testing.T) {
 				t.Errorf("temporary links left behind: %v", left)
 			}
 		})
+	}
+}
+
+func TestAllocate_RefusesAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "README.md")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, _, err := Allocate(file)
+	if err == nil || !strings.Contains(err.Error(), "exists and is not a directory") {
+		t.Fatalf("Allocate(a file) = %q, %v; want an error saying it is not a directory", dir, err)
+	}
+	if _, err := os.Stat(file + "-2"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Allocate(a file) made %s-2 (stat: %v), want nothing made", file, err)
 	}
 }

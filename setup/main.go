@@ -5,15 +5,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"edgelab/setup/labsetup"
+	"edgelab/setup/seed"
 )
 
 func main() {
@@ -108,25 +112,55 @@ func newConfigCmd() *cobra.Command {
 }
 
 func newSeedCmd() *cobra.Command {
-	var ledgerPath string
+	var (
+		ledgerPath string
+		batchSpecs []string
+	)
 	opts := labsetup.SeedOptions{Start: 1, Count: 1, Size: 64, TargetPeer: labsetup.DefaultPeerID}
 	cmd := &cobra.Command{
-		Use:   "seed --ledger ledger.db --prefix P --count N --size BYTES --target PEER",
+		Use:   "seed --ledger ledger.db (--prefix P [--count N] [--size BYTES] [--target PEER] | --batch P:N:BYTES:PEER[:START] ...)",
 		Short: "Insert PENDING segments prefix-001… into a ledger (safe while edged runs)",
-		Args:  cobra.NoArgs,
+		Long: `Insert PENDING segments prefix-001… into a ledger, all or none. The
+payload of each is a function of its id and size, so a witness can check it.
+--batch (repeatable) inserts several batches, e.g. one per target peer, in
+one transaction, all due at the same instant. Each id is printed with its
+size and sha256.`,
+		Example: `  setup seed --ledger work/ledger.db --prefix val23-sb --count 5 --size 64
+  setup seed --ledger work/ledger.db --batch val24-a:5:64:peer-a --batch val24-b:5:64:peer-b`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Start < 1 {
 				return fmt.Errorf("--start must be at least 1, got %d", opts.Start)
 			}
-			ids, err := labsetup.Seed(cmd.Context(), ledgerPath, opts)
+			batches := []labsetup.SeedOptions{opts}
+			switch {
+			case len(batchSpecs) > 0 && cmd.Flags().Changed("prefix"):
+				return errors.New("give either --prefix (one batch) or --batch, not both")
+			case len(batchSpecs) > 0:
+				batches = batches[:0]
+				for _, spec := range batchSpecs {
+					b, err := parseBatch(spec)
+					if err != nil {
+						return err
+					}
+					batches = append(batches, b)
+				}
+			case !cmd.Flags().Changed("prefix"):
+				return errors.New("missing --prefix (or --batch)")
+			}
+			ids, err := seed.Batch(cmd.Context(), ledgerPath, batches...)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			for _, id := range ids {
-				fmt.Fprintf(w, "%s %d sha256=%s\n", id, opts.Size, labsetup.PayloadSHA256(id, opts.Size))
+			total := 0
+			for i, b := range batches {
+				for _, id := range ids[i] {
+					fmt.Fprintf(w, "%s %d sha256=%s\n", id, b.Size, labsetup.PayloadSHA256(id, b.Size))
+				}
+				total += len(ids[i])
 			}
-			fmt.Fprintf(w, "inserted %d PENDING segments of %d bytes for %s into %s\n", len(ids), opts.Size, opts.TargetPeer, ledgerPath)
+			fmt.Fprintf(w, "inserted %s into %s\n", segmentsText(total, batches), ledgerPath)
 			return nil
 		},
 	}
@@ -137,8 +171,46 @@ func newSeedCmd() *cobra.Command {
 	f.IntVar(&opts.Count, "count", opts.Count, "number of segments")
 	f.IntVar(&opts.Size, "size", opts.Size, "bytes per segment (deterministic content derived from the id)")
 	f.StringVar(&opts.TargetPeer, "target", opts.TargetPeer, "target peer id")
-	for _, name := range []string{"ledger", "prefix"} {
-		_ = cmd.MarkFlagRequired(name)
-	}
+	f.StringArrayVar(&batchSpecs, "batch", nil, "a batch PREFIX:COUNT:SIZE:TARGET[:START] (repeatable; all in one transaction)")
+	_ = cmd.MarkFlagRequired("ledger")
 	return cmd
+}
+
+// parseBatch reads --batch PREFIX:COUNT:SIZE:TARGET[:START].
+func parseBatch(spec string) (labsetup.SeedOptions, error) {
+	parts := strings.Split(spec, ":")
+	if len(parts) != 4 && len(parts) != 5 {
+		return labsetup.SeedOptions{}, fmt.Errorf("--batch %q: want PREFIX:COUNT:SIZE:TARGET[:START]", spec)
+	}
+	start := 1
+	if len(parts) == 5 {
+		n, err := strconv.Atoi(parts[4])
+		if err != nil || n < 1 {
+			return labsetup.SeedOptions{}, fmt.Errorf("--batch %q: start %q is not a number of at least 1", spec, parts[4])
+		}
+		start = n
+	}
+	count, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return labsetup.SeedOptions{}, fmt.Errorf("--batch %q: count %q is not a number", spec, parts[1])
+	}
+	size, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return labsetup.SeedOptions{}, fmt.Errorf("--batch %q: size %q is not a number", spec, parts[2])
+	}
+	return labsetup.SeedOptions{Prefix: parts[0], Start: start, Count: count, Size: size, TargetPeer: parts[3]}, nil
+}
+
+// segmentsText says what was inserted: "1 PENDING segment of 64 bytes for
+// peer-val23", "10 PENDING segments (2 batches)".
+func segmentsText(n int, batches []labsetup.SeedOptions) string {
+	noun := "segments"
+	if n == 1 {
+		noun = "segment"
+	}
+	if len(batches) == 1 {
+		b := batches[0]
+		return fmt.Sprintf("%d PENDING %s of %d bytes for %s", n, noun, b.Size, b.TargetPeer)
+	}
+	return fmt.Sprintf("%d PENDING %s (%d batches)", n, noun, len(batches))
 }

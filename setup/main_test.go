@@ -93,6 +93,24 @@ func TestCLI_TLSConfigSeed(t *testing.T) {
 	if len(segs) != 3 {
 		t.Errorf("ledger holds %d segments after the refused seed, want 3", len(segs))
 	}
+
+	out, err = run(t, "seed", "--ledger", db, "--batch", "x-a:2:8:peer-a", "--batch", "x-b:1:4:peer-b:1")
+	if err != nil {
+		t.Fatalf("setup seed --batch: %v\n%s", err, out)
+	}
+	out2, err := run(t, "seed", "--ledger", db, "--batch", "x-b:2:4:peer-b:5")
+	if err != nil || !strings.Contains(out2, "x-b-005 4 sha256=") || !strings.Contains(out2, "x-b-006 4 sha256=") {
+		t.Errorf("seed --batch with a start: %v, output:\n%s", err, out2)
+	}
+	for _, line := range []string{"x-a-001 8 sha256=", "x-a-002 8 sha256=", "x-b-001 4 sha256=", "inserted 3 PENDING segments (2 batches)"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("seed --batch output lacks %q:\n%s", line, out)
+		}
+	}
+	out, err = run(t, "seed", "--ledger", db, "--prefix", "one", "--target", "peer-q")
+	if err != nil || !strings.Contains(out, "inserted 1 PENDING segment of 64 bytes for peer-q") {
+		t.Errorf("seed of one segment: %v, output:\n%s\nwant the singular", err, out)
+	}
 }
 
 func TestCLI_BadFlags(t *testing.T) {
@@ -105,7 +123,10 @@ func TestCLI_BadFlags(t *testing.T) {
 		{[]string{"tls", "--dir", dir, "--validity", "0s"}, "--validity must be positive"},
 		{[]string{"config"}, `required flag(s) "out" not set`},
 		{[]string{"config", "--out", filepath.Join(dir, "e.toml"), "--bytes-per-second", "-1"}, "bytes per second must not be negative"},
-		{[]string{"seed", "--ledger", filepath.Join(dir, "l.db")}, `required flag(s) "prefix" not set`},
+		{[]string{"seed", "--ledger", filepath.Join(dir, "l.db")}, "missing --prefix (or --batch)"},
+		{[]string{"seed", "--ledger", filepath.Join(dir, "l.db"), "--batch", "p:x:64:peer-a"}, `--batch "p:x:64:peer-a": count "x" is not a number`},
+		{[]string{"seed", "--ledger", filepath.Join(dir, "l.db"), "--batch", "p:1:64"}, "want PREFIX:COUNT:SIZE:TARGET[:START]"},
+		{[]string{"seed", "--ledger", filepath.Join(dir, "l.db"), "--batch", "p:1:64:peer-a", "--prefix", "q"}, "not both"},
 		{[]string{"seed", "--ledger", filepath.Join(dir, "l.db"), "--prefix", "p", "--start", "0"}, "--start must be at least 1"},
 		{[]string{"seed", "--ledger", filepath.Join(dir, "l.db"), "--prefix", "p", "--count", "0"}, "count must be at least 1"},
 	}

@@ -166,7 +166,7 @@ func TestCheckOnly_RecordedTimelinesKeepToTheirLimits(t *testing.T) {
 			t.Errorf("S-D: %s delivered at %.3f s, before the reload at %.3f s", d.ID, d.At, reload.At)
 		}
 	}
-	if l := sd.Limits[0]; l.Source != "edge.toml" || l.BytesPerSecond != BlockedRate || l.BurstBytes != BlockedRate {
+	if l := sd.Limits[0]; l.Source != "config" || l.BytesPerSecond != BlockedRate || l.BurstBytes != BlockedRate {
 		t.Errorf("S-D boot limit %+v, want %d B/s burst %d from edge.toml", l, BlockedRate, BlockedRate)
 	}
 	sc := byName[SC].Timeline

@@ -143,14 +143,14 @@ func (r *run) peerEvidencePath() string { return r.PeerEvidencePath(peerProcess)
 // their ids.
 func (r *run) seed(ctx context.Context) error {
 	end := r.Phase("seed")
-	ids, err := labsetup.Seed(ctx, r.cfg.Ledger, labsetup.SeedOptions{
+	ids, err := r.Seed(ctx, r.cfg.Ledger, labsetup.SeedOptions{
 		Prefix: r.def.Prefix, Count: r.def.Count, Size: SegmentSize, TargetPeer: PeerID,
 	})
 	end(err == nil, err)
 	if err != nil {
 		return labrun.SetupErr("seed: %w", err)
 	}
-	if err := r.WriteJSON(labrun.FileSeeded, ids); err != nil {
+	if err := r.WriteJSON(labrun.FileSeeded, ids[0]); err != nil {
 		return labrun.SetupErr("save seeded ids: %w", err)
 	}
 	return nil

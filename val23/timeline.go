@@ -18,7 +18,7 @@ import (
 type bandwidthChange struct {
 	at     time.Time
 	bw     api.Bandwidth
-	source string // "edge.toml", "set-bandwidth"
+	source string // as status says it: "default", "config", "runtime"
 	file   string // the evidence that records it
 }
 
@@ -69,7 +69,7 @@ func buildTimeline(r *Recorded) *evidence.Timeline {
 		}
 		l.BaseBytes = delivered(l.From)
 		tl.Limits = append(tl.Limits, l)
-		if ch.source != sourceEdgeTOML {
+		if ch.source == sourceSetBandwidth {
 			label := "set-bandwidth: " + l.Describe()
 			if r.Scenario.Name == SD {
 				label = "hot reload: " + l.Describe()
@@ -117,10 +117,10 @@ func buildTimeline(r *Recorded) *evidence.Timeline {
 	return tl
 }
 
-const (
-	sourceEdgeTOML     = "edge.toml"
-	sourceSetBandwidth = "set-bandwidth"
-)
+// The sources of the limits in force, in the words status uses
+// (bandwidth.source): edge.toml's are "config" ("default" when it sets
+// none), a set-bandwidth's "runtime".
+const sourceSetBandwidth = api.SourceRuntime
 
 // bandwidthChanges are the settings in force over the scenario, in time
 // order: edge.toml's from when the processes started, then each change
@@ -135,7 +135,7 @@ func bandwidthChanges(r *Recorded) []bandwidthChange {
 				at = p.StartedAt
 			}
 		}
-		changes = append(changes, bandwidthChange{at: at, source: sourceEdgeTOML, file: labrun.FileEdgeTOML, bw: api.Bandwidth{
+		changes = append(changes, bandwidthChange{at: at, source: bootBandwidth(r).Source, file: labrun.FileEdgeTOML, bw: api.Bandwidth{
 			BytesPerSecond: r.Boot.BytesPerSecond, BurstBytes: r.Boot.BurstBytes, DailyQuotaBytes: r.Boot.DailyQuotaBytes,
 		}})
 	}

@@ -78,8 +78,8 @@ func TestBuildTimeline(t *testing.T) {
 					{At: 1.7, ID: "val23-sb-002", Bytes: 64, Cumulative: 128},
 				},
 				Limits: []evidence.Limit{
-					{From: 0.1, Until: 0.5, Source: "edge.toml"},
-					{From: 0.5, Until: 5, BytesPerSecond: 64, BurstBytes: 64, Source: "set-bandwidth"},
+					{From: 0.1, Until: 0.5, Source: "default"},
+					{From: 0.5, Until: 5, BytesPerSecond: 64, BurstBytes: 64, Source: "runtime"},
 				},
 				Marks: []evidence.Mark{
 					{At: 0.5, Kind: evidence.MarkBandwidth, Label: "set-bandwidth: 64 B/s (burst 64 B)", Evidence: "S-B/audit.jsonl"},
@@ -102,8 +102,8 @@ func TestBuildTimeline(t *testing.T) {
 					{At: 2.5, ID: "val23-sd-001", Bytes: 64, Cumulative: 128},
 				},
 				Limits: []evidence.Limit{
-					{From: 0.1, Until: 2, BytesPerSecond: 8, BurstBytes: 8, Source: "edge.toml"},
-					{From: 2, Until: 5, Source: "set-bandwidth"},
+					{From: 0.1, Until: 2, BytesPerSecond: 8, BurstBytes: 8, Source: "config"},
+					{From: 2, Until: 5, Source: "runtime"},
 				},
 				Marks: []evidence.Mark{
 					seed(SD),
@@ -135,9 +135,9 @@ func TestBuildTimeline(t *testing.T) {
 					{At: 0.8, ID: "val23-sc-002", Bytes: 64, Cumulative: 128},
 				},
 				Limits: []evidence.Limit{
-					{From: 0.1, Until: 0.5, Source: "edge.toml"},
-					{From: 0.5, Until: 1, DailyQuotaBytes: 128, Source: "set-bandwidth"},
-					{From: 1, Until: 5, BytesPerSecond: 32, BurstBytes: 16, DailyQuotaBytes: 128, BaseBytes: 128, Source: "set-bandwidth"},
+					{From: 0.1, Until: 0.5, Source: "default"},
+					{From: 0.5, Until: 1, DailyQuotaBytes: 128, Source: "runtime"},
+					{From: 1, Until: 5, BytesPerSecond: 32, BurstBytes: 16, DailyQuotaBytes: 128, BaseBytes: 128, Source: "runtime"},
 				},
 				Marks: []evidence.Mark{
 					{At: 0.5, Kind: evidence.MarkBandwidth, Label: "set-bandwidth: quota 128 B/day", Evidence: "S-C/audit.jsonl"},
@@ -165,8 +165,8 @@ func TestBuildTimeline(t *testing.T) {
 				Origin: t0, End: 5,
 				Deliveries: []evidence.Delivery{{At: 0.7, ID: "val23-sb-001", Bytes: 64, Cumulative: 64}},
 				Limits: []evidence.Limit{
-					{From: 0.1, Until: 0.5, Source: "edge.toml"},
-					{From: 0.5, Until: 5, BytesPerSecond: 64, BurstBytes: 128, Source: "set-bandwidth"},
+					{From: 0.1, Until: 0.5, Source: "default"},
+					{From: 0.5, Until: 5, BytesPerSecond: 64, BurstBytes: 128, Source: "runtime"},
 				},
 				Marks: []evidence.Mark{
 					{At: 0.5, Kind: evidence.MarkBandwidth, Label: "set-bandwidth: 64 B/s (burst 128 B)", Evidence: "S-B/set-bandwidth-rate-64.json"},

@@ -225,7 +225,7 @@ func progressLine(st api.Status) string {
 // in seeded.json (added to what earlier seeds recorded).
 func (r *run) seed(ctx context.Context, seeded map[string][]string, batches ...labsetup.SeedOptions) error {
 	return r.Step("seed", func() error {
-		ids, err := labsetup.SeedBatch(ctx, r.cfg.Ledger, batches...)
+		ids, err := r.Seed(ctx, r.cfg.Ledger, batches...)
 		if err != nil {
 			return labrun.SetupErr("seed: %w", err)
 		}

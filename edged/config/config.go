@@ -1,6 +1,7 @@
 // Package config loads and validates edge.toml (DESIGN.md §2). A config that
-// fails validation is refused whole, with an error naming the file, the key
-// and the line, so a daemon never starts on a half-understood file.
+// fails validation is refused whole, with an error naming the file, the
+// line and column, and the key, so a daemon never starts on a
+// half-understood file.
 package config
 
 import (
@@ -107,13 +108,17 @@ func Default() Config {
 type Error struct {
 	File string
 	Line int // 0 when unknown
+	Col  int // 0 when unknown
 	Key  string
 	Msg  string
 }
 
 func (e *Error) Error() string {
 	loc := e.File
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0 && e.Col > 0:
+		loc = fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Col)
+	case e.Line > 0:
 		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
 	}
 	if e.Key == "" {
@@ -139,22 +144,26 @@ func Parse(path string, data []byte) (Config, error) {
 	cfg.File = path
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
 	if err != nil {
-		return Config{}, decodeError(path, err)
+		return Config{}, decodeError(path, data, err)
 	}
-	loc := locator{data: data}
+	pos := keyPositions(data)
+	located := func(key toml.Key, msg string) error {
+		at := pos.lookup(key)
+		return &Error{File: path, Line: at.Line, Col: at.Col, Key: keyName(key), Msg: msg}
+	}
 	var errs []error
 	for _, k := range md.Undecoded() {
-		errs = append(errs, &Error{File: path, Line: loc.line(k), Key: keyName(k), Msg: "unknown key"})
+		errs = append(errs, located(k, "unknown key"))
 	}
 	for _, p := range cfg.problems() {
-		errs = append(errs, &Error{File: path, Line: loc.line(p.key), Key: keyName(p.key), Msg: p.msg})
+		errs = append(errs, located(p.key, p.msg))
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	cfg.resolve(filepath.Dir(path))
 	for _, p := range cfg.missingFiles() {
-		errs = append(errs, &Error{File: path, Line: loc.line(p.key), Key: keyName(p.key), Msg: p.msg})
+		errs = append(errs, located(p.key, p.msg))
 	}
 	return cfg, errors.Join(errs...)
 }
@@ -163,14 +172,23 @@ func Parse(path string, data []byte) (Config, error) {
 // are plain errors rather than toml.ParseError.
 var typeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
-func decodeError(path string, err error) error {
+func decodeError(path string, data []byte, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		return &Error{File: path, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Msg: pe.Message}
 	}
 	if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
+		// The decoder gives the line; the parser's positions give the
+		// column (and the line where the decoder has none).
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: path, Line: line, Key: m[2], Msg: m[3]}
+		at := keyPositions(data).lookup(strings.Split(m[2], "."))
+		if at.Line != line && line > 0 {
+			at.Col = 0
+		}
+		if line == 0 {
+			line = at.Line
+		}
+		return &Error{File: path, Line: line, Col: at.Col, Key: m[2], Msg: m[3]}
 	}
 	return &Error{File: path, Msg: err.Error()}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // writeTLS creates placeholder TLS files so Parse's existence check passes.
@@ -81,52 +83,71 @@ func TestParse_Errors(t *testing.T) {
 		edit func(string) string
 		want []string // substrings of the error
 	}{
-		{"malformed TOML", func(s string) string { return s + "\nnot toml at all\n" }, []string{"edge.toml:26"}},
-		{"unknown top-level key", func(s string) string { return "colour = \"blue\"\n" + s }, []string{"edge.toml:1: key colour: unknown key"}},
+		{"malformed TOML", func(s string) string { return s + "\nnot toml at all\n" }, []string{"edge.toml:26:"}},
+		{"unknown top-level key", func(s string) string { return "colour = \"blue\"\n" + s }, []string{"edge.toml:1:1: key colour: unknown key"}},
 		{"unknown key in a table", func(s string) string {
 			return strings.Replace(s, "max_retry_count = 5", "max_retry_count = 5\nretries = 7", 1)
-		}, []string{"edge.toml:12: key relay.retries: unknown key"}},
+		}, []string{"edge.toml:12:1: key relay.retries: unknown key"}},
+		{"unknown dotted key", func(s string) string {
+			return strings.Replace(s, "[tls]", "relay.bandwidth.bytes_per_secnd = 5\n\n[tls]", 1)
+		}, []string{"edge.toml:4:1: key relay.bandwidth.bytes_per_secnd: unknown key"}},
+		{"unknown key in an inline table", func(s string) string {
+			return strings.Replace(s, "listen = \"127.0.0.1:19054\"", "listen = \"127.0.0.1:19054\"\ningress = { max_tracked_peers = 8, colour = 1 }", 1)
+		}, []string{"edge.toml:3:36: key ingress.colour: unknown key"}},
+		{"unknown key in every [[peers]] table", func(s string) string {
+			return strings.ReplaceAll(s, "addr = ", "adress = 1\naddr = ")
+		}, []string{"edge.toml:19:1: key peers.adress: unknown key", "edge.toml:24:1: key peers.adress: unknown key"}},
+		{"unknown key in an indented table", func(s string) string {
+			return strings.Replace(s, "bytes_per_second = 64", "bytes_per_second = 64\n    burst = 1", 1)
+		}, []string{"edge.toml:16:5: key relay.bandwidth.burst: unknown key"}},
 		{"wrong type", func(s string) string {
 			return strings.Replace(s, "max_retry_count = 5", `max_retry_count = "five"`, 1)
-		}, []string{"edge.toml:11", "max_retry_count"}},
+		}, []string{"edge.toml:11:1", "max_retry_count"}},
 		{"bad duration", func(s string) string {
 			return strings.Replace(s, `"500ms"`, `"half a second"`, 1)
-		}, []string{"edge.toml:10", "tick_interval", "half a second"}},
+		}, []string{"edge.toml:10:", "tick_interval", "half a second"}},
 		{"negative rate", func(s string) string {
 			return strings.Replace(s, "bytes_per_second = 64", "bytes_per_second = -64", 1)
-		}, []string{"edge.toml:15: key relay.bandwidth.bytes_per_second: must not be negative, got -64"}},
+		}, []string{"edge.toml:15:1: key relay.bandwidth.bytes_per_second: must not be negative, got -64"}},
+		{"negative rate as a dotted key", func(s string) string {
+			return strings.Replace(s, "[relay.bandwidth]\nbytes_per_second = 64", "bandwidth.bytes_per_second = -64", 1)
+		}, []string{"edge.toml:14:1: key relay.bandwidth.bytes_per_second: must not be negative, got -64"}},
 		{"zero retry count", func(s string) string {
 			return strings.Replace(s, "max_retry_count = 5", "max_retry_count = 0", 1)
-		}, []string{"edge.toml:11: key relay.max_retry_count: must be at least 1, got 0"}},
+		}, []string{"edge.toml:11:1: key relay.max_retry_count: must be at least 1, got 0"}},
 		{"bad peer address", func(s string) string {
 			return strings.Replace(s, `"127.0.0.1:19056"`, `"nowhere"`, 1)
-		}, []string{"edge.toml:23: key peers[1].addr", "nowhere"}},
+		}, []string{"edge.toml:23:1: key peers[1].addr", "nowhere"}},
 		{"duplicate peer", func(s string) string {
 			return strings.Replace(s, `id = "peer-b"`, `id = "peer-a"`, 1)
-		}, []string{"edge.toml:22: key peers[1].id", "listed twice"}},
+		}, []string{"edge.toml:22:1: key peers[1].id", "listed twice"}},
 		{"missing TLS file", func(s string) string {
 			return strings.Replace(s, "tls/ca.pem", "tls/nope.pem", 1)
-		}, []string{"edge.toml:5: key tls.ca", "nope.pem"}},
+		}, []string{"edge.toml:5:1: key tls.ca", "nope.pem"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeTLS(t, dir)
 			edited := tt.edit(valid)
-			if edited == valid {
-				t.Fatal("the edit changed nothing")
-			}
+			require.NotEqual(t, valid, edited, "the edit changed nothing")
 			_, err := Parse(filepath.Join(dir, "edge.toml"), []byte(edited))
-			if err == nil {
-				t.Fatal("got no error")
-			}
+			require.Error(t, err)
 			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
+				assert.Contains(t, err.Error(), w)
 			}
 		})
 	}
+}
+
+func TestParse_ErrorsInInlinePeers(t *testing.T) {
+	dir := t.TempDir()
+	writeTLS(t, dir)
+	doc := valid[:strings.Index(valid, "[[peers]]")]
+	doc = strings.Replace(doc, "listen = ", "peers = [{ id = \"p\", addr = \"127.0.0.1:1\" },\n  { id = \"q\", addr = \"nowhere\" }]\nlisten = ", 1)
+	_, err := Parse(filepath.Join(dir, "edge.toml"), []byte(doc))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "edge.toml:3:15: key peers[1].addr")
 }
 
 func TestEncode_RoundTrips(t *testing.T) {

@@ -111,6 +111,7 @@ type Env struct {
 	ModuleRoot  string
 	EvidenceDir string
 	Edged, Peer string // binaries
+	Setup       string // the setup binary: seeding goes through it, so the orchestrator does not link SQLite
 	// WorkRoot holds each scenario's workdir; kept short because unix
 	// socket paths must stay under 108 bytes.
 	WorkRoot string
@@ -203,16 +204,31 @@ func (e *Env) prepare(ctx context.Context, ports []string) error {
 		return fmt.Errorf("work dir: %w", err)
 	}
 	start := time.Now()
-	e.Progress.Update("build", "go-build", 0, "")
+	e.Progress.Printf("build", "building edged, peer and setup (the first run compiles SQLite, about a minute; later runs a few seconds)…")
+	// A cold build is silent for a long time: say it is still going.
+	building, done := context.WithCancel(ctx)
+	go func() {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-building.Done():
+				return
+			case <-tick.C:
+				e.Progress.Printf("build", "still building (%.0fs)…", time.Since(start).Seconds())
+			}
+		}
+	}()
 	// Without DWARF and the symbol table the link, the slow part of a warm
 	// build, takes about half as long; panics still print full stack traces.
-	bins, err := harness.Build(ctx, e.ModuleRoot, filepath.Join(e.WorkRoot, "bin"), []string{"./edged", "./peer"}, "-ldflags=-s -w")
+	bins, err := harness.Build(ctx, e.ModuleRoot, filepath.Join(e.WorkRoot, "bin"), []string{"./edged", "./peer", "./setup"}, "-ldflags=-s -w")
+	done()
 	if err != nil {
 		fmt.Fprintf(e.Progress.W, "%s: %v\n", e.lab, err)
 		return err
 	}
-	e.Edged, e.Peer = bins["edged"], bins["peer"]
-	e.Progress.Printf("build", "edged and peer built in %.1fs", time.Since(start).Seconds())
+	e.Edged, e.Peer, e.Setup = bins["edged"], bins["peer"], bins["setup"]
+	e.Progress.Printf("build", "edged, peer and setup built in %.1fs", time.Since(start).Seconds())
 	return nil
 }
 

@@ -2,11 +2,13 @@ package labrun
 
 import (
 	"context"
+	"edgelab/setup/labsetup"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -331,6 +333,40 @@ func (r *Run) SetBandwidth(ctx context.Context, socket, label string, wantExit i
 		r.Progress.Printf(r.Scenario.Name, "set-bandwidth %s: exit %d applied=%v", strings.Join(flags, " "), res.ExitCode, resp.Applied)
 		return nil
 	})
+}
+
+// Seed inserts batches as PENDING segments into the ledger at ledgerPath
+// through the setup binary (`setup seed --batch …`, one transaction) and
+// returns each batch's ids. The ids are the deterministic ones
+// (labsetup.CheckSeed); setup must list exactly them.
+func (r *Run) Seed(ctx context.Context, ledgerPath string, batches ...labsetup.SeedOptions) ([][]string, error) {
+	args := []string{"seed", "--ledger", ledgerPath}
+	var ids [][]string
+	var want []string
+	for i, b := range batches {
+		batch, err := labsetup.CheckSeed(b)
+		if err != nil {
+			return nil, fmt.Errorf("seed batch %d: %w", i+1, err)
+		}
+		ids = append(ids, batch)
+		want = append(want, batch...)
+		start := max(b.Start, 1)
+		args = append(args, "--batch", fmt.Sprintf("%s:%d:%d:%s:%d", b.Prefix, b.Count, b.Size, b.TargetPeer, start))
+	}
+	res := harness.RunCommand(ctx, r.Work, r.Setup, args...)
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("setup seed: %w", err)
+	}
+	var got []string
+	for _, line := range strings.Split(res.Stdout, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && strings.HasPrefix(f[2], "sha256=") {
+			got = append(got, f[0])
+		}
+	}
+	if !slices.Equal(got, want) {
+		return nil, fmt.Errorf("setup seed inserted %v, want %v", got, want)
+	}
+	return ids, nil
 }
 
 // CollectDecisions saves edged's limiter journal (decisions.json) from the

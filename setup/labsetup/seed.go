@@ -1,7 +1,6 @@
 package labsetup
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"edgelab/edged/ledger"
 	"edgelab/transport"
 )
 
@@ -62,57 +60,32 @@ func PayloadSHA256(id string, size int) string {
 	return fmt.Sprintf("%x", sum)
 }
 
-// Seed inserts the segments of opts into the ledger at ledgerPath as
-// PENDING, all or none: if any id is already in the ledger, nothing is
-// inserted and the error names that id. It is safe while edged runs: the
-// ledger is SQLite in WAL mode with a busy timeout.
-func Seed(ctx context.Context, ledgerPath string, opts SeedOptions) (ids []string, err error) {
+// CheckSeed checks opts (Start 0 is taken as 1) and returns the ids it
+// makes; setup/seed inserts them.
+func CheckSeed(opts SeedOptions) ([]string, error) {
 	if opts.Start == 0 {
 		opts.Start = 1
 	}
 	switch {
 	case opts.Prefix == "":
-		return nil, errors.New("seed: prefix is required")
+		return nil, errors.New("prefix is required")
 	case opts.Count < 1:
-		return nil, fmt.Errorf("seed: count must be at least 1, got %d", opts.Count)
+		return nil, fmt.Errorf("count must be at least 1, got %d", opts.Count)
 	case opts.Start < 0:
-		return nil, fmt.Errorf("seed: start must not be negative, got %d", opts.Start)
+		return nil, fmt.Errorf("start must not be negative, got %d", opts.Start)
 	case opts.Size < 1:
-		return nil, fmt.Errorf("seed: size must be at least 1 byte, got %d", opts.Size)
+		return nil, fmt.Errorf("size must be at least 1 byte, got %d", opts.Size)
 	case opts.TargetPeer == "":
-		return nil, errors.New("seed: target peer is required")
+		return nil, errors.New("target peer is required")
 	}
 	if err := checkIdentity(opts.TargetPeer); err != nil {
-		return nil, fmt.Errorf("seed: target peer: %w", err)
+		return nil, fmt.Errorf("target peer: %w", err)
 	}
-	ids = SegmentIDs(opts.Prefix, opts.Start, opts.Count)
-	segs := make([]ledger.New, len(ids))
-	for i, id := range ids {
+	ids := SegmentIDs(opts.Prefix, opts.Start, opts.Count)
+	for _, id := range ids {
 		if err := transport.ValidateID(id); err != nil {
-			return nil, fmt.Errorf("seed: prefix %q makes a bad id: %w", opts.Prefix, err)
+			return nil, fmt.Errorf("prefix %q makes a bad id: %w", opts.Prefix, err)
 		}
-		segs[i] = ledger.New{ID: id, TargetPeer: opts.TargetPeer, Payload: Payload(id, opts.Size)}
-	}
-	now := time.Now
-	if opts.Now != nil {
-		now = opts.Now
-	}
-	l, err := ledger.Open(ledgerPath)
-	if err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
-	}
-	defer func() {
-		if cerr := l.Close(); cerr != nil && err == nil {
-			// The insert committed: keep the ids, but say the close failed.
-			err = fmt.Errorf("seed %s: %d segments inserted, then closing the ledger failed: %w", ledgerPath, len(ids), cerr)
-		}
-	}()
-	if err := l.Insert(ctx, now(), segs...); err != nil {
-		var dup *ledger.DuplicateError
-		if errors.As(err, &dup) {
-			return nil, fmt.Errorf("seed %s: %w; nothing was inserted", ledgerPath, err)
-		}
-		return nil, fmt.Errorf("seed %s: %w", ledgerPath, err)
 	}
 	return ids, nil
 }

@@ -1,4 +1,4 @@
-package labsetup
+package seed
 
 import (
 	"context"
@@ -9,14 +9,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"edgelab/edged/ledger"
+	"edgelab/setup/labsetup"
 )
 
 func TestSeedBatch(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
-	ids, err := SeedBatch(ctx, path,
-		SeedOptions{Prefix: "x-a", Count: 2, Size: 8, TargetPeer: "peer-a"},
-		SeedOptions{Prefix: "x-b", Count: 1, Size: 4, TargetPeer: "peer-b"})
+	ids, err := Batch(ctx, path,
+		labsetup.SeedOptions{Prefix: "x-a", Count: 2, Size: 8, TargetPeer: "peer-a"},
+		labsetup.SeedOptions{Prefix: "x-b", Count: 1, Size: 4, TargetPeer: "peer-b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,16 +45,16 @@ func TestSeedBatch(t *testing.T) {
 	}
 
 	// A duplicate anywhere inserts nothing.
-	_, err = SeedBatch(ctx, path,
-		SeedOptions{Prefix: "y", Count: 1, Size: 8, TargetPeer: "peer-a"},
-		SeedOptions{Prefix: "x-b", Count: 1, Size: 4, TargetPeer: "peer-b"})
+	_, err = Batch(ctx, path,
+		labsetup.SeedOptions{Prefix: "y", Count: 1, Size: 8, TargetPeer: "peer-a"},
+		labsetup.SeedOptions{Prefix: "x-b", Count: 1, Size: 4, TargetPeer: "peer-b"})
 	if err == nil || !strings.Contains(err.Error(), "x-b-001") {
 		t.Fatalf("batch with a held id: got %v, want an error naming x-b-001", err)
 	}
 	if segs, _ := l.List(ctx); len(segs) != 3 {
 		t.Errorf("after the refused batch: %d segments, want 3", len(segs))
 	}
-	if _, err := SeedBatch(ctx, path, SeedOptions{Prefix: "z", Count: 1, Size: 8, TargetPeer: "a/b"}); err == nil {
+	if _, err := Batch(ctx, path, labsetup.SeedOptions{Prefix: "z", Count: 1, Size: 8, TargetPeer: "a/b"}); err == nil {
 		t.Errorf("bad target peer: got nil, want an error")
 	}
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"edgelab/internal/version"
 	"fmt"
 	"log/slog"
 	"os"
@@ -64,5 +65,7 @@ func newRootCmd() *cobra.Command {
 	for _, name := range []string{"id", "tls-dir", "evidence"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
+	cmd.Version = version.String()
+	cmd.SetVersionTemplate("peer {{.Version}}\n")
 	return cmd
 }

@@ -164,3 +164,16 @@ func TestFlags_Required(t *testing.T) {
 		t.Errorf("Execute = %v, want the missing flags named", err)
 	}
 }
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"--version"}} {
+		var out bytes.Buffer
+		cmd := newRootCmd()
+		cmd.SetArgs(args)
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		if err := cmd.Execute(); err != nil || out.Len() == 0 {
+			t.Errorf("peer %s: %v, output %q; want it to print and succeed", args[0], err, out.String())
+		}
+	}
+}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"edgelab/internal/version"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,8 @@ func newRootCmd(out io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = version.String()
+	root.SetVersionTemplate("setup {{.Version}}\n")
 	root.SetOut(out)
 	root.AddCommand(newTLSCmd(), newConfigCmd(), newSeedCmd())
 	return root

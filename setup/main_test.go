@@ -139,3 +139,20 @@ func TestCLI_BadFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	root := newRootCmd(&bytes.Buffer{})
+	paths := [][]string{nil}
+	for _, c := range root.Commands() {
+		paths = append(paths, []string{c.Name()})
+	}
+	for _, p := range paths {
+		out, err := run(t, append(p, "--help")...)
+		if err != nil || !strings.Contains(out, "Usage:") {
+			t.Errorf("setup %s --help: %v, output %q; want a usage", strings.Join(p, " "), err, out)
+		}
+	}
+	if out, err := run(t, "--version"); err != nil || !strings.HasPrefix(out, "setup ") {
+		t.Errorf("setup --version: %v, %q", err, out)
+	}
+}

@@ -65,7 +65,7 @@ func TestMain_PortInUseStillWritesAnAllErrorReport(t *testing.T) {
 		"S-B rate only (64B/s): not run (" + inUse + ")",
 		"S-C quota only (128B): not run (" + inUse + ")",
 		"S-D hot-reload (8→∞ B/s): not run (" + inUse + ")",
-		"S-E daily reset unit test: not run (" + inUse + ")",
+		"S-E daily reset unit test: PASS", // go test alone: the busy port does not stop it
 		"10-check matrix:",
 		"VAL23-01 ERROR unlimited baseline: n/a (S-A could not run: " + inUse + ")",
 		"VAL23-02 ERROR unlimited status: n/a (S-A could not run: " + inUse + ")",
@@ -76,8 +76,8 @@ func TestMain_PortInUseStillWritesAnAllErrorReport(t *testing.T) {
 		"VAL23-07 ERROR quota drop counters: n/a (S-C could not run: " + inUse + ")",
 		"VAL23-08 ERROR hot-reload applied: n/a (S-D could not run: " + inUse + ")",
 		"VAL23-09 ERROR post-hotreload delivery: n/a (S-D could not run: " + inUse + ")",
-		"VAL23-10 ERROR daily quota reset: n/a (S-E could not run: " + inUse + ")",
-		"Overall: PASS=0 FAIL=10 ERROR=10",
+		"VAL23-10 PASS daily quota reset: PASS",
+		"Overall: PASS=1 FAIL=9 ERROR=9",
 	}
 	if diff := cmp.Diff(wantTail, lines[3:]); diff != "" {
 		t.Errorf("report.txt mismatch (-want +got):\n%s", diff)
@@ -106,8 +106,8 @@ func TestMain_PortInUseStillWritesAnAllErrorReport(t *testing.T) {
 	if err := xml.Unmarshal(junit, &doc); err != nil {
 		t.Fatalf("junit.xml: %v", err)
 	}
-	if doc.Tests != 10 || doc.Errors != 10 || doc.Failures != 0 {
-		t.Errorf("junit tests=%d errors=%d failures=%d, want 10, 10, 0", doc.Tests, doc.Errors, doc.Failures)
+	if doc.Tests != 10 || doc.Errors != 9 || doc.Failures != 0 {
+		t.Errorf("junit tests=%d errors=%d failures=%d, want 10, 9, 0", doc.Tests, doc.Errors, doc.Failures)
 	}
 }
 

@@ -59,7 +59,7 @@ var Scenarios = []Scenario{
 	{Scenario: labrun.Scenario{Name: SB, Title: "rate only (64B/s)"}, Prefix: "val23-sb", Count: 5},
 	{Scenario: labrun.Scenario{Name: SC, Title: "quota only (128B)"}, Prefix: "val23-sc", Count: 6},
 	{Scenario: labrun.Scenario{Name: SD, Title: "hot-reload (8→∞ B/s)"}, Prefix: "val23-sd", Count: 6},
-	{Scenario: labrun.Scenario{Name: SE, Title: "daily reset unit test"}},
+	{Scenario: labrun.Scenario{Name: SE, Title: "daily reset unit test", UnitTests: true}},
 }
 
 // ScenarioByName returns the definition of name.

@@ -525,6 +525,16 @@ func (f *findings) peerRate(r *Recorded, throttleCount int64) {
 	}
 }
 
+// killText says how edged ended in words a reader of the report expects:
+// "edged killed (SIGKILL)" for the crash the scenario made, else the exit
+// as the system told it.
+func killText(k KillRecord) string {
+	if k.ExitedAs == "signal: killed" {
+		return "edged killed (SIGKILL)"
+	}
+	return "edged ended: " + k.ExitedAs
+}
+
 // QuotaFigures are one scope's quota window as the status shows it, in a
 // form that compares exactly (the instant as RFC 3339 with nanoseconds).
 type QuotaFigures struct {
@@ -588,9 +598,9 @@ func checkQuotaSurvives(r *Recorded) (labrun.Outcome, error) {
 	f.diff("peer-a bandwidth after the restart", bandwidthPtr(api.Bandwidth{DailyQuotaBytes: PeerQuota, Source: api.SourceRuntime}), post.Peers[PeerA].Bandwidth)
 	g, a := after["global"], after[PeerA]
 	text := fmt.Sprintf("%s; global used=%dB remaining=%s, peer-a used=%dB remaining=%s, windows kept",
-		r.Kill.ExitedAs, g.UsedBytes, optional(g.RemainingBytes), a.UsedBytes, optional(a.RemainingBytes))
+		killText(r.Kill), g.UsedBytes, optional(g.RemainingBytes), a.UsedBytes, optional(a.RemainingBytes))
 	if len(f) > 0 {
-		text = fmt.Sprintf("%s; global used %dB→%dB, peer-a used %dB→%dB", r.Kill.ExitedAs,
+		text = fmt.Sprintf("%s; global used %dB→%dB, peer-a used %dB→%dB", killText(r.Kill),
 			before["global"].UsedBytes, g.UsedBytes, before[PeerA].UsedBytes, a.UsedBytes)
 	}
 	return f.outcome(text, map[string]any{"before": before, "after": after, "ledger_delivered_bytes": delivered}), nil
@@ -700,7 +710,7 @@ func summarize(r *Recorded) evidence.Scenario {
 	case SC:
 		pre, post := r.Statuses[FilePreKill], r.Statuses[FilePostRestart]
 		s.Summary += fmt.Sprintf("daily_used %dB before kill -9, %dB after restart (peer-a %dB/%dB), %s",
-			pre.DailyUsedBytes, post.DailyUsedBytes, post.Peers[PeerA].DailyUsedBytes, PeerQuota, r.Kill.ExitedAs)
+			pre.DailyUsedBytes, post.DailyUsedBytes, post.Peers[PeerA].DailyUsedBytes, PeerQuota, killText(r.Kill))
 	case SD:
 		v := harness.VerdictOf(r.GoTest, unitTestNames()...)
 		s.Summary += fmt.Sprintf("go test: %s", v)

@@ -35,12 +35,19 @@ func TestMain_PortInUseWritesAnAllErrorReport(t *testing.T) {
 		t.Fatalf("report: error %q and %d checks, want %q and 10", report.Error, len(report.Checks), inUse)
 	}
 	for _, c := range report.Checks {
+		// S-D is go test alone: a busy port is no reason to skip it.
+		if c.ID == "VAL24-10" {
+			if c.Status != evidence.Pass {
+				t.Errorf("%s: got %s %q, want PASS (the unit tests run whatever the ports)", c.ID, c.Status, c.Detail)
+			}
+			continue
+		}
 		if c.Status != evidence.Error || !strings.Contains(c.Detail, inUse) {
 			t.Errorf("%s: got %s %q, want ERROR naming the busy port", c.ID, c.Status, c.Detail)
 		}
 	}
 	text, _ := os.ReadFile(filepath.Join(dir, evidence.ReportText))
-	if stdout.String() != string(text) || !strings.HasSuffix(string(text), "Overall: PASS=0 FAIL=10 ERROR=10\n") {
+	if stdout.String() != string(text) || !strings.HasSuffix(string(text), "Overall: PASS=1 FAIL=9 ERROR=9\n") {
 		t.Errorf("stdout and report.txt: got\n%s\nand\n%s", stdout.String(), text)
 	}
 }

@@ -50,7 +50,7 @@ var Scenarios = []labrun.Scenario{
 	{Name: SA, Title: "ingress attribution and relay"},
 	{Name: SB, Title: "per-peer limit (peer-a 64B/s, peer-b unlimited)"},
 	{Name: SC, Title: "quota persistence across kill -9"},
-	{Name: SD, Title: "per-peer limiter unit tests"},
+	{Name: SD, Title: "per-peer limiter unit tests", UnitTests: true},
 }
 
 // ScenarioByName returns the definition of name.

@@ -6,6 +6,7 @@
 package bandwidth
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -21,6 +22,15 @@ type Settings struct {
 	BytesPerSecond  int64 `json:"bytes_per_second"`
 	BurstBytes      int64 `json:"burst_bytes"`
 	DailyQuotaBytes int64 `json:"daily_quota_bytes"`
+}
+
+// LogValue logs the settings by field name (bandwidth.bytes_per_second=64
+// …) rather than as a Go struct.
+func (s Settings) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("bytes_per_second", s.BytesPerSecond),
+		slog.Int64("burst_bytes", s.BurstBytes),
+		slog.Int64("daily_quota_bytes", s.DailyQuotaBytes))
 }
 
 // Burst is the bucket capacity in force: BurstBytes, or the rate when unset.

@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"edgelab/internal/version"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,9 @@ type exitError struct {
 	code int
 	hint bool
 	err  error
+	// logged: the error is already in the daemon's log on stderr; saying
+	// it again in another form would only repeat it.
+	logged bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -78,6 +82,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code, hint = ee.code, ee.hint
+		if ee.logged {
+			return code
+		}
 	}
 	for line := range strings.SplitSeq(strings.TrimRight(err.Error(), "\n"), "\n") {
 		fmt.Fprintf(a.stderr, "edged: %s\n", line)
@@ -105,7 +112,8 @@ running daemon over its control socket.`,
 			return usageErr("missing command (run, relay or ledger)")
 		},
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.Version = version.String()
+	root.SetVersionTemplate("edged {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, hint: true, err: err}
 	})

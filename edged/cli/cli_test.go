@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/spf13/cobra"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -598,7 +600,7 @@ func TestClientBadConfig(t *testing.T) {
 	if r.code != ExitUsage {
 		t.Errorf("exit: got %d, want %d", r.code, ExitUsage)
 	}
-	want := fmt.Sprintf("edged: find the control socket: %s:3: key bogus: unknown key\n", cfg)
+	want := fmt.Sprintf("edged: find the control socket: %s:3:1: key bogus: unknown key\n", cfg)
 	if r.stderr != want {
 		t.Errorf("stderr:\n got %q\nwant %q", r.stderr, want)
 	}
@@ -617,7 +619,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	if code != ExitUsage {
 		t.Errorf("exit: got %d, want %d", code, ExitUsage)
 	}
-	want := fmt.Sprintf("edged: %s:5: key relay.backof_base_seconds: unknown key\n", cfg)
+	want := fmt.Sprintf("edged: %s:5:1: key relay.backof_base_seconds: unknown key\n", cfg)
 	if errOut.String() != want {
 		t.Errorf("stderr:\n got %q\nwant %q", errOut.String(), want)
 	}
@@ -631,7 +633,7 @@ func TestRunThroughMain(t *testing.T) {
 	// stop before daemon.Run is reached.
 	cfg := writeConfig(t, t.TempDir(), "ledgr = \"x.db\"\n")
 	r := runCLI(t, "run", "--config", cfg)
-	if r.code != ExitUsage || !strings.Contains(r.stderr, ":3: key ledgr: unknown key") {
+	if r.code != ExitUsage || !strings.Contains(r.stderr, ":3:1: key ledgr: unknown key") {
 		t.Errorf("got exit %d, stderr %q; want %d naming line 3 and key ledgr", r.code, r.stderr, ExitUsage)
 	}
 	r = runCLI(t, "run", "--config", filepath.Join(t.TempDir(), "absent.toml"))
@@ -650,7 +652,7 @@ func TestRunStartsDaemon(t *testing.T) {
 		wantLog   string
 	}{
 		{name: "clean stop", wantCode: ExitOK, wantLog: `msg="daemon ran"`},
-		{name: "daemon error", daemonErr: errors.New("listen tcp: address in use"), wantCode: ExitFailure, wantLog: "edged: run: listen tcp: address in use"},
+		{name: "daemon error", daemonErr: errors.New("listen tcp: address in use"), wantCode: ExitFailure, wantLog: `level=ERROR msg="edged stopped on an error" err="listen tcp: address in use"`},
 		{name: "json logs", args: []string{"--log-format", "json"}, wantCode: ExitOK, wantLog: `"msg":"daemon ran"`},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantCode: ExitUsage, wantLog: `edged: --log-format "xml": want text or json`},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantCode: ExitUsage, wantLog: `edged: --log-level "loud": want debug, info, warn or error`},
@@ -670,6 +672,9 @@ func TestRunStartsDaemon(t *testing.T) {
 			}
 			if !strings.Contains(errOut.String(), tt.wantLog) {
 				t.Errorf("stderr lacks %q:\n%s", tt.wantLog, errOut.String())
+			}
+			if tt.daemonErr != nil && strings.Count(errOut.String(), tt.daemonErr.Error()) != 1 {
+				t.Errorf("stderr says the daemon's error %d times, want once:\n%s", strings.Count(errOut.String(), tt.daemonErr.Error()), errOut.String())
 			}
 			if tt.wantCode == ExitUsage {
 				if got.File != "" {
@@ -705,5 +710,33 @@ func TestCommandUsage(t *testing.T) {
 				t.Errorf("got exit %d stderr %q, want %d %q", r.code, r.stderr, tt.wantCode, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Every command's --help works and exits 0, and so does --version: a
+// newcomer's first two commands.
+func TestEveryCommandHasHelp(t *testing.T) {
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		paths = append(paths, path)
+		for _, sub := range c.Commands() {
+			if !sub.Hidden {
+				walk(sub, append(append([]string{}, path...), sub.Name()))
+			}
+		}
+	}
+	walk((&app{}).rootCmd(), nil)
+	if len(paths) < 8 {
+		t.Fatalf("found %d commands, want at least 8: %v", len(paths), paths)
+	}
+	for _, p := range paths {
+		r := runCLI(t, append(p, "--help")...)
+		if r.code != ExitOK || !strings.Contains(r.stdout, "Usage:") {
+			t.Errorf("edged %s --help: exit %d, stdout %q, stderr %q; want 0 and a usage", strings.Join(p, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := runCLI(t, "--version"); r.code != ExitOK || !strings.HasPrefix(r.stdout, "edged ") {
+		t.Errorf("edged --version: exit %d, stdout %q", r.code, r.stdout)
 	}
 }

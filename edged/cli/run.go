@@ -51,8 +51,11 @@ starts, naming the file, the line and the key (exit status 2).`,
 			defer stop()
 			log.Info("edged starting", "config", cfg.File, "pid", os.Getpid())
 			if err := a.runDaemon(ctx, cfg, log); err != nil {
+				// Once the log has started, the error is one log line on
+				// stderr (in the format asked for), not that and a plain
+				// line too.
 				log.Error("edged stopped on an error", "err", err)
-				return failure(fmt.Errorf("run: %w", err))
+				return &exitError{code: ExitFailure, err: fmt.Errorf("run: %w", err), logged: true}
 			}
 			return nil // the daemon logs its own clean stop
 		},

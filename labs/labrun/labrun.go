@@ -33,6 +33,10 @@ import (
 type Scenario struct {
 	Name  string // "S-A"
 	Title string // as the report's scenario summary names it
+	// UnitTests marks a scenario that only runs `go test`: it needs
+	// neither the lab's ports nor its binaries, so it runs even when
+	// those are not to be had (a busy port is no reason to skip tests).
+	UnitTests bool
 }
 
 // Def is the scenario as the driver sees it; a lab whose scenarios carry
@@ -158,13 +162,14 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 		lab: lab,
 	}
 	labErr := env.prepare(ctx, spec.Ports)
+	prepErr := labErr
 	defer env.cleanup()
 	for _, s := range spec.Scenarios {
 		if labErr == nil && ctx.Err() != nil {
 			labErr = fmt.Errorf("interrupted: %w", context.Cause(ctx))
 		}
 		switch {
-		case labErr != nil:
+		case labErr != nil && !(s.UnitTests && labErr == prepErr):
 			env.recordNotRun(s, labErr)
 		case len(spec.Only) > 0 && !slices.Contains(spec.Only, s.Name):
 			env.recordNotRun(s, errors.New("not selected in this run"))
@@ -195,13 +200,15 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 // prepare checks the lab's ports and builds the binaries once. An error
 // means the lab cannot run.
 func (e *Env) prepare(ctx context.Context, ports []string) error {
-	if err := harness.CheckPortsFree(ports...); err != nil {
-		fmt.Fprintf(e.Progress.W, "%s: %v\n", e.lab, err)
-		return err
-	}
+	// The work root comes first: a unit-test scenario runs in it even when
+	// a port is busy.
 	var err error
 	if e.WorkRoot, err = os.MkdirTemp(shortTempDir(), e.lab+"-"); err != nil {
 		return fmt.Errorf("work dir: %w", err)
+	}
+	if err := harness.CheckPortsFree(ports...); err != nil {
+		fmt.Fprintf(e.Progress.W, "%s: %v\n", e.lab, err)
+		return err
 	}
 	start := time.Now()
 	e.Progress.Printf("build", "building edged, peer and setup (the first run compiles SQLite, about a minute; later runs a few seconds)…")

@@ -83,12 +83,34 @@ type PeerStatus struct {
 	DailyUsedBytes      int64      `json:"daily_used_bytes"`
 	DailyRemainingBytes *int64     `json:"daily_remaining_bytes"`
 	DailyWindowStart    *time.Time `json:"daily_window_start"`
-	PendingSegments     int64      `json:"pending_segments"`
-	DeadletterSegments  int64      `json:"deadletter_segments"`
+	// Quota is the peer's own quota window, with a peer quota in force.
+	Quota              *QuotaWindow `json:"quota,omitempty"`
+	PendingSegments    int64        `json:"pending_segments"`
+	DeadletterSegments int64        `json:"deadletter_segments"`
 	// BlockedOversize counts pending segments for this peer larger than the
 	// global or the peer's burst: no rate limit will ever pass them.
 	BlockedOversize int64 `json:"blocked_oversize"`
 }
+
+// QuotaWindow is a quota's current window. Period says how windows are
+// cut: "24h from the first delivery" (the default) or a calendar period
+// ("day 04:00 Europe/Berlin"). Start and End are null while no window is
+// open (nothing counted yet in a 24 h window).
+type QuotaWindow struct {
+	Period    string     `json:"period"`
+	Start     *time.Time `json:"start"`
+	End       *time.Time `json:"end"`
+	UsedBytes int64      `json:"used_bytes"`
+	LeftBytes int64      `json:"left_bytes"`
+	// State is QuotaOpen while bytes are left, QuotaExhausted when none.
+	State string `json:"state"`
+}
+
+// Quota window states.
+const (
+	QuotaOpen      = "open"
+	QuotaExhausted = "exhausted"
+)
 
 // Ingress is what edged's listener received, attributed per sender.
 type Ingress struct {
@@ -101,16 +123,18 @@ type Status struct {
 	NodeID string `json:"node_id"`
 	// Unlimited is true when no rate and no quota is in force anywhere:
 	// neither globally nor for any peer.
-	Unlimited           bool                  `json:"unlimited"`
-	Bandwidth           Bandwidth             `json:"bandwidth"`
-	ThrottleCount       int64                 `json:"throttle_count"`
-	QuotaDropCount      int64                 `json:"quota_drop_count"`
-	DailyUsedBytes      int64                 `json:"daily_used_bytes"`
-	DailyRemainingBytes *int64                `json:"daily_remaining_bytes"`
-	DailyWindowStart    *time.Time            `json:"daily_window_start"`
-	Segments            SegmentCounts         `json:"segments"`
-	Peers               map[string]PeerStatus `json:"peers"`
-	Ingress             Ingress               `json:"ingress"`
+	Unlimited           bool       `json:"unlimited"`
+	Bandwidth           Bandwidth  `json:"bandwidth"`
+	ThrottleCount       int64      `json:"throttle_count"`
+	QuotaDropCount      int64      `json:"quota_drop_count"`
+	DailyUsedBytes      int64      `json:"daily_used_bytes"`
+	DailyRemainingBytes *int64     `json:"daily_remaining_bytes"`
+	DailyWindowStart    *time.Time `json:"daily_window_start"`
+	// Quota is the global quota's window, with a global quota in force.
+	Quota    *QuotaWindow          `json:"quota,omitempty"`
+	Segments SegmentCounts         `json:"segments"`
+	Peers    map[string]PeerStatus `json:"peers"`
+	Ingress  Ingress               `json:"ingress"`
 	// ExecutorCycles counts executor passes over the due segments; the lab
 	// uses it to prove that blocking lasted for whole cycles.
 	ExecutorCycles int64 `json:"executor_cycles"`

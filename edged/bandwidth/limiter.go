@@ -92,6 +92,11 @@ type Stats struct {
 	ThrottleCount  int64
 	QuotaDropCount int64
 	Usage          Usage // after rolling an expired window
+	// WindowStart and WindowEnd bound the current window: Usage's, or with
+	// a period the period's now even before anything is counted; zero when
+	// no 24 h window is open.
+	WindowStart, WindowEnd time.Time
+	Period                 *Period // the calendar period, nil for 24 h windows
 }
 
 // Remaining is the quota left in the window, clamped at zero; ok is false
@@ -109,8 +114,12 @@ func (s Stats) Remaining() (remaining int64, ok bool) {
 type Limiter struct {
 	now func() time.Time
 
-	mu         sync.Mutex
-	settings   Settings
+	mu       sync.Mutex
+	settings Settings
+	// period, when set, makes the quota window a calendar period (Tor's
+	// AccountingStart) instead of the 24 h that start at the first
+	// delivery counted.
+	period     *Period
 	bucket     *rate.Limiter // nil: no rate limit
 	usage      Usage
 	reserved   int64 // quota bytes admitted but not yet committed or released
@@ -166,11 +175,33 @@ func (l *Limiter) Settings() Settings {
 	return l.settings
 }
 
-// rollWindow closes a window that is QuotaWindow old.
+// SetPeriod makes the quota window the calendar period p (nil: the 24 h
+// from the first delivery counted). Usage from an earlier period is
+// rolled at the next decision.
+func (l *Limiter) SetPeriod(p *Period) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.period = p
+}
+
+// rollWindow closes a window that has ended: QuotaWindow after its start,
+// or with a period, when now is in a later period than the window's.
 func (l *Limiter) rollWindow(now time.Time) {
-	if !l.usage.WindowStart.IsZero() && !now.Before(l.usage.WindowStart.Add(QuotaWindow)) {
+	if l.usage.WindowStart.IsZero() {
+		return
+	}
+	if !now.Before(l.windowEnd(l.usage.WindowStart)) {
 		l.usage = Usage{}
 	}
+}
+
+// windowEnd is when the window that started at start ends.
+func (l *Limiter) windowEnd(start time.Time) time.Time {
+	if l.period != nil {
+		_, end := l.period.Window(start)
+		return end
+	}
+	return start.Add(QuotaWindow)
 }
 
 // Admit decides whether a segment of size bytes may be delivered now. The
@@ -244,8 +275,13 @@ func (l *Limiter) usageAfter(size int64) Usage {
 	u := l.usage
 	if u.WindowStart.IsZero() {
 		// A UTC instant without a monotonic reading: exactly what the
-		// ledger stores and gives back after a restart.
+		// ledger stores and gives back after a restart. A period's window
+		// starts at the period's start, whenever the first delivery is.
 		u.WindowStart = now.UTC()
+		if l.period != nil {
+			start, _ := l.period.Window(now)
+			u.WindowStart = start.UTC()
+		}
 	}
 	u.UsedBytes += size
 	return u
@@ -273,11 +309,26 @@ func (l *Limiter) Release(size int64) {
 func (l *Limiter) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.rollWindow(l.now())
-	return Stats{
+	return l.statsAt(l.now())
+}
+
+// statsAt is the snapshot at now, after rolling an expired window; the
+// caller holds l.mu.
+func (l *Limiter) statsAt(now time.Time) Stats {
+	l.rollWindow(now)
+	st := Stats{
 		Settings:       l.settings,
 		ThrottleCount:  l.throttles,
 		QuotaDropCount: l.quotaDrops,
 		Usage:          l.usage,
+		Period:         l.period,
 	}
+	switch {
+	case !l.usage.WindowStart.IsZero():
+		st.WindowStart, st.WindowEnd = l.usage.WindowStart.UTC(), l.windowEnd(l.usage.WindowStart).UTC()
+	case l.period != nil:
+		start, end := l.period.Window(now)
+		st.WindowStart, st.WindowEnd = start.UTC(), end.UTC()
+	}
+	return st
 }

@@ -42,6 +42,8 @@ type Limits struct {
 	peers  map[string]*Limiter
 	total  Counters
 	byPeer map[string]*Counters
+	// period is every scope's calendar quota period (nil: 24 h windows).
+	period *Period
 	// journal is written under mu, in the order of the decisions.
 	journal journal
 }
@@ -79,11 +81,24 @@ func (ls *Limits) TrackPeer(id string, s Settings, u Usage) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	p := New(s, u, ls.now)
+	p.SetPeriod(ls.period)
 	ls.peers[id] = p
 	if ls.byPeer[id] == nil {
 		ls.byPeer[id] = &Counters{}
 	}
 	ls.journalSettings(ls.now(), id, p)
+}
+
+// SetPeriod makes every scope's quota window the calendar period p, the
+// peers tracked later included (nil: 24 h from the first delivery).
+func (ls *Limits) SetPeriod(p *Period) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.period = p
+	ls.global.SetPeriod(p)
+	for _, l := range ls.peers {
+		l.SetPeriod(p)
+	}
 }
 
 // UnknownPeerError is SetPeer on a peer that is not tracked.
@@ -341,8 +356,11 @@ func (ls *Limits) Stats() LimitsStats {
 	snap := func(l *Limiter, c Counters) Stats {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.rollWindow(now)
-		return Stats{Settings: l.settings, ThrottleCount: c.Throttles, QuotaDropCount: c.QuotaDrops, Usage: l.usage}
+		st := l.statsAt(now)
+		// The counters of Limits count per target peer, whichever scope
+		// decided.
+		st.ThrottleCount, st.QuotaDropCount = c.Throttles, c.QuotaDrops
+		return st
 	}
 	out := LimitsStats{Global: snap(ls.global, ls.total), Peers: make(map[string]Stats, len(ls.peers))}
 	for id, p := range ls.peers {

@@ -98,3 +98,48 @@ func TestPeriod_String(t *testing.T) {
 	assert.Equal(t, "month 28 00:00 UTC", mustPeriod(t, "month", "28 00:00", "").String())
 	assert.Equal(t, "day 04:00 UTC", mustPeriod(t, "day", "04:00", "UTC").String())
 }
+
+// A quota under a calendar period resets exactly at the period's local
+// start, on both sides of a DST change, never 24 h after the first
+// delivery; usage persisted before a restart is kept until then.
+func TestLimiter_QuotaResetsAtThePeriodStart(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	p := mustPeriod(t, "day", "04:00", "Europe/Berlin")
+	tests := []struct {
+		name          string
+		first         time.Time // the first delivery
+		stillRefused  time.Time // just before the next local 04:00
+		allowed       time.Time // at it
+		wantWindowEnd time.Time
+	}{
+		{"a plain day", time.Date(2026, 6, 10, 5, 0, 0, 0, berlin), time.Date(2026, 6, 11, 3, 59, 59, 0, berlin), time.Date(2026, 6, 11, 4, 0, 0, 0, berlin), time.Date(2026, 6, 11, 4, 0, 0, 0, berlin)},
+		// The window opened 2026-10-24 04:00 CEST lasts 25 h.
+		{"across the autumn change", time.Date(2026, 10, 24, 20, 0, 0, 0, berlin), time.Date(2026, 10, 25, 3, 59, 0, 0, berlin), time.Date(2026, 10, 25, 4, 0, 0, 0, berlin), time.Date(2026, 10, 25, 4, 0, 0, 0, berlin)},
+		{"across the spring change", time.Date(2026, 3, 28, 20, 0, 0, 0, berlin), time.Date(2026, 3, 29, 3, 59, 0, 0, berlin), time.Date(2026, 3, 29, 4, 0, 0, 0, berlin), time.Date(2026, 3, 29, 4, 0, 0, 0, berlin)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := tt.first
+			l := New(Settings{DailyQuotaBytes: 128}, Usage{}, func() time.Time { return now })
+			l.SetPeriod(&p)
+			for range 2 {
+				require.Equal(t, Allowed, l.Admit(64).Verdict)
+				l.Commit(64)
+			}
+			st := l.Stats()
+			start, _ := p.Window(tt.first)
+			assert.True(t, st.Usage.WindowStart.Equal(start), "the window starts at the period's start %s, got %s", start, st.Usage.WindowStart)
+			assert.True(t, st.WindowEnd.Equal(tt.wantWindowEnd), "window end %s, want %s", st.WindowEnd, tt.wantWindowEnd)
+
+			// A restart just before the reset: the persisted usage is kept.
+			now = tt.stillRefused
+			l = New(Settings{DailyQuotaBytes: 128}, st.Usage, func() time.Time { return now })
+			l.SetPeriod(&p)
+			assert.Equal(t, QuotaExceeded, l.Admit(64).Verdict, "at %s, before local 04:00", now)
+			now = tt.allowed
+			assert.Equal(t, Allowed, l.Admit(64).Verdict, "at local 04:00")
+			assert.Equal(t, int64(0), l.Stats().Usage.UsedBytes, "usage reset at the period start")
+		})
+	}
+}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"edgelab/edged/bandwidth"
 )
 
 // Defaults applied to keys the file leaves out.
@@ -66,15 +68,39 @@ type Relay struct {
 }
 
 // Bandwidth is the boot-time limit; 0 means unlimited, a zero burst means
-// "equal to bytes_per_second".
+// "equal to bytes_per_second". QuotaPeriod, QuotaStart and TimeZone make
+// the quota's window a calendar period (bandwidth.ParsePeriod); without
+// them it is the 24 h from the first delivery counted.
 type Bandwidth struct {
-	BytesPerSecond  int64 `toml:"bytes_per_second"`
-	BurstBytes      int64 `toml:"burst_bytes"`
-	DailyQuotaBytes int64 `toml:"daily_quota_bytes"`
+	BytesPerSecond  int64  `toml:"bytes_per_second"`
+	BurstBytes      int64  `toml:"burst_bytes"`
+	DailyQuotaBytes int64  `toml:"daily_quota_bytes"`
+	QuotaPeriod     string `toml:"quota_period,omitempty"` // day, week, month
+	QuotaStart      string `toml:"quota_start,omitempty"`  // "04:00", "1 04:00" (week: day 1-7 from Monday; month: day 1-28)
+	TimeZone        string `toml:"time_zone,omitempty"`    // IANA, default UTC
 }
 
 // IsZero reports whether no limit is configured.
-func (b Bandwidth) IsZero() bool { return b == Bandwidth{} }
+func (b Bandwidth) IsZero() bool {
+	return b.BytesPerSecond == 0 && b.BurstBytes == 0 && b.DailyQuotaBytes == 0
+}
+
+// Period is the calendar quota period the keys describe, nil without
+// quota_period.
+func (b Bandwidth) Period() (*bandwidth.Period, error) {
+	if b.QuotaPeriod == "" {
+		return nil, nil
+	}
+	start := b.QuotaStart
+	if start == "" {
+		start = map[string]string{"day": "00:00", "week": "1 00:00", "month": "1 00:00"}[b.QuotaPeriod]
+	}
+	p, err := bandwidth.ParsePeriod(b.QuotaPeriod, start, b.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
 
 // Ingress bounds what the listener tracks per sender.
 type Ingress struct {
@@ -243,6 +269,23 @@ func (c *Config) problems() []problem {
 	nonNeg(c.Relay.Bandwidth.BytesPerSecond, "relay", "bandwidth", "bytes_per_second")
 	nonNeg(c.Relay.Bandwidth.BurstBytes, "relay", "bandwidth", "burst_bytes")
 	nonNeg(c.Relay.Bandwidth.DailyQuotaBytes, "relay", "bandwidth", "daily_quota_bytes")
+	if bw := c.Relay.Bandwidth; bw.QuotaPeriod == "" {
+		if bw.QuotaStart != "" {
+			add("needs quota_period (day, week or month)", "relay", "bandwidth", "quota_start")
+		}
+		if bw.TimeZone != "" {
+			add("needs quota_period (day, week or month)", "relay", "bandwidth", "time_zone")
+		}
+	} else if _, err := bw.Period(); err != nil {
+		key := "quota_start"
+		switch {
+		case strings.HasPrefix(err.Error(), "period "):
+			key = "quota_period"
+		case strings.HasPrefix(err.Error(), "time zone "):
+			key = "time_zone"
+		}
+		add(err.Error(), "relay", "bandwidth", key)
+	}
 	if c.Ingress.MaxTrackedPeers < 1 {
 		add(fmt.Sprintf("must be at least 1, got %d", c.Ingress.MaxTrackedPeers), "ingress", "max_tracked_peers")
 	}

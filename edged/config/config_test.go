@@ -170,3 +170,35 @@ func TestEncode_RoundTrips(t *testing.T) {
 		t.Fatalf("round trip: got %+v", got)
 	}
 }
+
+func TestParse_QuotaPeriod(t *testing.T) {
+	tests := []struct {
+		name, keys string
+		want       string // "" for no error; else a substring
+		period     string // the period's String()
+	}{
+		{"a day at 04:00 Berlin", "quota_period = \"day\"\nquota_start = \"04:00\"\ntime_zone = \"Europe/Berlin\"\n", "", "day 04:00 Europe/Berlin"},
+		{"a month from the 1st, UTC by default", "quota_period = \"month\"\n", "", "month 1 00:00 UTC"},
+		{"a week from Monday", "quota_period = \"week\"\nquota_start = \"monday 06:30\"\n", "", "week monday 06:30 UTC"},
+		{"no such period", "quota_period = \"fortnight\"\n", "edge.toml:16:1: key relay.bandwidth.quota_period: period \"fortnight\"", ""},
+		{"a bad zone", "quota_period = \"day\"\ntime_zone = \"Mars/Olympus\"\n", "edge.toml:17:1: key relay.bandwidth.time_zone: time zone \"Mars/Olympus\"", ""},
+		{"a bad start", "quota_period = \"month\"\nquota_start = \"31 00:00\"\n", "edge.toml:17:1: key relay.bandwidth.quota_start", ""},
+		{"a start without a period", "quota_start = \"04:00\"\n", "edge.toml:16:1: key relay.bandwidth.quota_start: needs quota_period", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTLS(t, dir)
+			doc := strings.Replace(valid, "bytes_per_second = 64\n", "bytes_per_second = 64\n"+tt.keys, 1)
+			cfg, err := Parse(filepath.Join(dir, "edge.toml"), []byte(doc))
+			if tt.want != "" {
+				assert.ErrorContains(t, err, tt.want)
+				return
+			}
+			require.NoError(t, err)
+			p, err := cfg.Relay.Bandwidth.Period()
+			require.NoError(t, err)
+			assert.Equal(t, tt.period, p.String())
+		})
+	}
+}

@@ -98,6 +98,26 @@ func quotaFigures(st bandwidth.Stats) (remaining *int64, windowStart *time.Time)
 	return remaining, windowStart
 }
 
+// quotaWindow is st's quota window for status, nil without a quota.
+func quotaWindow(st bandwidth.Stats) *api.QuotaWindow {
+	left, ok := st.Remaining()
+	if !ok {
+		return nil
+	}
+	w := &api.QuotaWindow{Period: "24h from the first delivery", UsedBytes: st.Usage.UsedBytes, LeftBytes: left, State: api.QuotaOpen}
+	if st.Period != nil {
+		w.Period = st.Period.String()
+	}
+	if !st.WindowStart.IsZero() {
+		start, end := st.WindowStart, st.WindowEnd
+		w.Start, w.End = &start, &end
+	}
+	if left == 0 {
+		w.State = api.QuotaExhausted
+	}
+	return w
+}
+
 // Status implements control.Backend.
 func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	d.mu.Lock()
@@ -164,6 +184,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		Listen:             d.listenAddr,
 	}
 	out.DailyRemainingBytes, out.DailyWindowStart = quotaFigures(st)
+	out.Quota = quotaWindow(st)
 	peer := func(id string) api.PeerStatus {
 		p := out.Peers[id]
 		c := peerCounts[id]
@@ -188,6 +209,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		p.ThrottleCount, p.QuotaDropCount = ps.ThrottleCount, ps.QuotaDropCount
 		p.DailyUsedBytes = ps.Usage.UsedBytes
 		p.DailyRemainingBytes, p.DailyWindowStart = quotaFigures(ps)
+		p.Quota = quotaWindow(ps)
 		out.Peers[cp.ID] = p
 	}
 	return out, nil

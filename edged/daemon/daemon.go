@@ -143,6 +143,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, err
 	}
 	d.limits = bandwidth.NewLimits(settings, bandwidth.Usage{WindowStart: usage.WindowStart, UsedBytes: usage.UsedBytes}, nil)
+	// Config validation parsed the period already: an error here cannot
+	// happen for a loaded config.
+	period, err := cfg.Relay.Bandwidth.Period()
+	if err != nil {
+		return nil, fmt.Errorf("relay.bandwidth: %w", err)
+	}
+	d.limits.SetPeriod(period)
 	if err := d.bootPeers(ctx); err != nil {
 		return nil, err
 	}

@@ -199,6 +199,19 @@ func TestEvaluate_PassingEvidence(t *testing.T) {
 	}
 }
 
+// flipFirst turns the journal's first decision of kind from into one of
+// kind to: a limiter that decided otherwise than it recorded.
+func flipFirst(from, to string) func(*api.Decisions) {
+	return func(d *api.Decisions) {
+		for i := range d.Decisions {
+			if d.Decisions[i].Kind == from {
+				d.Decisions[i].Kind = to
+				return
+			}
+		}
+	}
+}
+
 // shift moves a time by d.
 func shift(t *time.Time, d time.Duration) { *t = t.Add(d) }
 
@@ -272,16 +285,7 @@ func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
 		},
 		{
 			name: "S-A a throttle in the journal",
-			break_: func(l lab) {
-				l.decisions(SA, func(d *api.Decisions) {
-					for i := range d.Decisions {
-						if d.Decisions[i].Kind == api.DecisionAllowed {
-							d.Decisions[i].Kind = api.DecisionThrottled
-							break
-						}
-					}
-				})
-			},
+			break_: func(l lab) { l.decisions(SA, flipFirst(api.DecisionAllowed, api.DecisionThrottled)) },
 			want: map[string]evidence.Status{"VAL23-02": fail},
 		},
 		{
@@ -552,16 +556,7 @@ func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
 		},
 		{
 			name: "S-D an admission before the reload",
-			break_: func(l lab) {
-				l.decisions(SD, func(d *api.Decisions) {
-					for i := range d.Decisions {
-						if d.Decisions[i].Kind == api.DecisionThrottled {
-							d.Decisions[i].Kind = api.DecisionAllowed
-							return
-						}
-					}
-				})
-			},
+			break_: func(l lab) { l.decisions(SD, flipFirst(api.DecisionThrottled, api.DecisionAllowed)) },
 			want: map[string]evidence.Status{"VAL23-09": fail},
 		},
 		{

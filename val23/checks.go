@@ -91,8 +91,9 @@ var Checks = []CheckDef{
 		Description: "Hot-reload: applied=true returned immediately",
 		Criterion: "`edged relay config set-bandwidth --bytes-per-second 0 --daily-quota-bytes 0 --json` exits 0 with applied=true, bandwidth 0/0/0 " +
 			"(runtime) and previous equal to the status read just before (edge.toml's 8/8/0, config); audit.jsonl holds exactly that one " +
-			"relay.bandwidth.configured event (previous 8 B/s, actor the caller's uid, time inside the call); status afterwards unlimited",
-		Files: []string{FileSetBandwidthUnlimited, labrun.FileAudit, labrun.FileStatus},
+			"relay.bandwidth.configured event (previous 8 B/s, actor the caller's uid, time inside the call); the limiter journal's global " +
+			"settings are the boot's 8/8/0 then 0/0/0 taking effect inside the call (applied when answered, not later); status afterwards unlimited",
+		Files: []string{FileSetBandwidthUnlimited, labrun.FileAudit, labrun.FileStatus, labrun.FileDecisions},
 		Eval:  checkApplied,
 	},
 	{
@@ -101,7 +102,8 @@ var Checks = []CheckDef{
 		Criterion: "before the reload: >= 2 executor cycles after seeding, the last throttling all 6, throttle_count >= 12, nothing delivered; " +
 			"no peer receipt stamped before the reload was requested, the first within one tick_interval of its answer; the journal's global " +
 			"settings are the boot's 8/8/0 then 0/0/0 set inside the CLI call, every decision before it a throttle with no retry_at (64 B " +
-			"never fits a burst of 8), none allowed, and the replay against the checker's bucket finds nothing; after it val23-sd-001..006: " +
+			"never fits a burst of 8), none allowed, at least as many throttles as status counted before the reload, the replay against the " +
+			"checker's bucket finds nothing, and the final throttle_count equals the journal's throttles; after it val23-sd-001..006: " +
 			exactly + ", each attempt started after the reload" + tolerances("reload", "tokens", "clock"),
 		Files: []string{FilePeer, FileSetBandwidthUnlimited, labrun.FileDecisions, labrun.FileLedger, FilePreReload, labrun.FileSeeded, labrun.FileObservations},
 		Eval:  checkPostReload,

@@ -673,7 +673,7 @@ func TestEvaluate_MissingEvidenceIsError(t *testing.T) {
 		{SC, FilePeer, []string{"VAL23-06", "VAL23-07"}},
 		{SD, FileSetBandwidthUnlimited, []string{"VAL23-08", "VAL23-09"}},
 		{SD, FilePreReload, []string{"VAL23-09"}},
-		{SD, labrun.FileDecisions, []string{"VAL23-09"}},
+		{SD, labrun.FileDecisions, []string{"VAL23-08", "VAL23-09"}},
 		{SE, labrun.FileGoTest, []string{"VAL23-10"}},
 	}
 	for _, tt := range tests {

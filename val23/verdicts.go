@@ -531,7 +531,7 @@ func ptrText[T any](p *T) string {
 }
 
 func checkApplied(r *Recorded) (labrun.Outcome, error) {
-	if err := r.need(labrun.FileEdgeTOML, labrun.FileStatus); err != nil {
+	if err := r.need(labrun.FileEdgeTOML, labrun.FileStatus, labrun.FileDecisions); err != nil {
 		return labrun.Outcome{}, err
 	}
 	out, err := change(r, FileSetBandwidthUnlimited, api.Bandwidth{Source: api.SourceRuntime}, bootBandwidth(r))
@@ -541,6 +541,12 @@ func checkApplied(r *Recorded) (labrun.Outcome, error) {
 	run := r.SetBandwidth[FileSetBandwidthUnlimited]
 	resp, _ := run.Response()
 	out.Text = fmt.Sprintf("%v", resp.Applied)
+	// "Applied" means in force when the answer came: the limiter's own
+	// record of the change must fall inside the call.
+	if _, tf := settingsTimeline(r, run); len(tf) > 0 {
+		out.Pass = false
+		out.Detail = strings.TrimSpace(out.Detail + "\n" + strings.Join(tf, "\n"))
+	}
 	if !r.Status.Unlimited || r.Status.Bandwidth != (api.Bandwidth{Source: api.SourceRuntime}) {
 		out.Pass = false
 		out.Detail = strings.TrimSpace(out.Detail + fmt.Sprintf("\nstatus after the reload: unlimited=%v bandwidth %s, want unlimited 0/0/0 (runtime)",
@@ -601,6 +607,24 @@ func checkPostReload(r *Recorded) (labrun.Outcome, error) {
 	f.add(rep.Problems...)
 	if rep.Allowed != len(all) {
 		f.addf("journal: %d admissions, want one per seeded segment (%d)", rep.Allowed, len(all))
+	}
+	// The counter and the journal are two records of the same throttles:
+	// before the reload at least the ones status had counted at the last
+	// poll (two whole cycles of 6), and at the end exactly the counter.
+	throttled := verify.Count(decs, api.DecisionThrottled, "")
+	if len(limits) == 2 {
+		before := 0
+		for _, d := range decs {
+			if d.Kind == api.DecisionThrottled && d.At.Before(limits[1].At) {
+				before++
+			}
+		}
+		if want := r.PreReload.Last.ThrottleCount; int64(before) < want || before < 2*len(all) {
+			f.addf("journal: %d throttles before the reload, want at least the %d status counted before it (and at least 2 cycles × %d)", before, want, len(all))
+		}
+	}
+	if int64(throttled) != r.Status.ThrottleCount {
+		f.addf("throttle_count=%d, but the journal holds %d throttled decisions", r.Status.ThrottleCount, throttled)
 	}
 
 	pre := r.PreReload

@@ -73,11 +73,14 @@ func (d CheckDef[R]) Evaluate(r R) (c evidence.Check) {
 		c.Summary = fmt.Sprintf("%s: n/a (%s)", d.Label, OneLine(err.Error()))
 		return c
 	}
-	if faults := rec.Faults(); out.Pass && len(faults) > 0 {
+	if faults := rec.Faults(); len(faults) > 0 {
 		// What the evidence shows may look right, but the scenario did not
-		// run as planned: a PASS would have been earned by luck.
+		// run as planned: a PASS would have been earned by luck. A FAIL
+		// names the faults too: they are often its cause.
+		if out.Pass {
+			out.Text += " (scenario fault)"
+		}
 		out.Pass = false
-		out.Text += " (scenario fault)"
 		out.Detail = strings.TrimSpace(out.Detail + "\nthe scenario did not run as planned:\n" + strings.Join(faults, "\n"))
 	}
 	c.Status = evidence.Fail

@@ -284,9 +284,9 @@ func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
 			want:   map[string]evidence.Status{"VAL23-02": fail},
 		},
 		{
-			name: "S-A a throttle in the journal",
+			name:   "S-A a throttle in the journal",
 			break_: func(l lab) { l.decisions(SA, flipFirst(api.DecisionAllowed, api.DecisionThrottled)) },
-			want: map[string]evidence.Status{"VAL23-02": fail},
+			want:   map[string]evidence.Status{"VAL23-02": fail},
 		},
 		{
 			name:   "S-A journal dropped entries",
@@ -555,9 +555,9 @@ func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
 			want: map[string]evidence.Status{"VAL23-09": fail}, detail: map[string]string{"VAL23-09": "after the reload's answer"},
 		},
 		{
-			name: "S-D an admission before the reload",
+			name:   "S-D an admission before the reload",
 			break_: func(l lab) { l.decisions(SD, flipFirst(api.DecisionThrottled, api.DecisionAllowed)) },
-			want: map[string]evidence.Status{"VAL23-09": fail},
+			want:   map[string]evidence.Status{"VAL23-09": fail},
 		},
 		{
 			name: "S-D only one blocked cycle before the reload",

@@ -3,6 +3,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -78,7 +79,9 @@ func checkSocketDir(dir string) error {
 		return fmt.Errorf("control socket directory %s is owned by uid %d, not by this daemon's uid %d: that user could replace the socket; put control_socket in a directory of your own", dir, st.Uid, os.Geteuid())
 	}
 	if fi.Mode().Perm()&0o002 != 0 {
-		return fmt.Errorf("control socket directory %s is writable by everyone (mode %s): anyone could replace the socket; put control_socket in a directory of your own", dir, fi.Mode().Perm())
+		// Without the type bits but with sticky, setuid and setgid: a 1777
+		// directory reads trwxrwxrwx, not as a plain 0777 one.
+		return fmt.Errorf("control socket directory %s is writable by everyone (mode %s): anyone could replace the socket; put control_socket in a directory of your own", dir, fi.Mode()&^fs.ModeType)
 	}
 	return nil
 }

@@ -185,6 +185,11 @@ func quote(s string) string {
 	return string(b)
 }
 
+// MaxHeaderBytes caps a control request's header (net/http allows 4 KiB of
+// slack above it); the CLI sends well under 1 KiB. A larger header is
+// answered 431.
+const MaxHeaderBytes = 16 << 10
+
 // NewServer returns an http.Server for the control API that records each
 // caller's credentials (see ConnContext). Serve it on the listener of Listen.
 func NewServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -201,6 +206,7 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

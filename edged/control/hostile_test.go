@@ -1,0 +1,64 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A request whose header is far over MaxHeaderBytes is answered 431 over the
+// real unix socket, not with a connection closed on an empty reply, even
+// though the caller is still busy sending its header.
+func TestServer_OversizeHeaderIs431(t *testing.T) {
+	sock := serve(t, newFake(), nil)
+	for _, size := range []int{MaxHeaderBytes + 4096 + 1, 1 << 20, 2 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			conn, err := net.Dial("unix", sock)
+			mustNoErr(t, err)
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			// The caller writes while the daemon answers: a caller that only
+			// reads after its last byte is written may see its write fail
+			// first, which is its own business.
+			go func() {
+				io.WriteString(conn, "GET /v1/relay/status HTTP/1.1\r\nHost: edged\r\nX-Big: "+strings.Repeat("a", size)+"\r\n\r\n")
+			}()
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("read the answer to a %d-byte header: %v (want 431)", size, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+				t.Fatalf("a %d-byte header: got %s, want 431", size, resp.Status)
+			}
+		})
+	}
+}
+
+// net/http's own client, which writes its whole request before it looks
+// for an answer, sees the 431 too.
+func TestServer_OversizeHeaderIs431_HTTPClient(t *testing.T) {
+	sock := serve(t, newFake(), nil)
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, "http://edged/v1/relay/status", nil)
+	mustNoErr(t, err)
+	req.Header.Set("X-Big", strings.Repeat("a", 1<<20))
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("a 1 MiB header: %v, want a 431 answer", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a 1 MiB header: got %s, want 431", resp.Status)
+	}
+}

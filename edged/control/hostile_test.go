@@ -3,10 +3,13 @@ package control
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +63,42 @@ func TestServer_OversizeHeaderIs431_HTTPClient(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("a 1 MiB header: got %s, want 431", resp.Status)
+	}
+}
+
+// A daemon that stops removes its own socket file, never one a successor
+// made at the same path after this one's was removed.
+func TestListen_CloseRemovesOnlyItsOwnSocket(t *testing.T) {
+	sock := filepath.Join(shortDir(t), "ctl.sock")
+	first, err := Listen(sock)
+	mustNoErr(t, err)
+	// Someone removes the first daemon's socket and a second daemon takes
+	// the path.
+	mustNoErr(t, os.Remove(sock))
+	second, err := Listen(sock)
+	mustNoErr(t, err)
+	defer second.Close()
+
+	if err := first.Close(); err != nil {
+		t.Fatalf("close the first listener: %v", err)
+	}
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatalf("the second daemon's socket is gone after the first one closed: %v", err)
+	}
+	conn.Close()
+	if removed, err := first.RemoveSocket(); removed || err != nil {
+		t.Errorf("the first listener's RemoveSocket: removed=%v err=%v, want false, nil (not its socket)", removed, err)
+	}
+	if _, err := os.Lstat(sock); err != nil {
+		t.Fatalf("the second daemon's socket file: %v", err)
+	}
+
+	// Its own socket, the second removes.
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after the owner closed: Lstat = %v, want not exist", err)
 	}
 }

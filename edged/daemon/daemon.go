@@ -86,6 +86,10 @@ type Daemon struct {
 	source     string
 	peerSource map[string]string // per configured peer: runtime or default
 
+	// ctl is the control socket's listener; Wait removes its socket file
+	// only while it is still the one it created.
+	ctl *control.Listener
+
 	servers []*http.Server
 	wg      sync.WaitGroup
 	errc    chan error
@@ -125,6 +129,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, err
 	}
 	closers = append(closers, func() { ctlListener.Close() })
+	d.ctl = ctlListener
 
 	if d.ledger, err = ledger.Open(cfg.Ledger); err != nil {
 		return nil, err
@@ -299,9 +304,15 @@ func (d *Daemon) Wait() error {
 	if err := d.ledger.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close ledger: %w", err))
 	}
-	// net.UnixListener unlinks its socket on Close; this covers the rest.
-	if err := os.Remove(d.cfg.ControlSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// The server's shutdown closed the listener, which removed the socket
+	// if it was still ours; this covers a server that never got that far.
+	// A socket a successor made at the path stays.
+	if removed, err := d.ctl.RemoveSocket(); err != nil {
 		errs = append(errs, fmt.Errorf("remove control socket: %w", err))
+	} else if !removed {
+		if _, err := os.Lstat(d.cfg.ControlSocket); err == nil {
+			d.log.Info("control socket left in place: another process made it after ours was removed", "control_socket", d.cfg.ControlSocket)
+		}
 	}
 	d.log.Info("edged stopped")
 	return errors.Join(errs...)

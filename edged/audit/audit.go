@@ -48,28 +48,80 @@ func Open(path string) (*Log, error) {
 func (l *Log) Path() string { return l.path }
 
 // Append writes ev as one line and syncs it to disk. A zero Time is set to
-// now (UTC).
+// now (UTC). When it fails, no part of the line is left in the file.
 func (l *Log) Append(ev Event) error {
+	_, err := l.AppendRevertible(ev)
+	return err
+}
+
+// AppendRevertible is Append for an event written before the change it
+// records: revert takes the line back (truncates the file to where it was
+// and syncs) when the change then fails. revert refuses once another line
+// has been appended after it, and on a file that is not a regular file.
+func (l *Log) AppendRevertible(ev Event) (revert func() error, err error) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
 	line, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("encode audit event %s: %w", ev.Event, err)
+		return nil, fmt.Errorf("encode audit event %s: %w", ev.Event, err)
 	}
 	line = append(line, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
-		return fmt.Errorf("append to audit log %s: %w", l.path, os.ErrClosed)
+		return nil, fmt.Errorf("append to audit log %s: %w", l.path, os.ErrClosed)
 	}
+	start, regular := l.size()
 	// One write per line: with O_APPEND the kernel places it at the end as a
 	// unit, so lines from concurrent writers never interleave.
 	if _, err := l.f.Write(line); err != nil {
-		return fmt.Errorf("append to audit log %s: %w", l.path, err)
+		// A short write (a disk filling up) would leave a torn line that
+		// the next event is glued onto: cut it off.
+		if regular {
+			if terr := l.f.Truncate(start); terr != nil {
+				err = errors.Join(err, fmt.Errorf("cut off the partial line: %w", terr))
+			}
+		}
+		return nil, fmt.Errorf("append to audit log %s: %w", l.path, err)
 	}
 	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("sync audit log %s: %w", l.path, err)
+		if regular {
+			l.f.Truncate(start) // the line may be lost anyway; do not count on it
+		}
+		return nil, fmt.Errorf("sync audit log %s: %w", l.path, err)
+	}
+	end := start + int64(len(line))
+	return func() error { return l.revert(start, end, regular) }, nil
+}
+
+// size is the file's length and whether it is a regular file (one that
+// can be truncated).
+func (l *Log) size() (int64, bool) {
+	fi, err := l.f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	return fi.Size(), true
+}
+
+func (l *Log) revert(start, end int64, regular bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("take back audit event in %s: %w", l.path, os.ErrClosed)
+	}
+	if !regular {
+		return fmt.Errorf("take back audit event in %s: not a regular file", l.path)
+	}
+	if size, _ := l.size(); size != end {
+		return fmt.Errorf("take back audit event in %s: the file is %d bytes, not the %d it had after the event", l.path, size, end)
+	}
+	if err := l.f.Truncate(start); err != nil {
+		return fmt.Errorf("take back audit event in %s: %w", l.path, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("take back audit event in %s: sync: %w", l.path, err)
 	}
 	return nil
 }

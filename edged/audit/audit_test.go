@@ -196,3 +196,56 @@ func TestReadEmptyAndMissing(t *testing.T) {
 		t.Errorf("missing file: got %v, want an error wrapping os.ErrNotExist", err)
 	}
 }
+
+// An event written ahead of its change is taken back when the change fails,
+// but never once another event follows it.
+func TestAppendRevertible(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ev := Event{Event: EventBandwidthConfigured, Actor: "uid=1"}
+	if err := l.Append(ev); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	revert, err := l.AppendRevertible(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := revert(); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Errorf("after revert the file is %q, want %q", after, before)
+	}
+
+	revert, err = l.AppendRevertible(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := revert(); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("revert after a later event: got %v, want a refusal naming %s", err, path)
+	}
+	if events, err := Read(path); err != nil || len(events) != 3 {
+		t.Errorf("Read: %d events, %v; want 3 and no error", len(events), err)
+	}
+}
+
+// A write that fails (a full disk) names the file and the cause.
+func TestAppend_FullDisk(t *testing.T) {
+	l, err := Open("/dev/full")
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer l.Close()
+	err = l.Append(Event{Event: EventBandwidthConfigured})
+	if err == nil || !strings.Contains(err.Error(), "/dev/full") || !strings.Contains(err.Error(), "no space left on device") {
+		t.Errorf("Append to /dev/full: got %v, want an error naming the file and ENOSPC", err)
+	}
+}

@@ -74,7 +74,7 @@ type Daemon struct {
 	ledger   *ledger.Ledger
 	limits   *bandwidth.Limits
 	executor *relay.Executor
-	audit    *audit.Log
+	audit    auditLog
 	client   *transport.Client
 	ingress  *transport.Attribution
 	// listenAddr is where the segment listener is bound ("" without one).
@@ -152,9 +152,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, err
 	}
 
-	if d.audit, err = audit.Open(cfg.AuditLog); err != nil {
+	auditFile, err := audit.Open(cfg.AuditLog)
+	if err != nil {
 		return nil, err
 	}
+	d.audit = auditFile
 	closers = append(closers, func() { d.audit.Close() })
 
 	files := transport.TLSFiles{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}

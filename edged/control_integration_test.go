@@ -166,3 +166,44 @@ func TestControl_StopLeavesASuccessorsSocket(t *testing.T) {
 		t.Errorf("edged's own socket after it stopped: Lstat = %v, want not exist", err)
 	}
 }
+
+// An audit log whose last line a crash tore is repaired when edged starts:
+// the torn bytes go to audit.jsonl.torn, and the next event starts a line of
+// its own, so the whole log reads back.
+func TestControl_TornAuditTailIsRepairedOnStart(t *testing.T) {
+	l := newLab(t, labsetup.DefaultConfigOptions())
+	l.start()
+	l.setBandwidth("--bytes-per-second", "500")
+	if err := l.stop(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(l.dir, "audit.jsonl")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const torn = `{"time":"2026-01-01T00:00:00Z","event":"relay.band`
+	if _, err := f.WriteString(torn); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	l.start()
+	l.setBandwidth("--bytes-per-second", "64")
+	if err := l.stop(); err != nil {
+		t.Fatal(err)
+	}
+	events, err := audit.Read(path)
+	if err != nil || len(events) != 2 {
+		t.Fatalf("audit log after the repair: %d events, %v; want 2, no error\nedged log:\n%s", len(events), err, l.stderr)
+	}
+	if events[1].Previous != events[0].Bandwidth {
+		t.Errorf("second event's previous %+v, want the first's bandwidth %+v", events[1].Previous, events[0].Bandwidth)
+	}
+	if side, err := os.ReadFile(path + audit.TornSuffix); err != nil || !strings.Contains(string(side), "relay.band") {
+		t.Errorf("side file: %q, %v; want the torn bytes kept", side, err)
+	}
+	if !strings.Contains(l.stderr.String(), "audit log ended in a torn line") {
+		t.Errorf("the repair was not logged:\n%s", l.stderr)
+	}
+}

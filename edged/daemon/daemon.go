@@ -157,6 +157,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, err
 	}
 	d.audit = auditFile
+	if torn := auditFile.Repaired(); torn != nil {
+		log.Warn("audit log ended in a torn line (a crash during an append); cut it off and kept it in the side file",
+			"audit_log", cfg.AuditLog, "line", torn.Line, "offset", torn.Offset, "bytes", len(torn.Data), "side_file", torn.SideFile)
+	}
 	closers = append(closers, func() { d.audit.Close() })
 
 	files := transport.TLSFiles{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}

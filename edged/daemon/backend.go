@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"edgelab/edged/bandwidth"
 	"edgelab/edged/control"
 	"edgelab/edged/ledger"
+	"edgelab/transport"
 )
 
 // settingBandwidth holds the runtime bandwidth setting; it wins over
@@ -190,7 +192,44 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		p.DailyRemainingBytes, p.DailyWindowStart = quotaFigures(ps)
 		out.Peers[cp.ID] = p
 	}
+	foldTargets(out.Peers, d.cfg.Ingress.MaxTrackedPeers)
 	return out, nil
+}
+
+// foldTargets caps peers at max ids plus transport.OverflowPeer, the rule
+// the ingress figures follow: configured peers (config allows at most max)
+// keep their own entries, targets only in the ledger fill the rest in id
+// order, and the figures of the others are summed into OverflowPeer. Each
+// per-peer series family of /metrics so stays within
+// metrics.CardinalityLimit and still equals the status.
+func foldTargets(peers map[string]api.PeerStatus, max int) {
+	if len(peers) <= max {
+		return
+	}
+	var extra []string
+	kept := 0
+	for id, p := range peers {
+		if p.Configured {
+			kept++
+		} else if id != transport.OverflowPeer {
+			extra = append(extra, id)
+		}
+	}
+	slices.Sort(extra)
+	over := peers[transport.OverflowPeer]
+	for i, id := range extra {
+		if kept+i < max {
+			continue
+		}
+		p := peers[id]
+		over.DeliveredSegments += p.DeliveredSegments
+		over.DeliveredBytes += p.DeliveredBytes
+		over.PendingSegments += p.PendingSegments
+		over.DeadletterSegments += p.DeadletterSegments
+		over.BlockedOversize += p.BlockedOversize
+		delete(peers, id)
+	}
+	peers[transport.OverflowPeer] = over
 }
 
 // auditLog is where SetBandwidth writes its events: *audit.Log, or a test's

@@ -171,7 +171,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	d.client = &transport.Client{TLS: clientTLS, PeerID: d.nodeID, SessionID: d.sessionID}
 	d.ingress = &transport.Attribution{MaxPeers: cfg.Ingress.MaxTrackedPeers}
 
-	metricsHandler, err := metrics.New(d.Status)
+	metricsHandler, err := metrics.New(d.Status, cfg.Ingress.MaxTrackedPeers)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

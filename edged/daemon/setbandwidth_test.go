@@ -20,7 +20,7 @@ import (
 
 // startTestDaemon runs a daemon on a fresh lab directory (no segment
 // listener, rate 1000 B/s from edge.toml) until the test ends.
-func startTestDaemon(t *testing.T) (*Daemon, config.Config) {
+func startTestDaemon(t *testing.T, edit ...func(*config.Config)) (*Daemon, config.Config) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "edd") // short: the control socket lives here
 	if err != nil {
@@ -39,6 +39,9 @@ func startTestDaemon(t *testing.T) (*Daemon, config.Config) {
 	cfg, err := config.Load(filepath.Join(dir, "edge.toml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, e := range edit {
+		e(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))

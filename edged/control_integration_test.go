@@ -108,23 +108,28 @@ func TestControl_CallerHangsUpDuringSetBandwidth(t *testing.T) {
 		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: edged\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", api.PathBandwidth, len(body), body)
 		conn.Close()
 	}
-	// A change made afterwards waits for the abandoned ones (changes are
-	// serialised), so its event is the last.
 	l.setBandwidth("--bytes-per-second", "64")
-	events, err := audit.Read(filepath.Join(l.dir, "audit.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prev := api.Bandwidth{Source: api.SourceDefault}
-	for i, ev := range events {
-		if ev.Previous != prev {
-			t.Errorf("audit event %d: previous %+v, want %+v (the bandwidth of the event before)", i+1, ev.Previous, prev)
+	// Abandoned requests may still be under way: poll until the log and
+	// the status agree. Each change's event is written before it is
+	// applied, so between the two they briefly differ.
+	var events []audit.Event
+	l.waitFor("the audit log's previous chain to be whole and end at the status", func() (bool, string) {
+		var err error
+		if events, err = audit.Read(filepath.Join(l.dir, "audit.jsonl")); err != nil {
+			return false, err.Error()
 		}
-		prev = ev.Bandwidth
-	}
-	if diff := cmp.Diff(prev, l.status().Bandwidth); diff != "" {
-		t.Errorf("status against the last audit event (-last event +status):\n%s", diff)
-	}
+		prev := api.Bandwidth{Source: api.SourceDefault}
+		for i, ev := range events {
+			if ev.Previous != prev {
+				return false, fmt.Sprintf("audit event %d: previous %+v, want %+v (the bandwidth of the event before)", i+1, ev.Previous, prev)
+			}
+			prev = ev.Bandwidth
+		}
+		if st := l.status().Bandwidth; st != prev {
+			return false, fmt.Sprintf("status %+v, last audit event %+v", st, prev)
+		}
+		return true, ""
+	})
 	if err := l.stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -212,3 +212,56 @@ func TestControl_TornAuditTailIsRepairedOnStart(t *testing.T) {
 		t.Errorf("the repair was not logged:\n%s", l.stderr)
 	}
 }
+
+// An audit log replaced by a directory while edged runs refuses
+// set-bandwidth naming it; status keeps the old setting, edged refuses to
+// start on such a path, and once it is a file again the old setting is the
+// one in force.
+func TestControl_AuditLogReplacedByADirectory(t *testing.T) {
+	opts := labsetup.DefaultConfigOptions()
+	opts.BytesPerSecond = 1000
+	l := newLab(t, opts)
+	l.start()
+	l.setBandwidth("--bytes-per-second", "500")
+	want := api.Bandwidth{BytesPerSecond: 500, Source: api.SourceRuntime}
+	path := filepath.Join(l.dir, "audit.jsonl")
+	kept, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, out := l.cliFails("relay", "config", "set-bandwidth", "--socket", l.client.Socket, "--bytes-per-second", "250")
+	for _, s := range []string{"refused", "nothing changed", path, "is a directory", "HTTP 500"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("set-bandwidth: exit %d, output %q does not say %q", code, out, s)
+		}
+	}
+	if diff := cmp.Diff(want, l.status().Bandwidth); diff != "" {
+		t.Errorf("status after the refusal (-want +got):\n%s", diff)
+	}
+	if err := l.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if r := relRun(t, "run", "--config", l.config); r.code == 0 || !strings.Contains(r.stderr, "audit") {
+		t.Errorf("edged run with a directory as audit log: exit %d, stderr %q; want a refusal naming the audit log", r.code, r.stderr)
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, kept, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.start()
+	if diff := cmp.Diff(want, l.status().Bandwidth); diff != "" {
+		t.Errorf("after a restart (-want +got):\n%s", diff)
+	}
+	if err := l.stop(); err != nil {
+		t.Fatal(err)
+	}
+}

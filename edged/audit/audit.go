@@ -67,16 +67,53 @@ const TornSuffix = ".torn"
 // are appended to path+TornSuffix and synced, then cut off the log, so the
 // next event is not glued onto them; Repaired reports it.
 func Open(path string) (*Log, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	f, torn, err := openRepaired(path)
 	if err != nil {
-		return nil, fmt.Errorf("open audit log: %w", err)
-	}
-	l := &Log{f: f, path: path}
-	if l.repaired, err = repairTail(f, path); err != nil {
-		f.Close()
 		return nil, err
 	}
-	return l, nil
+	return &Log{f: f, path: path, repaired: torn}, nil
+}
+
+// openRepaired opens path for appending and repairs a torn tail.
+func openRepaired(path string) (*os.File, *TornTail, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if errors.Is(err, os.ErrPermission) {
+		// A write-only file can still be appended to, just not repaired.
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			return f, nil, nil
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("open audit log: %w", err)
+	}
+	torn, err := repairTail(f, path)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, torn, nil
+}
+
+// follow reopens the log when its path no longer names the open file
+// (moved away, removed, replaced): an event written to a file nobody can
+// find again is not audited. A path that cannot be opened any more (say,
+// a directory now) fails the append.
+func (l *Log) follow() error {
+	pfi, err := os.Stat(l.path)
+	if err == nil {
+		if ffi, ferr := l.f.Stat(); ferr == nil && os.SameFile(pfi, ffi) {
+			return nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("append to audit log %s: %w", l.path, err)
+	}
+	f, _, err := openRepaired(l.path)
+	if err != nil {
+		return fmt.Errorf("append to audit log %s: the file was moved or replaced and cannot be reopened: %w", l.path, err)
+	}
+	l.f.Close()
+	l.f = f
+	return nil
 }
 
 // Repaired is the torn tail Open cut off, or nil.
@@ -197,6 +234,9 @@ func (l *Log) AppendRevertible(ev Event) (revert func() error, err error) {
 	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil, fmt.Errorf("append to audit log %s: %w", l.path, os.ErrClosed)
+	}
+	if err := l.follow(); err != nil {
+		return nil, err
 	}
 	start, regular := l.size()
 	// One write per line: with O_APPEND the kernel places it at the end as a

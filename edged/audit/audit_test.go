@@ -343,3 +343,43 @@ func TestOpen_RepairsTornTail(t *testing.T) {
 		t.Errorf("only a torn line: Repaired() = %+v, size %d; want repaired to empty", l3.Repaired(), fi.Size())
 	}
 }
+
+// An audit file moved away or removed under a running log is followed by
+// name: the next event lands in a file at the path, never only in one
+// nobody finds again; a path that cannot be opened any more fails the
+// append, naming it.
+func TestAppend_FollowsThePath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ev := Event{Event: EventBandwidthConfigured, Actor: "uid=1"}
+	if err := l.Append(ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(ev); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]int{path: 1, path + ".1": 1} {
+		if events, err := Read(file); err != nil || len(events) != want {
+			t.Errorf("%s: %d events, %v; want %d", file, len(events), err, want)
+		}
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err = l.Append(ev)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("append with a directory at the path: got %v, want an error naming %s and saying it is a directory", err, path)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"edgelab/edged/api"
+	"edgelab/internal/syncbuf"
 )
 
 // A request whose header is far over MaxHeaderBytes is answered 431 over the
@@ -100,5 +104,59 @@ func TestListen_CloseRemovesOnlyItsOwnSocket(t *testing.T) {
 	}
 	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("after the owner closed: Lstat = %v, want not exist", err)
+	}
+}
+
+// hangupBackend blocks Status until the caller hangs up, and records
+// whether SetBandwidth got a context a hang-up can cancel.
+type hangupBackend struct {
+	*fakeBackend
+	cancellable chan bool
+}
+
+func (b *hangupBackend) Status(ctx context.Context) (api.Status, error) {
+	<-ctx.Done()
+	return api.Status{}, fmt.Errorf("read status: %w", ctx.Err())
+}
+
+func (b *hangupBackend) SetBandwidth(ctx context.Context, req api.SetBandwidthRequest, actor string) (api.SetBandwidthResponse, error) {
+	b.cancellable <- ctx.Done() != nil
+	return b.fakeBackend.SetBandwidth(ctx, req, actor)
+}
+
+// A caller that hangs up is not the daemon's fault: the request is logged at
+// INFO, never as a server error; and a bandwidth change gets a context
+// that the hang-up cannot cancel.
+func TestHandler_CallerHangUps(t *testing.T) {
+	b := &hangupBackend{fakeBackend: newFake(), cancellable: make(chan bool, 1)}
+	var logs syncbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	sock := filepath.Join(shortDir(t), "ctl.sock")
+	l, err := Listen(sock)
+	mustNoErr(t, err)
+	srv := NewServer(NewHandler(b, nil, log), log)
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+
+	conn, err := net.Dial("unix", sock)
+	mustNoErr(t, err)
+	io.WriteString(conn, "GET /v1/relay/status HTTP/1.1\r\nHost: edged\r\n\r\n")
+	conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "abandoned by its caller") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hang-up was not logged as abandoned:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a hang-up was logged as a server error:\n%s", logs.String())
+	}
+
+	if a := rawDo(t, sock, http.MethodPost, "/v1/relay/config/bandwidth", strings.NewReader(`{"bytes_per_second":64}`)); a.Code != http.StatusOK {
+		t.Fatalf("set bandwidth: %d %s", a.Code, a.Body)
+	}
+	if <-b.cancellable {
+		t.Error("SetBandwidth got a context the caller's hang-up cancels; want it detached")
 	}
 }

@@ -192,7 +192,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		p.DailyRemainingBytes, p.DailyWindowStart = quotaFigures(ps)
 		out.Peers[cp.ID] = p
 	}
-	foldTargets(out.Peers, d.cfg.Ingress.MaxTrackedPeers)
+	foldTargets(out.Peers, d.maxPeers)
 	return out, nil
 }
 

@@ -77,6 +77,8 @@ type Daemon struct {
 	audit    auditLog
 	client   *transport.Client
 	ingress  *transport.Attribution
+	// maxPeers caps the per-peer figures ([ingress] max_tracked_peers).
+	maxPeers int
 	// listenAddr is where the segment listener is bound ("" without one).
 	listenAddr string
 
@@ -169,9 +171,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	d.client = &transport.Client{TLS: clientTLS, PeerID: d.nodeID, SessionID: d.sessionID}
-	d.ingress = &transport.Attribution{MaxPeers: cfg.Ingress.MaxTrackedPeers}
+	// One cap for every per-peer figure: ingress senders, status targets
+	// and the metrics SDK's cardinality limit.
+	d.maxPeers = cfg.Ingress.MaxTrackedPeers
+	if d.maxPeers <= 0 { // a config built in code; Load refuses it
+		d.maxPeers = config.DefaultMaxTrackedPeers
+	}
+	d.ingress = &transport.Attribution{MaxPeers: d.maxPeers}
 
-	metricsHandler, err := metrics.New(d.Status, cfg.Ingress.MaxTrackedPeers)
+	metricsHandler, err := metrics.New(d.Status, d.maxPeers)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -76,7 +77,16 @@ func Open(path string) (*Log, error) {
 
 // openRepaired opens path for appending and repairs a torn tail.
 func openRepaired(path string) (*os.File, *TornTail, error) {
+	_, statErr := os.Lstat(path)
+	created := errors.Is(statErr, os.ErrNotExist)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err == nil && created {
+		// A new file's name must survive a crash as its fsynced events do.
+		if err = syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("open audit log %s: %w", path, err)
+		}
+	}
 	if errors.Is(err, os.ErrPermission) {
 		// A write-only file can still be appended to, just not repaired.
 		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
@@ -92,6 +102,18 @@ func openRepaired(path string) (*os.File, *TornTail, error) {
 		return nil, nil, err
 	}
 	return f, torn, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // follow reopens the log when its path no longer names the open file

@@ -225,6 +225,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		InsertPoll:    insertPoll,
 		Log:           log.With("component", "relay"),
 	}
+	// relay.Executor makes its wake channel on first use, unguarded: make
+	// it here, before the control server (whose set-bandwidth wakes the
+	// executor) and Run start, so neither races the other to create it.
+	// The token it leaves only starts the first cycle, which starts at once
+	// anyway.
+	d.executor.Wake()
 
 	ctlServer := control.NewServer(control.NewHandler(d, metricsHandler, log.With("component", "control")), log)
 	d.serve(ctlServer, ctlListener, "control")

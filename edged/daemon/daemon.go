@@ -318,12 +318,18 @@ func (d *Daemon) Wait() error {
 	default:
 	}
 	d.client.CloseIdle()
+	// A bandwidth change runs detached from its caller and can outlive the
+	// server's shutdown grace: let it finish before its audit log and
+	// ledger close. One that starts later finds them closed and is refused
+	// with nothing changed.
+	d.mu.Lock()
 	if err := d.audit.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close audit log: %w", err))
 	}
 	if err := d.ledger.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close ledger: %w", err))
 	}
+	d.mu.Unlock()
 	// The server's shutdown closed the listener, which removed the socket
 	// if it was still ours; this covers a server that never got that far.
 	// A socket a successor made at the path stays.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,6 +115,15 @@ func FuzzDecodeBandwidthRequest(f *testing.F) {
 		for name, v := range map[string]int64{"bytes_per_second": req.BytesPerSecond, "burst_bytes": req.BurstBytes, "daily_quota_bytes": req.DailyQuotaBytes} {
 			if v < 0 || v > MaxBandwidthValue {
 				t.Fatalf("accepted %s=%d from %q", name, v, body)
+			}
+		}
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(body, &keys); err != nil {
+			t.Fatalf("accepted %q, which is not a JSON object: %v", body, err)
+		}
+		for k := range keys {
+			if !slices.Contains(requestFields, k) {
+				t.Fatalf("accepted key %q of %q, which is no field's exact name", k, body)
 			}
 		}
 		again, err := json.Marshal(req)

@@ -338,9 +338,29 @@ func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
 			want:   map[string]evidence.Status{"VAL23-03": fail},
 		},
 		{
-			name:   "S-B torn audit log cannot be judged",
+			// A torn last line (a crash mid-append) loses only that line:
+			// here it was the only one, so the event is missing.
+			name:   "S-B audit log of only a torn line",
 			break_: func(l lab) { l.write(SB, labrun.FileAudit, `{"time":`) },
-			want:   map[string]evidence.Status{"VAL23-03": evidence.Error},
+			want:   map[string]evidence.Status{"VAL23-03": fail},
+		},
+		{
+			name: "S-B torn tail after the event loses only that line",
+			break_: func(l lab) {
+				data, err := os.ReadFile(l.path(SB, labrun.FileAudit))
+				require.NoError(l.t, err)
+				l.write(SB, labrun.FileAudit, string(data)+`{"time":`)
+			},
+			want: map[string]evidence.Status{},
+		},
+		{
+			name: "S-B foreign audit line cannot be judged",
+			break_: func(l lab) {
+				data, err := os.ReadFile(l.path(SB, labrun.FileAudit))
+				require.NoError(l.t, err)
+				l.write(SB, labrun.FileAudit, string(data)+"not an event\n")
+			},
+			want: map[string]evidence.Status{"VAL23-03": evidence.Error},
 		},
 		{
 			name:   "S-B the CLI answered applied=false",

@@ -144,8 +144,10 @@ func Load(evidenceDir string, s Scenario) *Recorded {
 	r.load(labrun.FileStatus, func(b []byte) error { return json.Unmarshal(b, &r.Status) })
 	r.load(labrun.FileLedger, func(b []byte) error { return json.Unmarshal(b, &r.Ledger) })
 	r.load(labrun.FileDecisions, func(b []byte) error { return json.Unmarshal(b, &r.Decisions) })
-	// audit.Read is edged's own reader: a torn or foreign line is an error.
-	if events, err := audit.Read(filepath.Join(r.Dir, labrun.FileAudit)); err != nil {
+	// audit.Read is edged's own reader: a foreign line is an error; a torn
+	// last line (a crash mid-append) only loses that line, and the events
+	// before it are the log.
+	if events, err := audit.Read(filepath.Join(r.Dir, labrun.FileAudit)); err != nil && !errors.Is(err, audit.ErrTornTail) {
 		r.problems[labrun.FileAudit] = notExistOr(err)
 	} else {
 		r.Audit = events

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"edgelab/edged/api"
+	"edgelab/edged/config"
 	"edgelab/edged/metrics"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
@@ -91,7 +92,7 @@ func TestChecks_Ingress(t *testing.T) {
 // exposition is what edged's own metrics handler serves for st.
 func exposition(t *testing.T, st api.Status) string {
 	t.Helper()
-	h, err := metrics.New(func(context.Context) (api.Status, error) { return st, nil })
+	h, err := metrics.New(func(context.Context) (api.Status, error) { return st, nil }, config.DefaultMaxTrackedPeers)
 	if err != nil {
 		t.Fatal(err)
 	}

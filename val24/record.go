@@ -154,7 +154,9 @@ func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 		r.note(labrun.PeerEvidenceFile(p), err)
 		r.Peers[p] = ev
 	}
-	if events, err := audit.Read(filepath.Join(r.Dir, labrun.FileAudit)); err != nil {
+	// A torn last line (a crash mid-append) only loses that line: the
+	// events before it are the log.
+	if events, err := audit.Read(filepath.Join(r.Dir, labrun.FileAudit)); err != nil && !errors.Is(err, audit.ErrTornTail) {
 		r.note(labrun.FileAudit, err)
 	} else {
 		r.Audit = events

@@ -31,6 +31,10 @@ const (
 	DefaultBackoffBaseSeconds = 1
 	DefaultMaxSegmentBytes    = 1 << 20
 	DefaultMaxTrackedPeers    = 1024
+	// MaxTrackedPeersLimit bounds [ingress] max_tracked_peers: it is the
+	// cap on every per-peer series family of /metrics (metrics.
+	// CardinalityLimit), so it bounds the exposition's size too.
+	MaxTrackedPeersLimit = 4096
 )
 
 // Config is edge.toml. Relative paths are resolved against the directory of
@@ -286,8 +290,13 @@ func (c *Config) problems() []problem {
 		}
 		add(err.Error(), "relay", "bandwidth", key)
 	}
-	if c.Ingress.MaxTrackedPeers < 1 {
+	switch {
+	case c.Ingress.MaxTrackedPeers < 1:
 		add(fmt.Sprintf("must be at least 1, got %d", c.Ingress.MaxTrackedPeers), "ingress", "max_tracked_peers")
+	case c.Ingress.MaxTrackedPeers > MaxTrackedPeersLimit:
+		add(fmt.Sprintf("must be at most %d (the per-peer series cap of /metrics), got %d", MaxTrackedPeersLimit, c.Ingress.MaxTrackedPeers), "ingress", "max_tracked_peers")
+	case len(c.Peers) > c.Ingress.MaxTrackedPeers:
+		add(fmt.Sprintf("is %d but [[peers]] lists %d: every configured peer needs a per-peer series of its own", c.Ingress.MaxTrackedPeers, len(c.Peers)), "ingress", "max_tracked_peers")
 	}
 	for k, v := range map[string]string{"ca": c.TLS.CA, "cert": c.TLS.Cert, "key": c.TLS.Key} {
 		if v == "" {

@@ -121,6 +121,12 @@ func TestParse_Errors(t *testing.T) {
 		{"duplicate peer", func(s string) string {
 			return strings.Replace(s, `id = "peer-b"`, `id = "peer-a"`, 1)
 		}, []string{"edge.toml:22:1: key peers[1].id", "listed twice"}},
+		{"max_tracked_peers above the metrics cap", func(s string) string {
+			return strings.Replace(s, "[[peers]]", "[ingress]\nmax_tracked_peers = 4097\n\n[[peers]]", 1)
+		}, []string{"key ingress.max_tracked_peers: must be at most 4096", "got 4097"}},
+		{"more peers than max_tracked_peers", func(s string) string {
+			return strings.Replace(s, "[[peers]]", "[ingress]\nmax_tracked_peers = 1\n\n[[peers]]", 1)
+		}, []string{"key ingress.max_tracked_peers: is 1 but [[peers]] lists 2"}},
 		{"missing TLS file", func(s string) string {
 			return strings.Replace(s, "tls/ca.pem", "tls/nope.pem", 1)
 		}, []string{"edge.toml:5:1: key tls.ca", "nope.pem"}},

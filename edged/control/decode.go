@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 
 	"edgelab/edged/api"
@@ -54,10 +56,63 @@ func DecodeBandwidthRequest(r io.Reader) (api.SetBandwidthRequest, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return api.SetBandwidthRequest{}, badRequest("request body holds more than one JSON value")
 	}
+	// encoding/json matches field names case-insensitively (with Unicode
+	// folding) and lets a repeated key win silently: a request is refused
+	// unless every key is a field's exact name, at most once.
+	if err := checkKeys(data); err != nil {
+		return api.SetBandwidthRequest{}, err
+	}
 	if err := ValidateBandwidthRequest(req); err != nil {
 		return api.SetBandwidthRequest{}, err
 	}
 	return req, nil
+}
+
+// requestFields are the exact JSON names of api.SetBandwidthRequest.
+var requestFields = func() []string {
+	t := reflect.TypeFor[api.SetBandwidthRequest]()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return names
+}()
+
+// checkKeys walks the top-level keys of data, one JSON object that
+// encoding/json has already decoded without error, and refuses a key that is
+// not a field's exact name or that appears twice. Keys are compared after
+// JSON unescaping, so "p\u0065er" is "peer".
+func checkKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // the opening brace
+		return badRequest("%s", describeJSONError(err))
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return badRequest("%s", describeJSONError(err))
+		}
+		key, _ := tok.(string)
+		if !slices.Contains(requestFields, key) {
+			for _, f := range requestFields {
+				if strings.EqualFold(f, key) {
+					return badRequest("unknown field %q: field names match exactly, did you mean %q?", key, f)
+				}
+			}
+			return badRequest("unknown field %q", key)
+		}
+		if seen[key] {
+			return badRequest("duplicate field %q: each field may appear once", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return badRequest("%s", describeJSONError(err))
+		}
+	}
+	return nil
 }
 
 // ValidateBandwidthRequest checks the values of a request; the CLI runs it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,6 +36,12 @@ func TestDecodeBandwidthRequest(t *testing.T) {
 		{name: "null", body: `null`, wantCode: 400, wantMsg: `request body must be a JSON object, got "null"`},
 		{name: "truncated", body: `{"bytes_per_second":`, wantCode: 400, wantMsg: "malformed JSON: the body ends in the middle of a value"},
 		{name: "unknown field", body: `{"bytes_per_second":1,"rate":2}`, wantCode: 400, wantMsg: `bad request body: json: unknown field "rate"`},
+		{name: "upper-case key", body: `{"BYTES_PER_SECOND":64}`, wantCode: 400, wantMsg: `unknown field "BYTES_PER_SECOND": field names match exactly, did you mean "bytes_per_second"?`},
+		{name: "capitalised key", body: `{"Peer":"p1"}`, wantCode: 400, wantMsg: `unknown field "Peer": field names match exactly, did you mean "peer"?`},
+		{name: "unicode-folded key", body: `{"bytes_per_ſecond":64}`, wantCode: 400, wantMsg: `unknown field "bytes_per_ſecond": field names match exactly, did you mean "bytes_per_second"?`},
+		{name: "duplicate key", body: `{"bytes_per_second":1,"bytes_per_second":1000000}`, wantCode: 400, wantMsg: `duplicate field "bytes_per_second": each field may appear once`},
+		{name: "duplicate by escape", body: `{"peer":"p1","p\u0065er":"p2"}`, wantCode: 400, wantMsg: `duplicate field "peer": each field may appear once`},
+		{name: "duplicate by case", body: `{"reset":true,"RESET":false}`, wantCode: 400, wantMsg: `unknown field "RESET": field names match exactly, did you mean "reset"?`},
 		{name: "string number", body: `{"burst_bytes":"1"}`, wantCode: 400, wantMsg: "field burst_bytes: want int64, got JSON string"},
 		{name: "fraction", body: `{"burst_bytes":1.5}`, wantCode: 400, wantMsg: "field burst_bytes: want int64, got JSON number 1.5"},
 		{name: "two objects", body: `{}{}`, wantCode: 400, wantMsg: "request body holds more than one JSON value"},
@@ -108,6 +115,15 @@ func FuzzDecodeBandwidthRequest(f *testing.F) {
 		for name, v := range map[string]int64{"bytes_per_second": req.BytesPerSecond, "burst_bytes": req.BurstBytes, "daily_quota_bytes": req.DailyQuotaBytes} {
 			if v < 0 || v > MaxBandwidthValue {
 				t.Fatalf("accepted %s=%d from %q", name, v, body)
+			}
+		}
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(body, &keys); err != nil {
+			t.Fatalf("accepted %q, which is not a JSON object: %v", body, err)
+		}
+		for k := range keys {
+			if !slices.Contains(requestFields, k) {
+				t.Fatalf("accepted key %q of %q, which is no field's exact name", k, body)
 			}
 		}
 		again, err := json.Marshal(req)

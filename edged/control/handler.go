@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -83,9 +84,14 @@ func (h *handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.As(err, &re) && re.Code >= 400 && re.Code <= 599 {
 		code = re.Code
 	}
-	if code >= 500 {
+	switch {
+	case r.Context().Err() != nil && errors.Is(err, r.Context().Err()):
+		// The caller hung up: not the daemon's fault; the answer below
+		// most likely reaches nobody.
+		h.log.Info("control request abandoned by its caller", "method", r.Method, "path", r.URL.Path, "err", err)
+	case code >= 500:
 		h.log.Error("control request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
-	} else {
+	default:
 		h.log.Info("control request refused", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
 	writeJSON(w, code, api.Error{Error: err.Error()})
@@ -154,7 +160,10 @@ func (h *handler) setBandwidth(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	actor := Actor(r.Context())
-	resp, err := h.backend.SetBandwidth(r.Context(), req, actor)
+	// Once decoded, a change is made to its end even if the caller hangs
+	// up: a half-made change (live but unaudited) is worse than an answer
+	// nobody reads.
+	resp, err := h.backend.SetBandwidth(context.WithoutCancel(r.Context()), req, actor)
 	if err != nil {
 		return err
 	}
@@ -185,6 +194,11 @@ func quote(s string) string {
 	return string(b)
 }
 
+// MaxHeaderBytes caps a control request's header (net/http allows 4 KiB of
+// slack above it); the CLI sends well under 1 KiB. A larger header is
+// answered 431.
+const MaxHeaderBytes = 16 << 10
+
 // NewServer returns an http.Server for the control API that records each
 // caller's credentials (see ConnContext). Serve it on the listener of Listen.
 func NewServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -201,6 +215,7 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

@@ -3,6 +3,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,10 +30,20 @@ func (e *InUseError) Error() string {
 // backlog), so a short bound only matters for a wedged process.
 const staleProbeTimeout = 2 * time.Second
 
+// Listener is the control socket's listener. Its socket file is removed
+// only while it is still the file Listen created (same device and inode):
+// a successor that made its own socket at the path, after this one's was
+// removed, keeps it.
+type Listener struct {
+	*net.UnixListener
+	path     string
+	dev, ino uint64
+}
+
 // Listen opens the control API's unix socket at path, mode 0600. A socket file
 // left by a crashed daemon (connection refused) is replaced; one that a live
 // daemon answers on is refused with *InUseError and left in place.
-func Listen(path string) (net.Listener, error) {
+func Listen(path string) (*Listener, error) {
 	if path == "" {
 		return nil, errors.New("control socket path is empty")
 	}
@@ -45,18 +56,72 @@ func Listen(path string) (net.Listener, error) {
 	if err := clearStale(path); err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("unix", path)
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("listen on control socket: %w", err)
 	}
+	// net.UnixListener unlinks its path on Close whatever file is there by
+	// then; Close below removes it only if it is still ours.
+	ul.SetUnlinkOnClose(false)
+	l := &Listener{UnixListener: ul, path: path}
 	// The socket is created under the umask; tighten it before serving. The
 	// short window is acceptable because every request is also attributed to
 	// its caller's uid in the audit log.
 	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
+		ul.Close()
+		os.Remove(path) // made a moment ago, by us
 		return nil, fmt.Errorf("restrict control socket %s to mode 0600: %w", path, err)
 	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		ul.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("inspect control socket %s: %w", path, err)
+	}
+	l.dev, l.ino = fileID(fi)
 	return l, nil
+}
+
+// Path is the socket file's path.
+func (l *Listener) Path() string { return l.path }
+
+// Close stops listening and removes the socket file if it is still ours.
+func (l *Listener) Close() error {
+	err := l.UnixListener.Close()
+	if _, rerr := l.RemoveSocket(); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// RemoveSocket removes the socket file if it is the one Listen created and
+// reports whether it did. An absent file, or another file at the path (a
+// successor's socket), is left alone and is no error. Between the check and
+// the removal a successor could still slip in; the window is a few
+// microseconds, against the seconds of a shutdown it closed before.
+func (l *Listener) RemoveSocket() (bool, error) {
+	fi, err := os.Lstat(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inspect control socket %s before removing it: %w", l.path, err)
+	}
+	if dev, ino := fileID(fi); dev != l.dev || ino != l.ino || l.ino == 0 {
+		return false, nil
+	}
+	if err := os.Remove(l.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("remove control socket %s: %w", l.path, err)
+	}
+	return true, nil
+}
+
+// fileID is the device and inode of fi (0, 0 where the system has none).
+func fileID(fi os.FileInfo) (dev, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), uint64(st.Ino)
+	}
+	return 0, 0
 }
 
 // checkSocketDir refuses a directory in which another user could replace
@@ -78,7 +143,9 @@ func checkSocketDir(dir string) error {
 		return fmt.Errorf("control socket directory %s is owned by uid %d, not by this daemon's uid %d: that user could replace the socket; put control_socket in a directory of your own", dir, st.Uid, os.Geteuid())
 	}
 	if fi.Mode().Perm()&0o002 != 0 {
-		return fmt.Errorf("control socket directory %s is writable by everyone (mode %s): anyone could replace the socket; put control_socket in a directory of your own", dir, fi.Mode().Perm())
+		// Without the type bits but with sticky, setuid and setgid: a 1777
+		// directory reads trwxrwxrwx, not as a plain 0777 one.
+		return fmt.Errorf("control socket directory %s is writable by everyone (mode %s): anyone could replace the socket; put control_socket in a directory of your own", dir, fi.Mode()&^fs.ModeType)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ func TestListen_SocketDirectory(t *testing.T) {
 		{"private directory", func(*testing.T, string) {}, ""},
 		{"group-writable directory", func(t *testing.T, dir string) { chmod(t, dir, 0o770) }, ""},
 		{"world-writable directory", func(t *testing.T, dir string) { chmod(t, dir, 0o777) }, "is writable by everyone (mode -rwxrwxrwx)"},
-		{"sticky world-writable directory", func(t *testing.T, dir string) { chmod(t, dir, 0o777|os.ModeSticky) }, "is writable by everyone"},
+		{"sticky world-writable directory", func(t *testing.T, dir string) { chmod(t, dir, 0o777|os.ModeSticky) }, "is writable by everyone (mode trwxrwxrwx)"},
 		{"another user's directory", func(t *testing.T, dir string) {
 			if os.Geteuid() != 0 {
 				t.Skip("needs root to give a directory away")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"edgelab/edged/bandwidth"
 	"edgelab/edged/control"
 	"edgelab/edged/ledger"
+	"edgelab/transport"
 )
 
 // settingBandwidth holds the runtime bandwidth setting; it wins over
@@ -212,14 +214,66 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		p.Quota = quotaWindow(ps)
 		out.Peers[cp.ID] = p
 	}
+	foldTargets(out.Peers, d.maxPeers)
 	return out, nil
 }
 
-// SetBandwidth implements control.Backend: the change is persisted, applied
-// to the live limiter, audited, and wakes the executor, in that order, so a
-// crash after the answer never loses an applied setting. With req.Peer it
-// changes that peer's own limit, which applies on top of the global one.
+// foldTargets caps peers at max ids plus transport.OverflowPeer, the rule
+// the ingress figures follow: configured peers (config allows at most max)
+// keep their own entries, targets only in the ledger fill the rest in id
+// order, and the figures of the others are summed into OverflowPeer. Each
+// per-peer series family of /metrics so stays within
+// metrics.CardinalityLimit and still equals the status.
+func foldTargets(peers map[string]api.PeerStatus, max int) {
+	if len(peers) <= max {
+		return
+	}
+	var extra []string
+	kept := 0
+	for id, p := range peers {
+		if p.Configured {
+			kept++
+		} else if id != transport.OverflowPeer {
+			extra = append(extra, id)
+		}
+	}
+	slices.Sort(extra)
+	over := peers[transport.OverflowPeer]
+	for i, id := range extra {
+		if kept+i < max {
+			continue
+		}
+		p := peers[id]
+		over.DeliveredSegments += p.DeliveredSegments
+		over.DeliveredBytes += p.DeliveredBytes
+		over.PendingSegments += p.PendingSegments
+		over.DeadletterSegments += p.DeadletterSegments
+		over.BlockedOversize += p.BlockedOversize
+		delete(peers, id)
+	}
+	peers[transport.OverflowPeer] = over
+}
+
+// auditLog is where SetBandwidth writes its events: *audit.Log, or a test's
+// failing stand-in.
+type auditLog interface {
+	AppendRevertible(audit.Event) (revert func() error, err error)
+	Path() string
+	Close() error
+}
+
+// SetBandwidth implements control.Backend. No change is in force without
+// its audit event: the request is checked, its audit event written and
+// fsynced, the setting persisted, and only then applied to the live limiter
+// (waking the executor). If the audit event cannot be written nothing
+// changes; if the setting cannot be persisted its event is taken back and
+// nothing changes. A crash between the event and the persisting leaves an
+// event for a change that is not in force, never the reverse. Once
+// started, a change runs to its end: a caller that hangs up cannot stop it
+// half way. With req.Peer it changes that peer's own limit, which applies
+// on top of the global one.
 func (d *Daemon) SetBandwidth(ctx context.Context, req api.SetBandwidthRequest, actor string) (api.SetBandwidthResponse, error) {
+	ctx = context.WithoutCancel(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 
@@ -248,27 +302,19 @@ func (d *Daemon) SetBandwidth(ctx context.Context, req api.SetBandwidthRequest, 
 	prev := apiBandwidth(current, source)
 	next := bandwidth.Settings{BytesPerSecond: req.BytesPerSecond, BurstBytes: req.BurstBytes, DailyQuotaBytes: req.DailyQuotaBytes}
 	source = api.SourceRuntime
+	persist := func() error { return d.ledger.SetSetting(ctx, key, next) }
 	if req.Reset {
 		next, source = fallback()
-		if err := d.ledger.DeleteSetting(ctx, key); err != nil {
-			return api.SetBandwidthResponse{}, err
-		}
-	} else if err := d.ledger.SetSetting(ctx, key, next); err != nil {
-		return api.SetBandwidthResponse{}, err
-	}
-	apply(next)
-	if req.Peer != "" {
-		d.peerSource[req.Peer] = source
-	} else {
-		d.source = source
+		persist = func() error { return d.ledger.DeleteSetting(ctx, key) }
 	}
 	applied := apiBandwidth(next, source)
 
+	// The warnings only read: a failure here changes nothing.
 	resp := api.SetBandwidthResponse{Applied: true, Bandwidth: applied, Previous: prev, Warnings: []string{}}
 	if next.BytesPerSecond > 0 {
 		n, err := d.ledger.PendingLargerThan(ctx, next.Burst(), req.Peer)
 		if err != nil {
-			return api.SetBandwidthResponse{}, err
+			return api.SetBandwidthResponse{}, fmt.Errorf("bandwidth change refused, nothing changed: count the pending segments larger than the burst: %w", err)
 		}
 		if n > 0 {
 			resp.Warnings = append(resp.Warnings, fmt.Sprintf(
@@ -278,13 +324,27 @@ func (d *Daemon) SetBandwidth(ctx context.Context, req api.SetBandwidthRequest, 
 	if next.BurstBytes > 0 && next.BytesPerSecond == 0 {
 		resp.Warnings = append(resp.Warnings, "burst_bytes has no effect without bytes_per_second")
 	}
-	if err := d.audit.Append(audit.Event{
+
+	revert, err := d.audit.AppendRevertible(audit.Event{
 		Time: time.Now().UTC(), Event: audit.EventBandwidthConfigured,
 		Bandwidth: applied, Previous: prev, Peer: req.Peer, Actor: actor,
-	}); err != nil {
-		// The setting is in force and persisted; say so rather than fail.
-		d.log.Error("audit log write failed", "err", err)
-		resp.Warnings = append(resp.Warnings, fmt.Sprintf("applied, but the audit event could not be written: %v", err))
+	})
+	if err != nil {
+		d.log.Error("bandwidth change refused: audit event not written", "scope", scope, "audit_log", d.audit.Path(), "actor", actor, "err", err)
+		return api.SetBandwidthResponse{}, fmt.Errorf("bandwidth change refused, nothing changed: cannot write its audit event to %s: %w", d.audit.Path(), err)
+	}
+	if err := persist(); err != nil {
+		if rerr := revert(); rerr != nil {
+			d.log.Error("bandwidth change refused, but its audit event stays", "scope", scope, "audit_log", d.audit.Path(), "persist_err", err, "err", rerr)
+			return api.SetBandwidthResponse{}, fmt.Errorf("bandwidth change refused, not in force: persist the setting: %w; its audit event stays in %s: %v", err, d.audit.Path(), rerr)
+		}
+		return api.SetBandwidthResponse{}, fmt.Errorf("bandwidth change refused, nothing changed: persist the setting: %w", err)
+	}
+	apply(next)
+	if req.Peer != "" {
+		d.peerSource[req.Peer] = source
+	} else {
+		d.source = source
 	}
 	d.executor.Wake()
 	d.log.Info("bandwidth configured", "scope", scope, "bandwidth", next, "source", source, "previous", prev, "actor", actor)

@@ -74,9 +74,11 @@ type Daemon struct {
 	ledger   *ledger.Ledger
 	limits   *bandwidth.Limits
 	executor *relay.Executor
-	audit    *audit.Log
+	audit    auditLog
 	client   *transport.Client
 	ingress  *transport.Attribution
+	// maxPeers caps the per-peer figures ([ingress] max_tracked_peers).
+	maxPeers int
 	// listenAddr is where the segment listener is bound ("" without one).
 	listenAddr string
 
@@ -85,6 +87,10 @@ type Daemon struct {
 	mu         sync.Mutex
 	source     string
 	peerSource map[string]string // per configured peer: runtime or default
+
+	// ctl is the control socket's listener; Wait removes its socket file
+	// only while it is still the one it created.
+	ctl *control.Listener
 
 	servers []*http.Server
 	wg      sync.WaitGroup
@@ -125,6 +131,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, err
 	}
 	closers = append(closers, func() { ctlListener.Close() })
+	d.ctl = ctlListener
 
 	if d.ledger, err = ledger.Open(cfg.Ledger); err != nil {
 		return nil, err
@@ -154,8 +161,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, err
 	}
 
-	if d.audit, err = audit.Open(cfg.AuditLog); err != nil {
+	auditFile, err := audit.Open(cfg.AuditLog)
+	if err != nil {
 		return nil, err
+	}
+	d.audit = auditFile
+	if torn := auditFile.Repaired(); torn != nil {
+		log.Warn("audit log ended in a torn line (a crash during an append); cut it off and kept it in the side file",
+			"audit_log", cfg.AuditLog, "line", torn.Line, "offset", torn.Offset, "bytes", len(torn.Data), "side_file", torn.SideFile)
 	}
 	closers = append(closers, func() { d.audit.Close() })
 
@@ -165,9 +178,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	d.client = &transport.Client{TLS: clientTLS, PeerID: d.nodeID, SessionID: d.sessionID}
-	d.ingress = &transport.Attribution{MaxPeers: cfg.Ingress.MaxTrackedPeers}
+	// One cap for every per-peer figure: ingress senders, status targets
+	// and the metrics SDK's cardinality limit.
+	d.maxPeers = cfg.Ingress.MaxTrackedPeers
+	if d.maxPeers <= 0 { // a config built in code; Load refuses it
+		d.maxPeers = config.DefaultMaxTrackedPeers
+	}
+	d.ingress = &transport.Attribution{MaxPeers: d.maxPeers}
 
-	metricsHandler, err := metrics.New(d.Status)
+	metricsHandler, err := metrics.New(d.Status, d.maxPeers)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -213,6 +232,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		InsertPoll:    insertPoll,
 		Log:           log.With("component", "relay"),
 	}
+	// relay.Executor makes its wake channel on first use, unguarded: make
+	// it here, before the control server (whose set-bandwidth wakes the
+	// executor) and Run start, so neither races the other to create it.
+	// The token it leaves only starts the first cycle, which starts at once
+	// anyway.
+	d.executor.Wake()
 
 	ctlServer := control.NewServer(control.NewHandler(d, metricsHandler, log.With("component", "control")), log)
 	d.serve(ctlServer, ctlListener, "control")
@@ -300,15 +325,27 @@ func (d *Daemon) Wait() error {
 	default:
 	}
 	d.client.CloseIdle()
+	// A bandwidth change runs detached from its caller and can outlive the
+	// server's shutdown grace: let it finish before its audit log and
+	// ledger close. One that starts later finds them closed and is refused
+	// with nothing changed.
+	d.mu.Lock()
 	if err := d.audit.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close audit log: %w", err))
 	}
 	if err := d.ledger.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close ledger: %w", err))
 	}
-	// net.UnixListener unlinks its socket on Close; this covers the rest.
-	if err := os.Remove(d.cfg.ControlSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
+	d.mu.Unlock()
+	// The server's shutdown closed the listener, which removed the socket
+	// if it was still ours; this covers a server that never got that far.
+	// A socket a successor made at the path stays.
+	if removed, err := d.ctl.RemoveSocket(); err != nil {
 		errs = append(errs, fmt.Errorf("remove control socket: %w", err))
+	} else if !removed {
+		if _, err := os.Lstat(d.cfg.ControlSocket); err == nil {
+			d.log.Info("control socket left in place: another process made it after ours was removed", "control_socket", d.cfg.ControlSocket)
+		}
 	}
 	d.log.Info("edged stopped")
 	return errors.Join(errs...)

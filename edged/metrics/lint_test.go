@@ -52,7 +52,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 // exposition is the text a handler serving st answers a scrape with.
 func exposition(t *testing.T, st api.Status) string {
 	t.Helper()
-	h, err := New((&fakeSource{st: st}).status)
+	h, err := New((&fakeSource{st: st}).status, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}

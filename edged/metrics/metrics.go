@@ -41,9 +41,29 @@ type handler struct {
 	snap api.Status
 }
 
-// New returns the /metrics handler for src. It uses its own Prometheus
-// registry, so several daemons (or tests) in one process never collide.
-func New(src StatusFunc) (http.Handler, error) {
+// SeriesPerPeer is the most series one peer id has in one instrument
+// (segments-by-peer: pending, delivered, deadletter).
+const SeriesPerPeer = 3
+
+// CardinalityLimit is the OTel SDK cardinality limit for a daemon whose
+// per-peer figures are capped at maxPeers ids plus the overflow id (status
+// ingress.by_peer and peers follow that rule): the most series any
+// instrument can have, plus the one the SDK keeps for its own overflow
+// series, which it starts at limit-1 distinct attribute sets. A scrape
+// therefore never folds a series away and always equals the status; the
+// SDK's default of 2000 would from 2000 sender ids (667 targets) on.
+func CardinalityLimit(maxPeers int) int {
+	if maxPeers < 1 {
+		maxPeers = 1
+	}
+	return SeriesPerPeer*(maxPeers+1) + 1
+}
+
+// New returns the /metrics handler for src, whose per-peer figures hold at
+// most maxPeers peer ids plus one overflow id (config's [ingress]
+// max_tracked_peers). It uses its own Prometheus registry, so several
+// daemons (or tests) in one process never collide.
+func New(src StatusFunc, maxPeers int) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	exp, err := otelprom.New(
 		otelprom.WithRegisterer(reg),
@@ -55,7 +75,10 @@ func New(src StatusFunc) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: prometheus exporter: %w", err)
 	}
-	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp)).Meter("edgelab/edged")
+	meter := sdkmetric.NewMeterProvider(
+		sdkmetric.WithReader(exp),
+		sdkmetric.WithCardinalityLimit(CardinalityLimit(maxPeers)),
+	).Meter("edgelab/edged")
 	h := &handler{
 		src:  src,
 		prom: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}),

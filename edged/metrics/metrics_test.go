@@ -88,7 +88,7 @@ func labStatus() api.Status {
 
 func TestExpositionMatchesStatus(t *testing.T) {
 	src := &fakeSource{st: labStatus()}
-	h, err := New(src.status)
+	h, err := New(src.status, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestNoQuotaNoRemainingSeries(t *testing.T) {
 	p := st.Peers["peer-val23"]
 	p.DailyRemainingBytes = nil
 	st.Peers["peer-val23"] = p
-	h, err := New((&fakeSource{st: st}).status)
+	h, err := New((&fakeSource{st: st}).status, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestNoQuotaNoRemainingSeries(t *testing.T) {
 
 func TestSeriesFollowStatus(t *testing.T) {
 	src := &fakeSource{st: api.Status{Ingress: api.Ingress{Bytes: 10, ByPeer: map[string]int64{"gone": 10}}}}
-	h, err := New(src.status)
+	h, err := New(src.status, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestSeriesFollowStatus(t *testing.T) {
 
 func TestStatusErrorFailsScrape(t *testing.T) {
 	src := &fakeSource{err: errors.New("ledger closed")}
-	h, err := New(src.status)
+	h, err := New(src.status, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,11 +196,11 @@ func TestHandlersAreIndependent(t *testing.T) {
 	// neither fails to register nor sees the first one's figures.
 	a := &fakeSource{st: api.Status{ThrottleCount: 1}}
 	b := &fakeSource{st: api.Status{ThrottleCount: 2}}
-	ha, err := New(a.status)
+	ha, err := New(a.status, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hb, err := New(b.status)
+	hb, err := New(b.status, 1024)
 	if err != nil {
 		t.Fatalf("second New: %v", err)
 	}
@@ -226,7 +226,7 @@ func TestHandlersAreIndependent(t *testing.T) {
 
 func TestConcurrentScrapes(t *testing.T) {
 	src := &fakeSource{st: api.Status{DailyUsedBytes: 5}}
-	h, err := New(src.status)
+	h, err := New(src.status, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,11 +36,22 @@ type Bandwidth struct {
 // SetBandwidthRequest is the body of POST /v1/relay/config/bandwidth.
 // Reset drops the runtime setting and returns to edge.toml.
 type SetBandwidthRequest struct {
-	BytesPerSecond  int64  `json:"bytes_per_second"`
-	BurstBytes      int64  `json:"burst_bytes"`
-	DailyQuotaBytes int64  `json:"daily_quota_bytes"`
+	// A limit left out (null) keeps its current value; 0 means no limit
+	// of that kind. Setting bytes_per_second to 0 without burst_bytes
+	// clears the burst too: a burst means nothing without a rate.
+	BytesPerSecond  *int64 `json:"bytes_per_second,omitempty"`
+	BurstBytes      *int64 `json:"burst_bytes,omitempty"`
+	DailyQuotaBytes *int64 `json:"daily_quota_bytes,omitempty"`
 	Peer            string `json:"peer,omitempty"`
 	Reset           bool   `json:"reset,omitempty"`
+}
+
+// Value is a limit for a SetBandwidthRequest field: api.Value(64).
+func Value(n int64) *int64 { return &n }
+
+// Changes reports whether the request sets any limit.
+func (r SetBandwidthRequest) Changes() bool {
+	return r.BytesPerSecond != nil || r.BurstBytes != nil || r.DailyQuotaBytes != nil
 }
 
 // SetBandwidthResponse answers a successful SetBandwidthRequest.

@@ -387,11 +387,11 @@ func TestSetBandwidthSendsExactlyTheFlags(t *testing.T) {
 		args []string
 		want api.SetBandwidthRequest
 	}{
-		{[]string{"--bytes-per-second", "64"}, api.SetBandwidthRequest{BytesPerSecond: 64}},
-		{[]string{"--daily-quota-bytes=128"}, api.SetBandwidthRequest{DailyQuotaBytes: 128}},
-		{[]string{"--bytes-per-second", "0", "--daily-quota-bytes", "0"}, api.SetBandwidthRequest{}},
+		{[]string{"--bytes-per-second", "64"}, api.SetBandwidthRequest{BytesPerSecond: api.Value(64)}},
+		{[]string{"--daily-quota-bytes=128"}, api.SetBandwidthRequest{DailyQuotaBytes: api.Value(128)}},
+		{[]string{"--bytes-per-second", "0", "--daily-quota-bytes", "0"}, api.SetBandwidthRequest{BytesPerSecond: api.Value(0), DailyQuotaBytes: api.Value(0)}},
 		{[]string{"--bytes-per-second", "8", "--burst-bytes", "64", "--daily-quota-bytes", "4096", "--peer", "peer-val23"},
-			api.SetBandwidthRequest{BytesPerSecond: 8, BurstBytes: 64, DailyQuotaBytes: 4096, Peer: "peer-val23"}},
+			api.SetBandwidthRequest{BytesPerSecond: api.Value(8), BurstBytes: api.Value(64), DailyQuotaBytes: api.Value(4096), Peer: "peer-val23"}},
 		{[]string{"--reset"}, api.SetBandwidthRequest{Reset: true}},
 		{[]string{"--reset", "--peer", "p2"}, api.SetBandwidthRequest{Reset: true, Peer: "p2"}},
 	}
@@ -425,7 +425,7 @@ func TestSetBandwidthSendsExactlyTheFlags(t *testing.T) {
 
 func TestSetBandwidthJSONIsTheAnswerAsReceived(t *testing.T) {
 	d := startDaemon(t, shortDir(t))
-	raw, err := (&control.Client{Socket: d.socket}).Do(context.Background(), http.MethodPost, api.PathBandwidth, api.SetBandwidthRequest{BytesPerSecond: 64})
+	raw, err := (&control.Client{Socket: d.socket}).Do(context.Background(), http.MethodPost, api.PathBandwidth, api.SetBandwidthRequest{BytesPerSecond: api.Value(64)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -260,17 +260,20 @@ says how many it no longer holds.`,
 
 func (a *app) setBandwidthCmd() *cobra.Command {
 	var (
-		opts   clientOpts
-		req    api.SetBandwidthRequest
-		asJSON bool
+		opts        clientOpts
+		req         api.SetBandwidthRequest
+		rate, burst int64
+		quota       int64
+		asJSON      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "set-bandwidth",
 		Short: "Change the bandwidth limits of the running daemon, live",
 		Long: `set-bandwidth applies new limits to the running daemon at once (within one
 executor tick), persists them, and records them in the audit log. A value
-of 0 means unlimited; flags not given are sent as 0. --reset drops the
-runtime setting and returns to edge.toml.
+of 0 means no limit of that kind; a limit whose flag is not given keeps its
+current value (--bytes-per-second 0 alone also clears the burst). --reset
+drops the runtime setting and returns to edge.toml.
 
 With --peer ID the limit applies to deliveries to that peer (one of
 [[peers]] in edge.toml) on top of the global limit: a segment is delivered
@@ -279,13 +282,22 @@ only when both allow it. --reset --peer ID drops that peer's limit.
 Exit status: 0 when applied, 1 when the daemon refused or did not apply it,
 2 for bad flags (nothing is sent).`,
 		Example: `  edged relay config set-bandwidth --bytes-per-second 64
-  edged relay config set-bandwidth --daily-quota-bytes 128
+  edged relay config set-bandwidth --daily-quota-bytes 128       # the rate stays 64
   edged relay config set-bandwidth --bytes-per-second 0 --daily-quota-bytes 0   # unlimited
   edged relay config set-bandwidth --reset
   edged relay config set-bandwidth --peer peer-a --bytes-per-second 64 --daily-quota-bytes 4096
   edged relay config set-bandwidth --reset --peer peer-a`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Only the flags given are sent: the others keep their values.
+			for name, v := range map[string]struct {
+				dst **int64
+				val int64
+			}{"bytes-per-second": {&req.BytesPerSecond, rate}, "burst-bytes": {&req.BurstBytes, burst}, "daily-quota-bytes": {&req.DailyQuotaBytes, quota}} {
+				if cmd.Flags().Changed(name) {
+					*v.dst = api.Value(v.val)
+				}
+			}
 			if err := checkBandwidthFlags(cmd, req); err != nil {
 				return err
 			}
@@ -325,9 +337,9 @@ Exit status: 0 when applied, 1 when the daemon refused or did not apply it,
 	}
 	opts.addFlags(cmd)
 	f := cmd.Flags()
-	f.Int64Var(&req.BytesPerSecond, "bytes-per-second", 0, "token bucket rate in bytes per second (0: unlimited)")
-	f.Int64Var(&req.BurstBytes, "burst-bytes", 0, "token bucket capacity in bytes (0: equal to the rate)")
-	f.Int64Var(&req.DailyQuotaBytes, "daily-quota-bytes", 0, "bytes allowed per 24-hour window (0: unlimited)")
+	f.Int64Var(&rate, "bytes-per-second", 0, "token bucket rate in bytes per second (0: no rate limit; not given: unchanged)")
+	f.Int64Var(&burst, "burst-bytes", 0, "token bucket capacity in bytes (0: equal to the rate; not given: unchanged)")
+	f.Int64Var(&quota, "daily-quota-bytes", 0, "bytes allowed per quota window (0: no quota; not given: unchanged)")
 	f.StringVar(&req.Peer, "peer", "", "set this peer's own limit (on top of the global one) instead of the global limit")
 	f.BoolVar(&req.Reset, "reset", false, "drop the runtime setting: the global one returns to edge.toml, a --peer one to unlimited")
 	f.BoolVar(&asJSON, "json", false, "print the daemon's JSON answer as received")

@@ -120,20 +120,21 @@ func checkKeys(data []byte) error {
 func ValidateBandwidthRequest(req api.SetBandwidthRequest) error {
 	for _, f := range []struct {
 		name string
-		v    int64
+		v    *int64
 	}{
 		{"bytes_per_second", req.BytesPerSecond},
 		{"burst_bytes", req.BurstBytes},
 		{"daily_quota_bytes", req.DailyQuotaBytes},
 	} {
 		switch {
-		case f.v < 0:
-			return badRequest("%s must not be negative, got %d", f.name, f.v)
-		case f.v > MaxBandwidthValue:
-			return badRequest("%s %d is too large (at most %d)", f.name, f.v, int64(MaxBandwidthValue))
+		case f.v == nil:
+		case *f.v < 0:
+			return badRequest("%s must not be negative, got %d", f.name, *f.v)
+		case *f.v > MaxBandwidthValue:
+			return badRequest("%s %d is too large (at most %d)", f.name, *f.v, int64(MaxBandwidthValue))
 		}
 	}
-	if req.Reset && (req.BytesPerSecond != 0 || req.BurstBytes != 0 || req.DailyQuotaBytes != 0) {
+	if req.Reset && req.Changes() {
 		return badRequest("reset returns to edge.toml and cannot be combined with bytes_per_second, burst_bytes or daily_quota_bytes")
 	}
 	if req.Peer != "" {
@@ -142,6 +143,9 @@ func ValidateBandwidthRequest(req api.SetBandwidthRequest) error {
 			detail := strings.TrimPrefix(err.Error(), transport.ErrBadID.Error()+": ")
 			return badRequest("peer: invalid peer id: %s", detail)
 		}
+	}
+	if !req.Reset && !req.Changes() {
+		return badRequest(`nothing to change: give bytes_per_second, burst_bytes or daily_quota_bytes (a limit left out keeps its value; 0 means none of that kind), or "reset":true`)
 	}
 	return nil
 }

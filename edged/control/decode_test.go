@@ -21,14 +21,15 @@ func TestDecodeBandwidthRequest(t *testing.T) {
 		wantCode int    // 0: accepted
 		wantMsg  string // exact error message
 	}{
-		{name: "rate only", body: `{"bytes_per_second":64}`, want: api.SetBandwidthRequest{BytesPerSecond: 64}},
+		{name: "rate only", body: `{"bytes_per_second":64}`, want: api.SetBandwidthRequest{BytesPerSecond: api.Value(64)}},
 		{name: "all fields", body: `{"bytes_per_second":64,"burst_bytes":128,"daily_quota_bytes":4096,"peer":"peer-val23"}`,
-			want: api.SetBandwidthRequest{BytesPerSecond: 64, BurstBytes: 128, DailyQuotaBytes: 4096, Peer: "peer-val23"}},
-		{name: "unlimited", body: ` {"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0} `, want: api.SetBandwidthRequest{}},
+			want: api.SetBandwidthRequest{BytesPerSecond: api.Value(64), BurstBytes: api.Value(128), DailyQuotaBytes: api.Value(4096), Peer: "peer-val23"}},
+		{name: "unlimited", body: ` {"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0} `, want: api.SetBandwidthRequest{BytesPerSecond: api.Value(0), BurstBytes: api.Value(0), DailyQuotaBytes: api.Value(0)}},
+		{name: "the quota alone: the rate is left as it is", body: `{"daily_quota_bytes":128}`, want: api.SetBandwidthRequest{DailyQuotaBytes: api.Value(128)}},
 		{name: "reset", body: `{"reset":true}`, want: api.SetBandwidthRequest{Reset: true}},
 		{name: "reset one peer", body: `{"reset":true,"peer":"p1"}`, want: api.SetBandwidthRequest{Reset: true, Peer: "p1"}},
-		{name: "at the ceiling", body: `{"daily_quota_bytes":1125899906842624}`, want: api.SetBandwidthRequest{DailyQuotaBytes: 1 << 50}},
-		{name: "trailing newline", body: "{\"burst_bytes\":1}\n", want: api.SetBandwidthRequest{BurstBytes: 1}},
+		{name: "at the ceiling", body: `{"daily_quota_bytes":1125899906842624}`, want: api.SetBandwidthRequest{DailyQuotaBytes: api.Value(1 << 50)}},
+		{name: "trailing newline", body: "{\"burst_bytes\":1}\n", want: api.SetBandwidthRequest{BurstBytes: api.Value(1)}},
 
 		{name: "empty", body: "", wantCode: 400, wantMsg: `request body is empty; want a JSON object such as {"bytes_per_second":64}`},
 		{name: "blank", body: " \n\t", wantCode: 400, wantMsg: `request body is empty; want a JSON object such as {"bytes_per_second":64}`},
@@ -52,6 +53,8 @@ func TestDecodeBandwidthRequest(t *testing.T) {
 		{name: "absurd rate", body: `{"bytes_per_second":9223372036854775807}`, wantCode: 400, wantMsg: "bytes_per_second 9223372036854775807 is too large (at most 1125899906842624)"},
 		{name: "bad peer", body: `{"peer":"a/b"}`, wantCode: 400, wantMsg: `peer: invalid peer id: "a/b" has characters outside [A-Za-z0-9._-]`},
 		{name: "dotdot peer", body: `{"peer":".."}`, wantCode: 400, wantMsg: `peer: invalid peer id: ".."`},
+		{name: "nothing to change", body: `{}`, wantCode: 400, wantMsg: "nothing to change: give bytes_per_second, burst_bytes or daily_quota_bytes (a limit left out keeps its value; 0 means none of that kind), or \"reset\":true"},
+		{name: "a peer and nothing to change", body: `{"peer":"p1"}`, wantCode: 400, wantMsg: "nothing to change: give bytes_per_second, burst_bytes or daily_quota_bytes (a limit left out keeps its value; 0 means none of that kind), or \"reset\":true"},
 		{name: "reset and rate", body: `{"reset":true,"bytes_per_second":5}`, wantCode: 400, wantMsg: "reset returns to edge.toml and cannot be combined with bytes_per_second, burst_bytes or daily_quota_bytes"},
 		{name: "too large", body: `{"peer":"` + strings.Repeat("a", MaxRequestBytes) + `"}`, wantCode: 413, wantMsg: "request body is larger than 65536 bytes"},
 	}
@@ -112,10 +115,13 @@ func FuzzDecodeBandwidthRequest(f *testing.F) {
 			}
 			return
 		}
-		for name, v := range map[string]int64{"bytes_per_second": req.BytesPerSecond, "burst_bytes": req.BurstBytes, "daily_quota_bytes": req.DailyQuotaBytes} {
-			if v < 0 || v > MaxBandwidthValue {
-				t.Fatalf("accepted %s=%d from %q", name, v, body)
+		for name, v := range map[string]*int64{"bytes_per_second": req.BytesPerSecond, "burst_bytes": req.BurstBytes, "daily_quota_bytes": req.DailyQuotaBytes} {
+			if v != nil && (*v < 0 || *v > MaxBandwidthValue) {
+				t.Fatalf("accepted %s=%d from %q", name, *v, body)
 			}
+		}
+		if !req.Reset && !req.Changes() {
+			t.Fatalf("accepted %q, which changes nothing", body)
 		}
 		var keys map[string]json.RawMessage
 		if err := json.Unmarshal(body, &keys); err != nil {

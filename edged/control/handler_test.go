@@ -114,7 +114,7 @@ func TestClient_Paths(t *testing.T) {
 	mustNoErr(t, err)
 	equal(t, "# fake exposition\nsegments{state=\"pending\"} 1\n", m)
 
-	req := api.SetBandwidthRequest{BytesPerSecond: 64, BurstBytes: 128, DailyQuotaBytes: 4096, Peer: "peer-val23"}
+	req := api.SetBandwidthRequest{BytesPerSecond: api.Value(64), BurstBytes: api.Value(128), DailyQuotaBytes: api.Value(4096), Peer: "peer-val23"}
 	resp, err := c.SetBandwidth(ctx, req)
 	mustNoErr(t, err)
 	if diff := cmp.Diff(fb.resp, resp); diff != "" {
@@ -156,7 +156,7 @@ func TestHandler_EmptyAnswersAreArrays(t *testing.T) {
 	equal(t, http.StatusOK, got.Code)
 	jsonEq(t, segment, got.Body)
 
-	got = rawDo(t, sock, http.MethodPost, api.PathBandwidth, strings.NewReader(`{}`))
+	got = rawDo(t, sock, http.MethodPost, api.PathBandwidth, strings.NewReader(`{"bytes_per_second":0}`))
 	equal(t, http.StatusOK, got.Code)
 	jsonEq(t, `{"applied":true,"bandwidth":{"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0},"previous":{"bytes_per_second":0,"burst_bytes":0,"daily_quota_bytes":0},"warnings":[]}`, got.Body)
 
@@ -200,7 +200,7 @@ func TestHandler_BadRequests(t *testing.T) {
 		{name: "oversized body", method: "POST", path: api.PathBandwidth, body: strings.NewReader("{}" + spaces(MaxRequestBytes)), wantCode: 413, wantMsg: "larger than 65536 bytes"},
 		{name: "oversized chunked body", method: "POST", path: api.PathBandwidth, body: onlyReader{strings.NewReader("{}" + spaces(MaxRequestBytes))}, wantCode: 413, wantMsg: "larger than 65536 bytes"},
 		{name: "backend refuses", method: "POST", path: api.PathBandwidth, body: strings.NewReader(`{"bytes_per_second":1,"peer":"nobody"}`), setErr: &RequestError{Code: 409, Msg: `unknown peer "nobody"`}, wantCode: 409, wantMsg: `unknown peer "nobody"`, wantCalls: 1},
-		{name: "backend wrapped refusal", method: "POST", path: api.PathBandwidth, body: strings.NewReader(`{}`), setErr: fmt.Errorf("apply: %w", &RequestError{Code: 422, Msg: "no"}), wantCode: 422, wantMsg: "apply: no", wantCalls: 1},
+		{name: "backend wrapped refusal", method: "POST", path: api.PathBandwidth, body: strings.NewReader(`{"daily_quota_bytes":1}`), setErr: fmt.Errorf("apply: %w", &RequestError{Code: 422, Msg: "no"}), wantCode: 422, wantMsg: "apply: no", wantCalls: 1},
 		{name: "backend fails", method: "POST", path: api.PathBandwidth, body: strings.NewReader(`{"bytes_per_second":1}`), setErr: errors.New("ledger is locked"), wantCode: 500, wantMsg: "ledger is locked", wantCalls: 1},
 		{name: "status fails", method: "GET", path: api.PathStatus, statusErr: errors.New("disk on fire"), wantCode: 500, wantMsg: "disk on fire"},
 		{name: "history without id", method: "GET", path: api.PathHistory, wantCode: 400, wantMsg: `missing query parameter "id"`},
@@ -248,7 +248,7 @@ func TestClient_APIError(t *testing.T) {
 	fb.setErrors(&RequestError{Code: 409, Msg: "burst below segment"}, nil)
 	c := &Client{Socket: serve(t, fb, nil)}
 
-	_, err := c.SetBandwidth(context.Background(), api.SetBandwidthRequest{BytesPerSecond: 1})
+	_, err := c.SetBandwidth(context.Background(), api.SetBandwidthRequest{BytesPerSecond: api.Value(1)})
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		t.Fatalf("got %T %v, want *APIError", err, err)

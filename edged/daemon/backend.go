@@ -300,7 +300,7 @@ func (d *Daemon) SetBandwidth(ctx context.Context, req api.SetBandwidthRequest, 
 		}
 	}
 	prev := apiBandwidth(current, source)
-	next := bandwidth.Settings{BytesPerSecond: req.BytesPerSecond, BurstBytes: req.BurstBytes, DailyQuotaBytes: req.DailyQuotaBytes}
+	next := merge(current, req)
 	source = api.SourceRuntime
 	persist := func() error { return d.ledger.SetSetting(ctx, key, next) }
 	if req.Reset {
@@ -349,6 +349,26 @@ func (d *Daemon) SetBandwidth(ctx context.Context, req api.SetBandwidthRequest, 
 	d.executor.Wake()
 	d.log.Info("bandwidth configured", "scope", scope, "bandwidth", next, "source", source, "previous", prev, "actor", actor)
 	return resp, nil
+}
+
+// merge is current with what req sets: a limit left out keeps its value,
+// and a rate set to 0 without a burst clears the burst (it means nothing
+// without a rate).
+func merge(current bandwidth.Settings, req api.SetBandwidthRequest) bandwidth.Settings {
+	next := current
+	if v := req.BytesPerSecond; v != nil {
+		next.BytesPerSecond = *v
+		if *v == 0 && req.BurstBytes == nil {
+			next.BurstBytes = 0
+		}
+	}
+	if v := req.BurstBytes; v != nil {
+		next.BurstBytes = *v
+	}
+	if v := req.DailyQuotaBytes; v != nil {
+		next.DailyQuotaBytes = *v
+	}
+	return next
 }
 
 // unknownPeer says that id is not a configured peer, and which ones are.

@@ -107,10 +107,10 @@ func TestSetBandwidth_UnwritableAuditRefusesTheChange(t *testing.T) {
 	t.Cleanup(func() { full.Close(); d.audit = real })
 
 	for _, req := range []api.SetBandwidthRequest{
-		{BytesPerSecond: 500},
-		{DailyQuotaBytes: 4096},
+		{BytesPerSecond: api.Value(500)},
+		{DailyQuotaBytes: api.Value(4096)},
 		{Reset: true},
-		{Peer: "peer-ut", BytesPerSecond: 64},
+		{Peer: "peer-ut", BytesPerSecond: api.Value(64)},
 	} {
 		before := stateOf(t, d, cfg)
 		peerBefore, _ := d.limits.PeerSettings("peer-ut")
@@ -134,15 +134,16 @@ func TestSetBandwidth_UnwritableAuditRefusesTheChange(t *testing.T) {
 // takes the event back: the audit file is byte for byte as before.
 func TestSetBandwidth_PersistFailureTakesBackTheAuditEvent(t *testing.T) {
 	d, cfg := startTestDaemon(t)
-	if _, err := d.SetBandwidth(context.Background(), api.SetBandwidthRequest{BytesPerSecond: 700}, "uid=0"); err != nil {
+	if _, err := d.SetBandwidth(context.Background(), api.SetBandwidthRequest{BytesPerSecond: api.Value(700)}, "uid=0"); err != nil {
 		t.Fatal(err)
 	}
 	before := stateOf(t, d, cfg)
 	if err := d.ledger.Close(); err != nil { // every later ledger write fails
 		t.Fatal(err)
 	}
-	// No rate: the change reads nothing from the ledger before its event.
-	_, err := d.SetBandwidth(context.Background(), api.SetBandwidthRequest{DailyQuotaBytes: 4096}, "uid=0")
+	// No rate (cleared along with the quota set): the change reads nothing
+	// from the ledger before its event.
+	_, err := d.SetBandwidth(context.Background(), api.SetBandwidthRequest{BytesPerSecond: api.Value(0), DailyQuotaBytes: api.Value(4096)}, "uid=0")
 	if err == nil || !strings.Contains(err.Error(), "nothing changed: persist the setting") {
 		t.Fatalf("got %v, want a refusal saying the setting was not persisted", err)
 	}
@@ -206,14 +207,14 @@ func TestSetBandwidth_CallerHangsUpMidChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := api.SetBandwidthRequest{BytesPerSecond: int64(100 + n)}
+		req := api.SetBandwidthRequest{BytesPerSecond: api.Value(int64(100 + n))}
 		_, err = d.SetBandwidth(newTripContext(n), req, "uid=0")
 		after := stateOf(t, d, cfg)
 		if err != nil {
 			sameState(t, "a change that failed", before, after)
 			continue
 		}
-		want := bandwidth.Settings{BytesPerSecond: req.BytesPerSecond}
+		want := bandwidth.Settings{BytesPerSecond: *req.BytesPerSecond}
 		if after.Live != want || after.Persisted == nil || *after.Persisted != want {
 			t.Errorf("cancel at %d: answered applied, but live %+v persisted %v, want %+v", n, after.Live, after.Persisted, want)
 		}
@@ -232,5 +233,39 @@ func TestSetBandwidth_CallerHangsUpMidChange(t *testing.T) {
 	// And with an answer of error, the state must match: checked above.
 	if !bytes.Contains([]byte(stateOf(t, d, cfg).Audit), []byte(`"bytes_per_second":140`)) {
 		t.Errorf("the last change (cancel at 40) is not in the audit log")
+	}
+}
+
+// A change names only what it changes: the rest keeps its value (the
+// partial-update rule), and the answer and the audit event show previous
+// and new.
+func TestSetBandwidth_PartialUpdates(t *testing.T) {
+	d, _ := startTestDaemon(t)
+	steps := []struct {
+		req      api.SetBandwidthRequest
+		want     bandwidth.Settings
+		previous bandwidth.Settings
+	}{
+		{api.SetBandwidthRequest{BytesPerSecond: api.Value(64), BurstBytes: api.Value(128)}, bandwidth.Settings{BytesPerSecond: 64, BurstBytes: 128}, bandwidth.Settings{BytesPerSecond: 1000}}, // the test config's 1000 B/s
+		{api.SetBandwidthRequest{DailyQuotaBytes: api.Value(4096)}, bandwidth.Settings{BytesPerSecond: 64, BurstBytes: 128, DailyQuotaBytes: 4096}, bandwidth.Settings{BytesPerSecond: 64, BurstBytes: 128}},
+		{api.SetBandwidthRequest{BurstBytes: api.Value(0)}, bandwidth.Settings{BytesPerSecond: 64, DailyQuotaBytes: 4096}, bandwidth.Settings{BytesPerSecond: 64, BurstBytes: 128, DailyQuotaBytes: 4096}},
+		// A rate of 0 clears a burst it would leave meaningless.
+		{api.SetBandwidthRequest{BytesPerSecond: api.Value(8), BurstBytes: api.Value(16)}, bandwidth.Settings{BytesPerSecond: 8, BurstBytes: 16, DailyQuotaBytes: 4096}, bandwidth.Settings{BytesPerSecond: 64, DailyQuotaBytes: 4096}},
+		{api.SetBandwidthRequest{BytesPerSecond: api.Value(0)}, bandwidth.Settings{DailyQuotaBytes: 4096}, bandwidth.Settings{BytesPerSecond: 8, BurstBytes: 16, DailyQuotaBytes: 4096}},
+		{api.SetBandwidthRequest{DailyQuotaBytes: api.Value(0)}, bandwidth.Settings{}, bandwidth.Settings{DailyQuotaBytes: 4096}},
+	}
+	for i, s := range steps {
+		resp, err := d.SetBandwidth(context.Background(), s.req, "uid=0")
+		if err != nil {
+			t.Fatalf("step %d: %v", i+1, err)
+		}
+		got := bandwidth.Settings{BytesPerSecond: resp.Bandwidth.BytesPerSecond, BurstBytes: resp.Bandwidth.BurstBytes, DailyQuotaBytes: resp.Bandwidth.DailyQuotaBytes}
+		prev := bandwidth.Settings{BytesPerSecond: resp.Previous.BytesPerSecond, BurstBytes: resp.Previous.BurstBytes, DailyQuotaBytes: resp.Previous.DailyQuotaBytes}
+		if got != s.want || prev != s.previous {
+			t.Errorf("step %d %+v: answered %+v (previous %+v), want %+v (previous %+v)", i+1, s.req, got, prev, s.want, s.previous)
+		}
+		if live := d.limits.GlobalSettings(); live != s.want {
+			t.Errorf("step %d: live %+v, want %+v", i+1, live, s.want)
+		}
 	}
 }

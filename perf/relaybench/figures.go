@@ -293,7 +293,7 @@ func (e *Env) LimiterPrecision(ctx context.Context, window time.Duration) (Row, 
 	if _, err := r.WaitDelivered(ctx, 1, 20*time.Millisecond, 30*time.Second, nil); err != nil {
 		return Row{}, fmt.Errorf("limiter precision: warm-up: %w", err)
 	}
-	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{BytesPerSecond: rate}); err != nil {
+	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{BytesPerSecond: api.Value(rate)}); err != nil {
 		return Row{}, err
 	}
 	count := int((float64(rate)*(window.Seconds()+1.5) + float64(burst)) / size)

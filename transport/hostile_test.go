@@ -111,21 +111,21 @@ func TestSegmentHandler_DeclaredSizeIsNotAllocated(t *testing.T) {
 // the budget is free again. A stalled stream holds only what it received.
 func TestSegmentHandler_InFlightBudget(t *testing.T) {
 	p := certs(t)
-	sh := &transport.SegmentHandler{Store: &memStore{}, MaxInFlightBytes: 4096, BudgetWait: 50 * time.Millisecond, Log: quietLog()}
+	sh := &transport.SegmentHandler{Store: &memStore{}, MaxInFlightBytes: 64 << 10, BudgetWait: 50 * time.Millisecond, Log: quietLog()}
 	addr := serve(t, p.PeerFiles(), sh)
 	hc := h2Client(t, p.EdgedFiles())
 
 	// An idle stream takes no budget at all.
 	_, stopIdle := stalledPut(t, hc, addr, "idle", 1<<20, nil, edgeHdr)
 	defer stopIdle()
-	// A stream that sent 3000 of 8192 bytes holds the buffer it grew:
-	// 512 free, then 512+1024+2048 from the budget.
-	answerA, stopA := stalledPut(t, hc, addr, "half", 8192, make([]byte, 3000), edgeHdr)
+	// A stream that sent 20,000 of 256 KiB holds the buffer it grew:
+	// 512 bytes free, then to 16 KiB and 64 KiB from the budget.
+	answerA, stopA := stalledPut(t, hc, addr, "half", 256<<10, make([]byte, 20000), edgeHdr)
 	waitFor(t, "the half-sent body to hold its budget", func() (bool, string) {
-		return sh.InFlightBytes() == 3584, fmt.Sprintf("in flight %d", sh.InFlightBytes())
+		return sh.InFlightBytes() == 64<<10-512, fmt.Sprintf("in flight %d", sh.InFlightBytes())
 	})
 
-	req, err := http.NewRequest(http.MethodPut, "https://"+addr+"/v1/segments/next", strings.NewReader(strings.Repeat("x", 2048)))
+	req, err := http.NewRequest(http.MethodPut, "https://"+addr+"/v1/segments/next", strings.NewReader(strings.Repeat("x", 20000)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestSegmentHandler_InFlightBudget(t *testing.T) {
 	waitFor(t, "the abandoned body to release its budget", func() (bool, string) {
 		return sh.InFlightBytes() == 0, fmt.Sprintf("in flight %d", sh.InFlightBytes())
 	})
-	code, msg2 := rawPut(t, hc, addr, "/v1/segments/next", strings.NewReader(strings.Repeat("x", 2048)), 2048, edgeHdr)
+	code, msg2 := rawPut(t, hc, addr, "/v1/segments/next", strings.NewReader(strings.Repeat("x", 20000)), 20000, edgeHdr)
 	if code != http.StatusCreated {
 		t.Errorf("PUT with the budget free = %d %s, want 201", code, msg2)
 	}

@@ -209,7 +209,7 @@ func TestBadInput_SegmentPUTs(t *testing.T) {
 	cfg := relClientConfig(t, l.tls.PeerFiles())
 	hc := relSegmentClient(t, cfg, true)
 	hdr := func(target string) http.Header {
-		return http.Header{transport.HeaderPeerID: {"peer-it"}, transport.HeaderSessionID: {"s-1"}, transport.HeaderTargetPeer: {target}}
+		return http.Header{transport.HeaderPeerID: {"peer-it"}, transport.HeaderSessionID: {"11111111-1111-4111-8111-111111111111"}, transport.HeaderTargetPeer: {target}}
 	}
 	tests := []struct {
 		name    string
@@ -288,7 +288,7 @@ func TestBadInput_SegmentPUTs(t *testing.T) {
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
 			fmt.Fprintf(conn, "PUT /v1/segments/raw-1 HTTP/1.1\r\nHost: edge-it\r\nContent-Length: %d\r\n"+
-				"Edge-Peer-Id: peer-it\r\nEdge-Session-Id: s-1\r\nEdge-Target-Peer: peer-it\r\n\r\n%s", tt.length, tt.body)
+				"Edge-Peer-Id: peer-it\r\nEdge-Session-Id: 11111111-1111-4111-8111-111111111111\r\nEdge-Target-Peer: peer-it\r\n\r\n%s", tt.length, tt.body)
 			// Closing the sending side ends the body early.
 			if err := conn.CloseWrite(); err != nil {
 				t.Fatal(err)

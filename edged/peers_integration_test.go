@@ -283,14 +283,14 @@ func TestEdged_IngressAttributionAndMetrics(t *testing.T) {
 		credit  string // identity credited
 		wantErr int    // HTTP status of a refusal; 0: accepted
 	}{
-		{"sender-1", newSender(t, certs["sender-1"], "sender-1", "s1-session", 3), 100, "sender-1", 0},
-		{"sender-2", newSender(t, certs["sender-2"], "sender-2", "s2-session", 2), 30, "sender-2", 0},
+		{"sender-1", newSender(t, certs["sender-1"], "sender-1", "11111111-1111-4111-8111-111111111111", 3), 100, "sender-1", 0},
+		{"sender-2", newSender(t, certs["sender-2"], "sender-2", "22222222-2222-4222-8222-222222222222", 2), 30, "sender-2", 0},
 		// An old client: no Edge-Peer-Id, credited to its session id.
-		{"legacy", newSender(t, certs["legacy"], "", "legacy-session", 2), 7, "legacy-session", 0},
+		{"legacy", newSender(t, certs["legacy"], "", "33333333-3333-4333-8333-333333333333", 2), 7, "session:33333333-3333-4333-8333-333333333333", 0},
 		// Beyond max_tracked_peers = 3: the overflow series.
-		{"legacy-2", newSender(t, certs["legacy"], "", "another-session", 1), 5, transport.OverflowPeer, 0},
+		{"legacy-2", newSender(t, certs["legacy"], "", "44444444-4444-4444-8444-444444444444", 1), 5, transport.OverflowPeer, 0},
 		// sender-2's certificate claiming to be sender-1: refused.
-		{"spoof", newSender(t, certs["sender-2"], "sender-1", "s2-session", 1), 1000, "", http.StatusForbidden},
+		{"spoof", newSender(t, certs["sender-2"], "sender-1", "22222222-2222-4222-8222-222222222222", 1), 1000, "", http.StatusForbidden},
 	}
 	wantIngress := map[string]int64{}
 	var wantTotal int64
@@ -323,7 +323,11 @@ func TestEdged_IngressAttributionAndMetrics(t *testing.T) {
 			fmt.Sprintf("segments=%+v", st.Segments)
 	})
 	st := l.status()
-	if diff := cmp.Diff(api.Ingress{Bytes: wantTotal, ByPeer: wantIngress}, st.Ingress); diff != "" {
+	wantKinds := map[string]string{}
+	for k := range wantIngress {
+		wantKinds[k] = transport.KeyKind(k)
+	}
+	if diff := cmp.Diff(api.Ingress{Bytes: wantTotal, ByPeer: wantIngress, KeyKinds: wantKinds}, st.Ingress); diff != "" {
 		t.Errorf("ingress attribution (-want +got):\n%s", diff)
 	}
 	for peer, ids := range wantAt {

@@ -66,7 +66,7 @@ func TestPeerBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &transport.Client{TLS: cfg, PeerID: "edge-val23", SessionID: "sess-1", Timeout: 10 * time.Second}
+	c := &transport.Client{TLS: cfg, PeerID: "edge-val23", SessionID: "11111111-1111-4111-8111-111111111111", Timeout: 10 * time.Second}
 	defer c.CloseIdle()
 	ctx := context.Background()
 	for _, id := range []string{"val23-sa-001", "val23-sa-002"} {
@@ -96,8 +96,8 @@ func TestPeerBinary(t *testing.T) {
 	want := received.Evidence{
 		PeerID: "peer-val23",
 		Segments: []received.Segment{
-			{ID: "val23-sa-001", Bytes: 64, SHA256: labsetup.PayloadSHA256("val23-sa-001", 64), FromPeer: "edge-val23", Session: "sess-1", TargetPeer: "peer-val23", Deliveries: 1},
-			{ID: "val23-sa-002", Bytes: 64, SHA256: labsetup.PayloadSHA256("val23-sa-002", 64), FromPeer: "edge-val23", Session: "sess-1", TargetPeer: "peer-val23", Deliveries: 1},
+			{ID: "val23-sa-001", Bytes: 64, SHA256: labsetup.PayloadSHA256("val23-sa-001", 64), FromPeer: "edge-val23", Session: "11111111-1111-4111-8111-111111111111", TargetPeer: "peer-val23", Deliveries: 1},
+			{ID: "val23-sa-002", Bytes: 64, SHA256: labsetup.PayloadSHA256("val23-sa-002", 64), FromPeer: "edge-val23", Session: "11111111-1111-4111-8111-111111111111", TargetPeer: "peer-val23", Deliveries: 1},
 		},
 		Ingress: received.Ingress{Bytes: 128, ByPeer: map[string]int64{"edge-val23": 128}},
 	}

@@ -68,7 +68,7 @@ func TestPeerBinary_ResumesAfterSIGKILL(t *testing.T) {
 	}
 	deliver := func(addr, id string) bool {
 		t.Helper()
-		c := &transport.Client{TLS: cfg, PeerID: "edge-val23", SessionID: "s", Timeout: 10 * time.Second}
+		c := &transport.Client{TLS: cfg, PeerID: "edge-val23", SessionID: "11111111-1111-4111-8111-111111111111", Timeout: 10 * time.Second}
 		defer c.CloseIdle()
 		created, err := c.Deliver(context.Background(), transport.Delivery{Addr: addr, ServerName: "peer-val23", ID: id, Payload: labsetup.Payload(id, 64)})
 		if err != nil {

@@ -90,7 +90,7 @@ func Client(p labsetup.TLSPaths) (*transport.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &transport.Client{TLS: cfg, PeerID: p.NodeID, SessionID: "bare"}, nil
+	return &transport.Client{TLS: cfg, PeerID: p.NodeID, SessionID: "44444444-4444-4444-8444-444444444444"}, nil
 }
 
 // BarePUT PUTs segments of size bytes to a bare server for d, with streams

@@ -44,7 +44,7 @@ func IngressRate(ctx context.Context, p labsetup.TLSPaths, attribute bool, sende
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	sessions := make([]string, senders)
 	for i := range sessions {
-		sessions[i] = fmt.Sprintf("sender-session-%04d", i)
+		sessions[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 	}
 	base := "https://" + srv.Addr + transport.SegmentsPath + "ingress-"
 	payload := bytes.Repeat([]byte{'i'}, size)

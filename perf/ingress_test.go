@@ -29,7 +29,7 @@ func BenchmarkIngressHandler(b *testing.B) {
 	const senders = 1000
 	sessions := make([]string, senders)
 	for i := range sessions {
-		sessions[i] = fmt.Sprintf("sender-session-%04d", i)
+		sessions[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 	}
 	payload := bytes.Repeat([]byte{'i'}, 1<<10)
 	for _, on := range []bool{false, true} {

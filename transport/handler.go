@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Incoming is a segment as a SegmentHandler accepted it.
@@ -18,7 +20,7 @@ type Incoming struct {
 	Session    string // Edge-Session-Id
 	TargetPeer string // Edge-Target-Peer
 	// Identity is who the bytes are credited to: the declared peer id, else
-	// (an old client) the session id.
+	// (an old client) SessionKey of the session id, "session:<uuid>".
 	Identity string
 }
 
@@ -34,7 +36,39 @@ type SegmentHandler struct {
 	MaxBytes int64        // larger bodies get 413
 	Ingress  *Attribution // credited for every accepted body; may be nil
 	Log      *slog.Logger
+
+	// MaxInFlightBytes bounds the bytes of bodies held in memory across all
+	// connections; 0 means DefaultMaxInFlightBytes. A body that cannot get
+	// budget within BudgetWait is refused with 503 and Retry-After.
+	MaxInFlightBytes int64
+	// BudgetWait is how long a body waits for budget; 0 means
+	// DefaultBudgetWait.
+	BudgetWait time.Duration
+	// BodyIdleTimeout ends a body that sends nothing for this long; 0 means
+	// DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
+
+	budgetOnce sync.Once
+	budget     *byteBudget
+	bodies     atomic.Int64
 }
+
+// Bodies is the number of request bodies being read now.
+func (h *SegmentHandler) Bodies() int64 { return h.bodies.Load() }
+
+func (h *SegmentHandler) bodyBudget() *byteBudget {
+	h.budgetOnce.Do(func() {
+		n := h.MaxInFlightBytes
+		if n <= 0 {
+			n = DefaultMaxInFlightBytes
+		}
+		h.budget = newByteBudget(n)
+	})
+	return h.budget
+}
+
+// InFlightBytes is the body bytes the handler holds in memory now.
+func (h *SegmentHandler) InFlightBytes() int64 { return h.bodyBudget().inUse() }
 
 func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -76,9 +110,21 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			HeaderPeerID, declared, certID)
 		return
 	}
+	if declared != "" && ReservedIdentity(declared) {
+		log.Warn("segment refused: peer id in a reserved namespace", "id", id, "declared", declared)
+		httpError(w, http.StatusForbidden, "%s %q is in a namespace reserved for sessions and the overflow series",
+			HeaderPeerID, declared)
+		return
+	}
+	if session != "" {
+		if err := ValidateSessionID(session); err != nil {
+			httpError(w, http.StatusBadRequest, "%s: %v", HeaderSessionID, err)
+			return
+		}
+	}
 	identity := declared
-	if identity == "" {
-		identity = session
+	if identity == "" && session != "" {
+		identity = SessionKey(session)
 	}
 	if identity == "" {
 		httpError(w, http.StatusBadRequest, "%s or %s is required", HeaderPeerID, HeaderSessionID)
@@ -92,11 +138,36 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusRequestEntityTooLarge, "segment of %d bytes exceeds the limit of %d", r.ContentLength, h.MaxBytes)
 		return
 	}
-	payload := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, payload); err != nil {
+	budget := h.bodyBudget()
+	h.bodies.Add(1)
+	bodyDone := sync.OnceFunc(func() { h.bodies.Add(-1) })
+	defer bodyDone()
+	var held int64
+	defer func() { budget.release(held) }()
+	wait, idle := h.BudgetWait, h.BodyIdleTimeout
+	if wait <= 0 {
+		wait = DefaultBudgetWait
+	}
+	if idle <= 0 {
+		idle = DefaultBodyIdleTimeout
+	}
+	payload, err := readBody(w, r, r.ContentLength, budget, wait, idle, &held)
+	switch {
+	case errors.Is(err, errBudget):
+		log.Warn("segment refused: in-flight body budget spent", "id", id, "identity", identity,
+			"declared_bytes", r.ContentLength, "in_flight_bytes", budget.inUse())
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "busy: %d bytes of bodies in flight, retry later", budget.inUse())
+		return
+	case errors.Is(err, errBodyIdle):
+		log.Warn("segment abandoned: body stopped sending", "id", id, "identity", identity, "err", err)
+		httpError(w, http.StatusRequestTimeout, "%v", err)
+		return
+	case err != nil:
 		httpError(w, http.StatusBadRequest, "body shorter than Content-Length %d: %v", r.ContentLength, err)
 		return
 	}
+	bodyDone()
 	from := declared
 	if from == "" {
 		from = certID

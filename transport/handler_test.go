@@ -56,7 +56,7 @@ func TestSegmentHandler_Answers(t *testing.T) {
 	ingress := &transport.Attribution{}
 	addr := serve(t, p.PeerFiles(), &transport.SegmentHandler{Store: store, MaxBytes: 100, Ingress: ingress, Log: quietLog()})
 	hc := h2Client(t, p.EdgedFiles())
-	edge := map[string]string{transport.HeaderPeerID: "edge-val23", transport.HeaderSessionID: "s-1", transport.HeaderTargetPeer: "peer-val23"}
+	edge := map[string]string{transport.HeaderPeerID: "edge-val23", transport.HeaderSessionID: "11111111-1111-4111-8111-111111111111", transport.HeaderTargetPeer: "peer-val23"}
 
 	tests := []struct {
 		name   string
@@ -69,7 +69,7 @@ func TestSegmentHandler_Answers(t *testing.T) {
 	}{
 		{"new segment", "/v1/segments/seg-1", "hello", 5, edge, http.StatusCreated, ""},
 		{"redelivery", "/v1/segments/seg-1", "hello", 5, edge, http.StatusOK, ""},
-		{"session only", "/v1/segments/seg-2", "abc", 3, map[string]string{transport.HeaderSessionID: "old-session"}, http.StatusCreated, ""},
+		{"session only", "/v1/segments/seg-2", "abc", 3, map[string]string{transport.HeaderSessionID: "22222222-2222-4222-8222-222222222222"}, http.StatusCreated, ""},
 		{"spoofed peer id", "/v1/segments/seg-3", "x", 1, map[string]string{transport.HeaderPeerID: "edge-b"}, http.StatusForbidden, `contradicts the client certificate identity \"edge-val23\"`},
 		{"no identity at all", "/v1/segments/seg-4", "x", 1, nil, http.StatusBadRequest, "Edge-Peer-Id or Edge-Session-Id is required"},
 		{"bad id", "/v1/segments/a%20b", "x", 1, edge, http.StatusBadRequest, "bad segment id"},
@@ -91,19 +91,19 @@ func TestSegmentHandler_Answers(t *testing.T) {
 	}
 
 	total, byPeer := ingress.Snapshot()
-	if diff := cmp.Diff(map[string]int64{"edge-val23": 10, "old-session": 3}, byPeer); diff != "" {
+	if diff := cmp.Diff(map[string]int64{"edge-val23": 10, "session:22222222-2222-4222-8222-222222222222": 3}, byPeer); diff != "" {
 		t.Errorf("credited (-want +got):\n%s", diff)
 	}
 	if total != 13 {
 		t.Errorf("total = %d, want 13", total)
 	}
 	got, _ := store.get("seg-1")
-	want := transport.Incoming{ID: "seg-1", Payload: []byte("hello"), FromPeer: "edge-val23", Session: "s-1", TargetPeer: "peer-val23", Identity: "edge-val23"}
+	want := transport.Incoming{ID: "seg-1", Payload: []byte("hello"), FromPeer: "edge-val23", Session: "11111111-1111-4111-8111-111111111111", TargetPeer: "peer-val23", Identity: "edge-val23"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stored seg-1 (-want +got):\n%s", diff)
 	}
 	got, _ = store.get("seg-2")
-	want = transport.Incoming{ID: "seg-2", Payload: []byte("abc"), FromPeer: "edge-val23", Session: "old-session", Identity: "old-session"}
+	want = transport.Incoming{ID: "seg-2", Payload: []byte("abc"), FromPeer: "edge-val23", Session: "22222222-2222-4222-8222-222222222222", Identity: "session:22222222-2222-4222-8222-222222222222"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stored seg-2: from_peer falls back to the certificate, credit to the session (-want +got):\n%s", diff)
 	}
@@ -170,9 +170,9 @@ func TestSegmentHandler_PeerConnectionsShareACounter(t *testing.T) {
 	ingress := &transport.Attribution{}
 	addr := serve(t, p.PeerFiles(), &transport.SegmentHandler{Store: &memStore{}, Ingress: ingress, Log: quietLog()})
 	ctx := context.Background()
-	c1 := newClient(t, p.EdgedFiles(), "edge-val23", "s1")
-	c2 := newClient(t, p.EdgedFiles(), "edge-val23", "s2")
-	cb := newClient(t, other.Files(p.CA), "edge-b", "s3")
+	c1 := newClient(t, p.EdgedFiles(), "edge-val23", "33333333-3333-4333-8333-333333333333")
+	c2 := newClient(t, p.EdgedFiles(), "edge-val23", "55555555-5555-4555-8555-555555555555")
+	cb := newClient(t, other.Files(p.CA), "edge-b", "66666666-6666-4666-8666-666666666666")
 	for i, s := range []struct {
 		c    *transport.Client
 		size int

@@ -77,7 +77,12 @@ func serve(t *testing.T, files transport.TLSFiles, h http.Handler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.NewTextHandler(io.Discard, nil), slog.LevelWarn)}
+	srv := &http.Server{Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.NewTextHandler(io.Discard, nil), slog.LevelWarn),
+		// 16 KiB frames: Go's HTTP/2 client sizes each request's write
+		// buffer by the server's frame size (512 KiB with the default
+		// 1 MiB), which would hide the server's own memory in the tests
+		// that measure it.
+		HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10}}
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTLS(ln, "", "") }()
 	t.Cleanup(func() {

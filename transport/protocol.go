@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Protocol headers.
@@ -42,3 +43,55 @@ func ValidateID(id string) error {
 	}
 	return nil
 }
+
+// SessionKeyPrefix is the namespace of the series credited to a legacy
+// sender by its session id (DESIGN.md §3): "session:<uuid>" can never be a
+// peer id, nor the overflow series.
+const SessionKeyPrefix = "session:"
+
+// MaxSessionIDLen is the length of a session id: a UUID in its 36-character
+// hyphenated form.
+const MaxSessionIDLen = 36
+
+// ErrBadSession is wrapped by every session id validation error.
+var ErrBadSession = errors.New("bad session id")
+
+var sessionPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// ValidateSessionID checks that an Edge-Session-Id is a UUID in its
+// hyphenated 36-character form.
+func ValidateSessionID(s string) error {
+	switch {
+	case len(s) > MaxSessionIDLen:
+		return fmt.Errorf("%w: %d characters, want a %d-character UUID", ErrBadSession, len(s), MaxSessionIDLen)
+	case !sessionPattern.MatchString(s):
+		return fmt.Errorf("%w: %q is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", ErrBadSession, s)
+	}
+	return nil
+}
+
+// SessionKey is the attribution key of a valid session id.
+func SessionKey(session string) string { return SessionKeyPrefix + strings.ToLower(session) }
+
+// KeyKind says what an attribution key is: KindPeer, KindSession or
+// KindOverflow.
+func KeyKind(key string) string {
+	switch {
+	case key == OverflowPeer:
+		return KindOverflow
+	case strings.HasPrefix(key, SessionKeyPrefix):
+		return KindSession
+	}
+	return KindPeer
+}
+
+// Kinds of attribution keys.
+const (
+	KindPeer     = "peer"
+	KindSession  = "session"
+	KindOverflow = "overflow"
+)
+
+// ReservedIdentity reports a peer id that a certificate must not claim:
+// one in the session namespace or the overflow series.
+func ReservedIdentity(id string) bool { return KeyKind(id) != KindPeer }

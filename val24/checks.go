@@ -17,6 +17,7 @@ import (
 	"edgelab/labs/labrun"
 	"edgelab/labs/verify"
 	"edgelab/peer/received"
+	"edgelab/transport"
 )
 
 // CheckDef is one row of the lab's check matrix.
@@ -35,7 +36,7 @@ var Checks = []CheckDef{
 	{
 		ID: "VAL24-02", Scenario: SA, Label: "legacy sender by session id",
 		Description: "A sender without Edge-Peer-Id is attributed to its Edge-Session-Id",
-		Criterion:   "the legacy sender's PUTs were accepted and ingress.by_peer[its session id] equals their bytes; no series for its certificate identity",
+		Criterion:   "the legacy sender's PUTs were accepted and ingress.by_peer[session:<its session id>] equals their bytes and key_kinds names it a session; no series for its certificate identity",
 		Eval:        checkLegacy,
 	},
 	{
@@ -187,9 +188,16 @@ func checkIngressExact(r *Recorded) (labrun.Outcome, error) {
 			conns[s.Sender][s.LocalAddr] = true
 		}
 	}
+	want.KeyKinds = map[string]string{}
+	for k := range want.ByPeer {
+		want.KeyKinds[k] = transport.KeyKind(k)
+	}
 	got := r.Status.Ingress
 	if got.ByPeer == nil {
 		got.ByPeer = map[string]int64{}
+	}
+	if got.KeyKinds == nil {
+		got.KeyKinds = map[string]string{}
 	}
 	f.diff("status ingress against the accepted PUTs", want, got)
 	var parts []string
@@ -236,17 +244,21 @@ func checkLegacy(r *Recorded) (labrun.Outcome, error) {
 	if n == 0 {
 		f.add("sends.json holds no PUT of the legacy sender")
 	}
-	got, ok := r.Status.Ingress.ByPeer[p.Session]
+	key := transport.SessionKey(p.Session)
+	got, ok := r.Status.Ingress.ByPeer[key]
 	if !ok || got != want {
-		f.add("ingress.by_peer[%q]: got %d (present=%v), want %d", p.Session, got, ok, want)
+		f.add("ingress.by_peer[%q]: got %d (present=%v), want %d", key, got, ok, want)
+	}
+	if kind := r.Status.Ingress.KeyKinds[key]; kind != transport.KindSession {
+		f.add("ingress.key_kinds[%q]: got %q, want %q", key, kind, transport.KindSession)
 	}
 	for _, id := range []string{p.Cert, ""} {
 		if v, ok := r.Status.Ingress.ByPeer[id]; ok {
 			f.add("ingress.by_peer has a series %q (%d bytes): the legacy sender must be known by its session id only", id, v)
 		}
 	}
-	return f.outcome(fmt.Sprintf("%s=%dB from %d PUTs", p.Session, got, n),
-		map[string]any{"session": p.Session, "want_bytes": want, "got_bytes": got}), nil
+	return f.outcome(fmt.Sprintf("%s=%dB from %d PUTs", key, got, n),
+		map[string]any{"session": p.Session, "key": key, "want_bytes": want, "got_bytes": got}), nil
 }
 
 func checkSpoof(r *Recorded) (labrun.Outcome, error) {

@@ -17,6 +17,7 @@ import (
 	"edgelab/labs/harness"
 	"edgelab/labs/labrun"
 	"edgelab/peer/received"
+	"edgelab/transport"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -32,6 +33,9 @@ func send(sender, peerID, session, localAddr, id string, bytes int64, code int, 
 	return Send{Sender: sender, PeerID: peerID, Session: session, LocalAddr: localAddr, ID: id, Bytes: bytes, Code: code, Phase: phase}
 }
 
+// legacySession is the legacy sender's session id in the plan.
+var legacySession = planOf("legacy").Session
+
 // ingressEvidence is S-A evidence in which everything holds.
 func ingressEvidence() *Recorded {
 	r := recorded(SA)
@@ -41,13 +45,14 @@ func ingressEvidence() *Recorded {
 		send(Sender1, Sender1, "s1", "127.0.0.1:1003", "c", 102, 201, PhaseSend),
 		send(Sender2, Sender2, "s2", "127.0.0.1:2001", "d", 300, 201, PhaseSend),
 		send(Sender2, Sender2, "s2", "127.0.0.1:2002", "e", 301, 201, PhaseSend),
-		send("legacy", "", "val24-legacy-session", "127.0.0.1:3001", "f", 500, 201, PhaseSend),
+		send("legacy", "", legacySession, "127.0.0.1:3001", "f", 500, 201, PhaseSend),
 		send("spoof", Sender1, "s2", "127.0.0.1:4001", "g", 700, 403, PhaseSpoof),
 		send(Sender1, Sender1, "s1", "127.0.0.1:1002", "a", 100, 200, PhaseRedeliver),
 	}
-	ingress := api.Ingress{Bytes: 1504, ByPeer: map[string]int64{Sender1: 403, Sender2: 601, "val24-legacy-session": 500}}
+	ingress := api.Ingress{Bytes: 1504, ByPeer: map[string]int64{Sender1: 403, Sender2: 601, transport.SessionKey(legacySession): 500}}
+	ingress.KeyKinds = map[string]string{Sender1: transport.KindPeer, Sender2: transport.KindPeer, transport.SessionKey(legacySession): transport.KindSession}
 	r.Status.Ingress = ingress
-	r.Statuses[FileStatusPreSpoof] = api.Status{Ingress: api.Ingress{Bytes: 1404, ByPeer: map[string]int64{Sender1: 303, Sender2: 601, "val24-legacy-session": 500}}}
+	r.Statuses[FileStatusPreSpoof] = api.Status{Ingress: api.Ingress{Bytes: 1404, ByPeer: map[string]int64{Sender1: 303, Sender2: 601, transport.SessionKey(legacySession): 500}}}
 	r.Statuses[FileStatusSpoofed] = r.Statuses[FileStatusPreSpoof]
 	return r
 }
@@ -70,7 +75,7 @@ func TestChecks_Ingress(t *testing.T) {
 		{"spoof accepted", checkSpoof, func(r *Recorded) { r.Sends[6].Code = 201 }, false, "want 403"},
 		{"spoof credited", checkSpoof, func(r *Recorded) {
 			st := r.Statuses[FileStatusSpoofed]
-			st.Ingress = api.Ingress{Bytes: 2104, ByPeer: map[string]int64{Sender1: 1003, Sender2: 601, "val24-legacy-session": 500}}
+			st.Ingress = api.Ingress{Bytes: 2104, ByPeer: map[string]int64{Sender1: 1003, Sender2: 601, transport.SessionKey(legacySession): 500}}
 			r.Statuses[FileStatusSpoofed] = st
 		}, false, "ingress after the spoofed PUTs"},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"edgelab/edged/api"
+	"edgelab/transport"
 )
 
 // seriesKey names one series: the metric name and its labels, sorted, as
@@ -99,7 +100,7 @@ func seriesFromStatus(st api.Status) map[string]int64 {
 		out["daily_remaining_bytes"] = *st.DailyRemainingBytes
 	}
 	for id, n := range st.Ingress.ByPeer {
-		out[seriesKey("ingress_bytes_by_peer_total", peerID, id)] = n
+		out[seriesKey("ingress_bytes_by_peer_total", peerID, id, "key_kind", transport.KeyKind(id))] = n
 	}
 	for id, p := range st.Peers {
 		out[seriesKey("delivered_bytes_total", peerID, id)] = p.DeliveredBytes

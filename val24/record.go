@@ -14,6 +14,7 @@ import (
 	"edgelab/labs/harness"
 	"edgelab/labs/labrun"
 	"edgelab/peer/received"
+	"edgelab/transport"
 )
 
 // VAL24's own files in a scenario's evidence directory <evidence>/<S-X>/;
@@ -89,12 +90,12 @@ type Send struct {
 func (s Send) Accepted() bool { return s.Code == 201 || s.Code == 200 }
 
 // Credited is the identity the bytes of an accepted send belong to: the
-// declared peer id, else the session id.
+// declared peer id, else the session's key, "session:<uuid>".
 func (s Send) Credited() string {
 	if s.PeerID != "" {
 		return s.PeerID
 	}
-	return s.Session
+	return transport.SessionKey(s.Session)
 }
 
 // KillRecord is S-C's kill -9.

@@ -82,12 +82,13 @@ const (
 
 // SenderPlans are S-A's sending parties, in the order they start.
 var SenderPlans = []SenderPlan{
-	{Name: Sender1, Cert: Sender1, PeerID: Sender1, Session: "val24-sender-1-session", Conns: 3, PerConn: 4, Base: 100, Phase: PhaseSend},
-	{Name: Sender2, Cert: Sender2, PeerID: Sender2, Session: "val24-sender-2-session", Conns: 2, PerConn: 4, Base: 300, Phase: PhaseSend},
-	// An old client: no Edge-Peer-Id, so it is known by its session id.
-	{Name: "legacy", Cert: LegacySender, Session: "val24-legacy-session", Conns: 2, PerConn: 3, Base: 500, Phase: PhaseSend},
+	{Name: Sender1, Cert: Sender1, PeerID: Sender1, Session: "a24a0001-0000-4000-8000-000000000001", Conns: 3, PerConn: 4, Base: 100, Phase: PhaseSend},
+	{Name: Sender2, Cert: Sender2, PeerID: Sender2, Session: "a24a0002-0000-4000-8000-000000000002", Conns: 2, PerConn: 4, Base: 300, Phase: PhaseSend},
+	// An old client: no Edge-Peer-Id, so it is known by its session id, as
+	// "session:<uuid>" (transport.SessionKey).
+	{Name: "legacy", Cert: LegacySender, Session: "a24a0003-0000-4000-8000-000000000003", Conns: 2, PerConn: 3, Base: 500, Phase: PhaseSend},
 	// sender-2's certificate declaring sender-1: must be refused, 403.
-	{Name: "spoof", Cert: Sender2, PeerID: Sender1, Session: "val24-sender-2-session", Conns: 1, PerConn: 2, Base: 700, Phase: PhaseSpoof},
+	{Name: "spoof", Cert: Sender2, PeerID: Sender1, Session: "a24a0002-0000-4000-8000-000000000002", Conns: 1, PerConn: 2, Base: 700, Phase: PhaseSpoof},
 }
 
 // Send phases of S-A.

@@ -125,8 +125,13 @@ const (
 
 // Ingress is what edged's listener received, attributed per sender.
 type Ingress struct {
-	Bytes  int64            `json:"bytes"`
+	Bytes int64 `json:"bytes"`
+	// ByPeer is keyed by the credited identity: a peer id, a legacy
+	// sender's "session:<uuid>", or "_overflow".
 	ByPeer map[string]int64 `json:"by_peer"`
+	// KeyKinds says what each key of ByPeer is: "peer", "session" or
+	// "overflow" (transport.KeyKind).
+	KeyKinds map[string]string `json:"key_kinds"`
 }
 
 // Status is the answer of GET /v1/relay/status.
@@ -155,6 +160,19 @@ type Status struct {
 	// Listen is the address the segment listener is bound to (the real
 	// port when edge.toml says port 0); empty without a listener.
 	Listen string `json:"listen,omitempty"`
+	// Listener is what the segment listener holds now; absent without one.
+	Listener *ListenerStatus `json:"listener,omitempty"`
+}
+
+// ListenerStatus is the segment listener's connections and bodies in flight
+// (DESIGN.md §3, "Hostile senders").
+type ListenerStatus struct {
+	Conns            int64 `json:"conns"`             // authenticated connections open
+	Handshakes       int64 `json:"handshakes"`        // TLS handshakes in progress
+	Refused          int64 `json:"refused"`           // connections closed because a cap was reached
+	HandshakesFailed int64 `json:"handshakes_failed"` // failed or timed out
+	Bodies           int64 `json:"bodies"`            // request bodies being read
+	BodyBytes        int64 `json:"body_bytes"`        // bytes those bodies hold, within the budget
 }
 
 // Segment is one ledger row as GET /v1/ledger and `edged ledger dump` show it.

@@ -180,13 +180,20 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 			BlockedOversize: blocked,
 		},
 		Peers:              map[string]api.PeerStatus{},
-		Ingress:            api.Ingress{Bytes: total, ByPeer: ingress},
+		Ingress:            api.Ingress{Bytes: total, ByPeer: ingress, KeyKinds: keyKinds(ingress)},
 		ExecutorCycles:     d.executor.Cycles(),
 		LastCycleThrottled: d.executor.LastCycleThrottled(),
 		Listen:             d.listenAddr,
 	}
 	out.DailyRemainingBytes, out.DailyWindowStart = quotaFigures(st)
 	out.Quota = quotaWindow(st)
+	if d.segListener != nil {
+		ls := d.segListener.Stats()
+		out.Listener = &api.ListenerStatus{
+			Conns: ls.Conns, Handshakes: ls.Handshakes, Refused: ls.Refused, HandshakesFailed: ls.Failed,
+			Bodies: d.segHandler.Bodies(), BodyBytes: d.segHandler.InFlightBytes(),
+		}
+	}
 	peer := func(id string) api.PeerStatus {
 		p := out.Peers[id]
 		c := peerCounts[id]
@@ -469,4 +476,13 @@ func apiDecision(e bandwidth.JournalEntry) api.Decision {
 		d.Settings = &b
 	}
 	return d
+}
+
+// keyKinds names the kind of every attribution key (DESIGN.md §3).
+func keyKinds(byPeer map[string]int64) map[string]string {
+	kinds := make(map[string]string, len(byPeer))
+	for k := range byPeer {
+		kinds[k] = transport.KeyKind(k)
+	}
+	return kinds
 }

@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/net/netutil"
 
 	"edgelab/edged/audit"
 	"edgelab/edged/bandwidth"
@@ -34,8 +32,16 @@ const settingNodeID = "node_id"
 // insertPoll is how soon segments seeded by another process are noticed.
 const insertPoll = 50 * time.Millisecond
 
-// MaxInboundConns caps the connections the segment listener serves at once.
-const MaxInboundConns = 256
+// MaxInboundConns caps the authenticated connections the segment listener
+// serves at once.
+const MaxInboundConns = transport.DefaultMaxConns
+
+// MaxHandshakes caps the connections still in their TLS handshake, each
+// given HandshakeTimeout; beyond it new connections are closed at once.
+const MaxHandshakes = transport.DefaultMaxHandshakes
+
+// HandshakeTimeout is how long a connection has to authenticate.
+const HandshakeTimeout = transport.DefaultHandshakeTimeout
 
 // RelayInFlight is how many segments the executor keeps admitted and not
 // yet recorded (relay.Executor.InFlight): enough deliveries under way to
@@ -81,6 +87,9 @@ type Daemon struct {
 	maxPeers int
 	// listenAddr is where the segment listener is bound ("" without one).
 	listenAddr string
+	// segListener and segHandler serve segments (nil without a listener).
+	segListener *transport.Listener
+	segHandler  *transport.SegmentHandler
 
 	// mu serialises bandwidth changes so each audit event's "previous" is
 	// the setting it replaced.
@@ -193,7 +202,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 
 	// Bind every TCP port before serving any, so a busy port fails the start
 	// cleanly.
-	var segListener, metricsListener net.Listener
+	var metricsListener net.Listener
 	if cfg.Listen != "" {
 		serverTLS, err := files.ServerConfig()
 		if err != nil {
@@ -204,12 +213,16 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 			return nil, fmt.Errorf("segment listener: %w", err)
 		}
 		// Every open connection holds a descriptor and a goroutine until
-		// its timeouts expire; the cap keeps a flood of them from taking
+		// its timeouts expire; the caps keep a flood of them from taking
 		// the descriptors the ledger, the control socket and deliveries
-		// need. Connections beyond it wait in the listen backlog.
-		segListener = tls.NewListener(netutil.LimitListener(l, MaxInboundConns), serverTLS)
+		// need. Authenticated connections and handshakes in progress have
+		// budgets of their own, so connections that never authenticate
+		// cannot starve the peers that do (DESIGN.md §3).
+		d.segListener = transport.NewListener(l, serverTLS, transport.ListenerLimits{
+			MaxConns: MaxInboundConns, MaxHandshakes: MaxHandshakes, HandshakeTimeout: HandshakeTimeout,
+		}, log.With("component", "listener"))
 		d.listenAddr = l.Addr().String()
-		closers = append(closers, func() { segListener.Close() })
+		closers = append(closers, func() { d.segListener.Close() })
 	}
 	if cfg.MetricsListen != "" {
 		if metricsListener, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -241,12 +254,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 
 	ctlServer := control.NewServer(control.NewHandler(d, metricsHandler, log.With("component", "control")), log)
 	d.serve(ctlServer, ctlListener, "control")
-	if segListener != nil {
-		h := &transport.SegmentHandler{
+	if d.segListener != nil {
+		d.segHandler = &transport.SegmentHandler{
 			Store: d, MaxBytes: cfg.Relay.MaxSegmentBytes, Ingress: d.ingress,
 			Log: log.With("component", "listener"),
 		}
-		d.serve(newServer(h, log), segListener, "segments")
+		d.serve(newServer(d.segHandler, log), d.segListener, "segments")
 	}
 	if metricsListener != nil {
 		mux := http.NewServeMux()
@@ -288,7 +301,10 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Each stream may hold a handler goroutine and a body buffer: the
+		// cap bounds them per connection (the body budget bounds bytes).
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: transport.MaxConcurrentStreams},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"edgelab/edged/api"
 	"edgelab/edged/config"
+	"edgelab/transport"
 )
 
 // capStatus is a status at the cap of maxPeers: maxPeers sender ids plus
@@ -47,7 +48,7 @@ func wantSeries(st api.Status) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	for _, id := range slices.Sorted(maps.Keys(st.Ingress.ByPeer)) {
-		add(`ingress_bytes_by_peer_total{peer_id=%q} %d`, id, st.Ingress.ByPeer[id])
+		add(`ingress_bytes_by_peer_total{key_kind=%q,peer_id=%q} %d`, transport.KeyKind(id), id, st.Ingress.ByPeer[id])
 	}
 	for _, id := range slices.Sorted(maps.Keys(st.Peers)) {
 		p := st.Peers[id]

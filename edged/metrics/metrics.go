@@ -20,6 +20,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"edgelab/edged/api"
+	"edgelab/transport"
 )
 
 // StatusFunc returns the daemon's current status.
@@ -29,6 +30,8 @@ type StatusFunc func(ctx context.Context) (api.Status, error)
 const (
 	AttrPeerID = "peer_id"
 	AttrState  = "state"
+	// AttrKeyKind says what an ingress key is: peer, session or overflow.
+	AttrKeyKind = "key_kind"
 )
 
 type handler struct {
@@ -102,7 +105,7 @@ func (h *handler) register(m metric.Meter) error {
 		return g
 	}
 	ingress := counter("ingress-bytes", "By", "Bytes of segments accepted by the segment listener, all senders.")
-	ingressByPeer := counter("ingress-bytes-by-peer", "By", "Bytes of segments accepted by the segment listener, per sender peer id (session id when none was sent).")
+	ingressByPeer := counter("ingress-bytes-by-peer", "By", "Bytes of segments accepted by the segment listener, per sender key: the peer id, session:<uuid> when none was sent, or _overflow (attribute key_kind).")
 	deliveredBytes := counter("delivered-bytes", "By", "Bytes of segments delivered, per target peer.")
 	deliveredSegs := counter("delivered-segments", "{segment}", "Segments delivered, per target peer.")
 	throttles := counter("throttle-count", "{deferral}", "Segments deferred because the token bucket held too few tokens.")
@@ -127,7 +130,8 @@ func (h *handler) register(m metric.Meter) error {
 		st := h.snap
 		o.ObserveInt64(ingress, st.Ingress.Bytes)
 		for _, id := range slices.Sorted(maps.Keys(st.Ingress.ByPeer)) {
-			o.ObserveInt64(ingressByPeer, st.Ingress.ByPeer[id], peerAttr(id))
+			o.ObserveInt64(ingressByPeer, st.Ingress.ByPeer[id], metric.WithAttributes(
+				attribute.String(AttrPeerID, id), attribute.String(AttrKeyKind, transport.KeyKind(id))))
 		}
 		for _, id := range slices.Sorted(maps.Keys(st.Peers)) {
 			p := st.Peers[id]

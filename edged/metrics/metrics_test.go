@@ -107,8 +107,8 @@ func TestExpositionMatchesStatus(t *testing.T) {
 		`delivered_segments_total{peer_id="peer-b"} 1`,
 		`delivered_segments_total{peer_id="peer-val23"} 2`,
 		`executor_cycles_total 12`,
-		`ingress_bytes_by_peer_total{peer_id="a"} 192`,
-		`ingress_bytes_by_peer_total{peer_id="b"} 64`,
+		`ingress_bytes_by_peer_total{key_kind="peer",peer_id="a"} 192`,
+		`ingress_bytes_by_peer_total{key_kind="peer",peer_id="b"} 64`,
 		`ingress_bytes_total 256`,
 		`quota_drop_count_by_peer_total{peer_id="peer-val23"} 4`,
 		`quota_drop_count_total 4`,
@@ -173,7 +173,7 @@ func TestSeriesFollowStatus(t *testing.T) {
 			ingress = append(ingress, s)
 		}
 	}
-	want := []string{`ingress_bytes_by_peer_total{peer_id="new"} 20`, `ingress_bytes_total 30`}
+	want := []string{`ingress_bytes_by_peer_total{key_kind="peer",peer_id="new"} 20`, `ingress_bytes_total 30`}
 	if diff := cmp.Diff(want, ingress); diff != "" {
 		t.Errorf("ingress series mismatch (-want +got):\n%s\n%s", diff, body)
 	}

@@ -30,7 +30,7 @@ var ignoreReceivedAt = cmpopts.IgnoreFields(received.Segment{}, "ReceivedAt")
 
 func TestDeliver_RedeliveryIsIdempotent(t *testing.T) {
 	l := startPeer(t, nil)
-	c := l.client(t, l.tls.EdgedFiles(), "edge-val23", "session-1")
+	c := l.client(t, l.tls.EdgedFiles(), "edge-val23", "11111111-1111-4111-8111-111111111111")
 	ctx := context.Background()
 	payload := labsetup.Payload("val23-sa-001", 64)
 
@@ -47,7 +47,7 @@ func TestDeliver_RedeliveryIsIdempotent(t *testing.T) {
 		PeerID: peerID,
 		Segments: []received.Segment{{
 			ID: "val23-sa-001", Bytes: 64, SHA256: labsetup.PayloadSHA256("val23-sa-001", 64),
-			FromPeer: "edge-val23", Session: "session-1", TargetPeer: peerID, Deliveries: 2,
+			FromPeer: "edge-val23", Session: "11111111-1111-4111-8111-111111111111", TargetPeer: peerID, Deliveries: 2,
 		}},
 		// Both bodies crossed the wire: ingress counts bytes, not segments.
 		Ingress: received.Ingress{Bytes: 128, ByPeer: map[string]int64{"edge-val23": 128}},
@@ -228,13 +228,13 @@ func TestRoutes(t *testing.T) {
 // session id; from_peer still names its certificate.
 func TestIngress_SessionFallback(t *testing.T) {
 	l := startPeer(t, nil)
-	c := l.client(t, l.tls.EdgedFiles(), "", "3f9c-session")
+	c := l.client(t, l.tls.EdgedFiles(), "", "22222222-2222-4222-8222-222222222222")
 	if _, err := l.deliver(context.Background(), c, "old-1", make([]byte, 40)); err != nil {
 		t.Fatal(err)
 	}
 	ev := l.fileEvidence(t)
 	got := []any{ev.Segments[0].FromPeer, ev.Segments[0].Session, ev.Ingress}
-	want := []any{"edge-val23", "3f9c-session", received.Ingress{Bytes: 40, ByPeer: map[string]int64{"3f9c-session": 40}}}
+	want := []any{"edge-val23", "22222222-2222-4222-8222-222222222222", received.Ingress{Bytes: 40, ByPeer: map[string]int64{"session:22222222-2222-4222-8222-222222222222": 40}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("[from_peer session ingress] (-want +got):\n%s", diff)
 	}
@@ -245,9 +245,9 @@ func TestIngress_SessionFallback(t *testing.T) {
 func TestIngress_TwoConnectionsOnePeer(t *testing.T) {
 	l := startPeer(t, nil)
 	ctx := context.Background()
-	conn1 := l.client(t, l.tls.EdgedFiles(), "edge-val23", "s1")
-	conn2 := l.client(t, l.tls.EdgedFiles(), "edge-val23", "s2")
-	other := l.client(t, l.issue(t, "edge-b", "edge-b", labsetup.CertOptions{}), "edge-b", "s3")
+	conn1 := l.client(t, l.tls.EdgedFiles(), "edge-val23", "33333333-3333-4333-8333-333333333333")
+	conn2 := l.client(t, l.tls.EdgedFiles(), "edge-val23", "55555555-5555-4555-8555-555555555555")
+	other := l.client(t, l.issue(t, "edge-b", "edge-b", labsetup.CertOptions{}), "edge-b", "66666666-6666-4666-8666-666666666666")
 
 	var mu sync.Mutex
 	localAddrs := map[string]bool{}
@@ -329,7 +329,7 @@ func TestEvidence_ValidJSONUnderConcurrentDeliveries(t *testing.T) {
 	// Four connections, 50 concurrent streams each.
 	clients := make([]*transport.Client, 4)
 	for i := range clients {
-		clients[i] = l.client(t, l.tls.EdgedFiles(), "edge-val23", fmt.Sprintf("s%d", i))
+		clients[i] = l.client(t, l.tls.EdgedFiles(), "edge-val23", fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

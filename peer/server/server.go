@@ -133,9 +133,11 @@ func Start(opts Options) (*Server, error) {
 		IdleTimeout:       120 * time.Second,
 		// Go's default HTTP/2 windows stall a sender of large segments
 		// waiting for window updates; these let a 1 MiB segment flow.
-		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerConnection: 16 << 20, MaxReceiveBufferPerStream: 4 << 20},
-		// Refused handshakes (no certificate, unknown CA, expired, TLS 1.2)
-		// land here: keep them in the peer's log as evidence.
+		// MaxConcurrentStreams is edged's cap: each stream may hold a
+		// handler and a body buffer.
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerConnection: 16 << 20, MaxReceiveBufferPerStream: 4 << 20,
+			MaxConcurrentStreams: transport.MaxConcurrentStreams},
+		// Errors of the HTTP server itself land here.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", opts.Listen)
@@ -145,8 +147,11 @@ func Start(opts Options) (*Server, error) {
 	s.ln = ln
 	go func() {
 		defer close(s.done)
-		// ServeTLS takes the certificates from TLSConfig and enables HTTP/2.
-		err := s.http.ServeTLS(ln, "", "")
+		// edged's listener: handshakes under a short deadline in a budget
+		// of their own, the cap on authenticated connections. Refused
+		// handshakes (no certificate, unknown CA, expired, TLS 1.2) are
+		// logged there as "TLS handshake error", evidence in the peer's log.
+		err := s.http.Serve(transport.NewListener(ln, tlsCfg, transport.ListenerLimits{}, log.With("component", "listener")))
 		if !errors.Is(err, http.ErrServerClosed) {
 			s.serveMu.Lock()
 			s.err = err

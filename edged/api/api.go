@@ -120,6 +120,8 @@ type Status struct {
 	// Listen is the address the segment listener is bound to (the real
 	// port when edge.toml says port 0); empty without a listener.
 	Listen string `json:"listen,omitempty"`
+	// Clock is ClockSystem, or ClockLab under edged run --lab-clock.
+	Clock string `json:"clock"`
 }
 
 // Segment is one ledger row as GET /v1/ledger and `edged ledger dump` show it.
@@ -156,6 +158,9 @@ type Attempt struct {
 	EndedAt   time.Time `json:"ended_at"`
 	Outcome   string    `json:"outcome"` // AttemptDelivered or AttemptFailed
 	Error     string    `json:"error,omitempty"`
+	// Round is 1, and one more after each requeue (AttemptRequeued ends
+	// a round; attempt numbers start at 1 again in the next).
+	Round int `json:"round,omitempty"`
 }
 
 // Decision kinds in the limiter's journal.

@@ -162,6 +162,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		ExecutorCycles:     d.executor.Cycles(),
 		LastCycleThrottled: d.executor.LastCycleThrottled(),
 		Listen:             d.listenAddr,
+		Clock:              d.clockName(),
 	}
 	out.DailyRemainingBytes, out.DailyWindowStart = quotaFigures(st)
 	peer := func(id string) api.PeerStatus {
@@ -323,8 +324,9 @@ func apiSegment(s ledger.Segment) api.Segment {
 		t := s.DeliveredAt
 		a.DeliveredAt = &t
 	}
+	rounds := ledger.Rounds(s.History)
 	for i, h := range s.History {
-		a.History[i] = api.Attempt{Attempt: h.Attempt, StartedAt: h.StartedAt, EndedAt: h.EndedAt, Outcome: string(h.Outcome), Error: h.Error}
+		a.History[i] = api.Attempt{Attempt: h.Attempt, StartedAt: h.StartedAt, EndedAt: h.EndedAt, Outcome: string(h.Outcome), Error: h.Error, Round: rounds[i]}
 	}
 	return a
 }

@@ -25,6 +25,7 @@ import (
 	"edgelab/edged/ledger"
 	"edgelab/edged/metrics"
 	"edgelab/edged/relay"
+	"edgelab/internal/clock"
 	"edgelab/transport"
 )
 
@@ -68,6 +69,7 @@ const shutdownGrace = 5 * time.Second
 type Daemon struct {
 	cfg       config.Config
 	log       *slog.Logger
+	clock     clock.Clock // the one clock of the daemon (clock.go)
 	nodeID    string
 	sessionID string
 
@@ -109,6 +111,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		log = slog.Default()
 	}
 	d := &Daemon{cfg: cfg, log: log, sessionID: uuid.NewString(), errc: make(chan error, 8)}
+	d.clock = newClock(cfg, log)
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -142,7 +145,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	d.limits = bandwidth.NewLimits(settings, bandwidth.Usage{WindowStart: usage.WindowStart, UsedBytes: usage.UsedBytes}, nil)
+	d.limits = bandwidth.NewLimits(settings, bandwidth.Usage{WindowStart: usage.WindowStart, UsedBytes: usage.UsedBytes}, d.clock.Now)
 	if err := d.bootPeers(ctx); err != nil {
 		return nil, err
 	}
@@ -204,6 +207,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		InFlightBytes: relayInFlightBytes,
 		OrderedUpTo:   relayOrderedUpTo,
 		InsertPoll:    insertPoll,
+		Now:           d.clock.Now,
 		Log:           log.With("component", "relay"),
 	}
 
@@ -228,6 +232,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		defer d.wg.Done()
 		d.executor.Run(execCtx)
 	}()
+	d.wakeOnClockMoves(execCtx)
 
 	// Stop on the caller's signal or the first server failure.
 	d.wg.Add(1)
@@ -348,7 +353,7 @@ func (d *Daemon) Put(ctx context.Context, in transport.Incoming) (bool, error) {
 	if _, ok := d.cfg.Peer(in.TargetPeer); !ok {
 		return false, &transport.BadSegmentError{Reason: fmt.Sprintf("unknown target peer %q", in.TargetPeer)}
 	}
-	created, err := d.ledger.InsertIfAbsent(ctx, time.Now(), ledger.New{ID: in.ID, TargetPeer: in.TargetPeer, Payload: in.Payload})
+	created, err := d.ledger.InsertReceived(ctx, d.clock.Now(), in.Identity, ledger.New{ID: in.ID, TargetPeer: in.TargetPeer, Payload: in.Payload})
 	if err != nil {
 		return false, err
 	}

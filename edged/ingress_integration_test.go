@@ -11,22 +11,25 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"edgelab/edged/api"
+	"edgelab/edged/config"
 	"edgelab/setup/labsetup"
 	"edgelab/transport"
 )
 
 // The hourly traffic survives a SIGKILL: the report after the restart holds
 // exactly the bytes each sender sent (redeliveries included, as the live
-// attribution counts them) and the bytes delivered to each target.
+// attribution counts them, beyond max_tracked_peers in _overflow as there)
+// and the bytes delivered to each target.
 func TestEdged_IngressReportSurvivesSIGKILL(t *testing.T) {
-	l := newTwoPeerLab(t, labsetup.DefaultConfigOptions(), nil)
+	l := newTwoPeerLab(t, labsetup.DefaultConfigOptions(), func(c *config.Config) { c.Ingress.MaxTrackedPeers = 2 })
 	l.start()
 	addr := l.status().Listen
 	require.NotEmpty(t, addr)
-	certs, err := labsetup.IssueClientCerts(l.tls.Dir, filepath.Join(l.dir, "senders"), labsetup.CertOptions{}, "sender-1", "sender-2")
+	certs, err := labsetup.IssueClientCerts(l.tls.Dir, filepath.Join(l.dir, "senders"), labsetup.CertOptions{}, "sender-1", "sender-2", "legacy")
 	require.NoError(t, err)
 	s1 := newSender(t, certs["sender-1"], "sender-1", "s1-session", 1).conns[0]
 	s2 := newSender(t, certs["sender-2"], "sender-2", "s2-session", 1).conns[0]
+	legacy := newSender(t, certs["legacy"], "", "made-up-session", 1).conns[0] // a third identity: _overflow
 	send := func(c *transport.Client, id, target string, size int) {
 		t.Helper()
 		_, err := c.Deliver(context.Background(), transport.Delivery{
@@ -41,12 +44,13 @@ func TestEdged_IngressReportSurvivesSIGKILL(t *testing.T) {
 	for i := range 2 {
 		send(s2, fmt.Sprintf("in-2-%d", i), "peer-b", 30)
 	}
-	l.waitFor("5 delivered", func() (bool, string) {
+	send(legacy, "in-3-0", "peer-b", 7)
+	l.waitFor("6 delivered", func() (bool, string) {
 		st := l.status()
-		return st.Segments.Delivered == 5, fmt.Sprintf("segments=%+v", st.Segments)
+		return st.Segments.Delivered == 6, fmt.Sprintf("segments=%+v", st.Segments)
 	})
 	live := l.status().Ingress
-	assert.Equal(t, map[string]int64{"sender-1": 400, "sender-2": 60}, live.ByPeer)
+	assert.Equal(t, map[string]int64{"sender-1": 400, "sender-2": 60, transport.OverflowPeer: 7}, live.ByPeer)
 
 	l.kill()
 	l.start()
@@ -62,10 +66,11 @@ func TestEdged_IngressReportSurvivesSIGKILL(t *testing.T) {
 		got[key{b.Peer, b.Kind}] = [2]int64{g[0] + b.Bytes, g[1] + b.Segments}
 	}
 	assert.Equal(t, map[key][2]int64{
-		{"sender-1", api.TrafficIngress}: {live.ByPeer["sender-1"], 4},
-		{"sender-2", api.TrafficIngress}: {live.ByPeer["sender-2"], 2},
-		{"peer-a", api.TrafficDelivered}: {300, 3},
-		{"peer-b", api.TrafficDelivered}: {60, 2},
+		{"sender-1", api.TrafficIngress}:             {live.ByPeer["sender-1"], 4},
+		{"sender-2", api.TrafficIngress}:             {live.ByPeer["sender-2"], 2},
+		{transport.OverflowPeer, api.TrafficIngress}: {live.ByPeer[transport.OverflowPeer], 1},
+		{"peer-a", api.TrafficDelivered}:             {300, 3},
+		{"peer-b", api.TrafficDelivered}:             {67, 3},
 	}, got)
 
 	// Bounds: the future holds nothing; a bad bound is refused by name.

@@ -79,6 +79,7 @@ type Daemon struct {
 	audit    *audit.Log
 	client   *transport.Client
 	ingress  *transport.Attribution
+	ingressK *ingressKeys // the sender names the ledger's ingress buckets use (ingress.go)
 	// listenAddr is where the segment listener is bound ("" without one).
 	listenAddr string
 
@@ -162,6 +163,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	}
 	d.client = &transport.Client{TLS: clientTLS, PeerID: d.nodeID, SessionID: d.sessionID}
 	d.ingress = &transport.Attribution{MaxPeers: cfg.Ingress.MaxTrackedPeers}
+	d.ingressK = newIngressKeys(cfg.Ingress.MaxTrackedPeers)
 
 	metricsHandler, err := metrics.New(d.Status)
 	if err != nil {
@@ -353,7 +355,7 @@ func (d *Daemon) Put(ctx context.Context, in transport.Incoming) (bool, error) {
 	if _, ok := d.cfg.Peer(in.TargetPeer); !ok {
 		return false, &transport.BadSegmentError{Reason: fmt.Sprintf("unknown target peer %q", in.TargetPeer)}
 	}
-	created, err := d.ledger.InsertReceived(ctx, d.clock.Now(), in.Identity, ledger.New{ID: in.ID, TargetPeer: in.TargetPeer, Payload: in.Payload})
+	created, err := d.ledger.InsertReceived(ctx, d.clock.Now(), d.ingressK.key(in.Identity), ledger.New{ID: in.ID, TargetPeer: in.TargetPeer, Payload: in.Payload})
 	if err != nil {
 		return false, err
 	}

@@ -44,12 +44,15 @@ func (d *Daemon) wakeOnClockMoves(ctx context.Context) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
+		moved := d.clock.Changed()
 		for {
-			moved := d.clock.Changed()
 			select {
 			case <-ctx.Done():
 				return
 			case <-moved:
+				// The next channel is taken before the wake: a move
+				// made after the wake closes it, so none is missed.
+				moved = d.clock.Changed()
 				d.executor.Wake()
 			}
 		}

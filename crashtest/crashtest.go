@@ -551,8 +551,11 @@ func (res Result) Violations() []string {
 // "" when it does not: the history is written in the transaction that
 // counts the attempt, so a kill can abandon an attempt but never leave one
 // counted and not in the history, nor the reverse. The ledger is new, so
-// every attempt was made with the history in place.
+// every attempt was made with the history in place. Only the current
+// round is compared with the row (ledger.CurrentRound): a requeue resets
+// the count and keeps the earlier rounds.
 func historyDisagrees(s ledger.Segment) string {
+	s.History = ledger.CurrentRound(s.History)
 	if len(s.History) != s.Attempts {
 		return fmt.Sprintf("counts %d attempts, its history holds %d: %+v", s.Attempts, len(s.History), s.History)
 	}

@@ -162,6 +162,8 @@ type Status struct {
 	Listen string `json:"listen,omitempty"`
 	// Listener is what the segment listener holds now; absent without one.
 	Listener *ListenerStatus `json:"listener,omitempty"`
+	// Clock is ClockSystem, or ClockLab under edged run --lab-clock.
+	Clock string `json:"clock"`
 }
 
 // ListenerStatus is the segment listener's connections and bodies in flight
@@ -209,6 +211,9 @@ type Attempt struct {
 	EndedAt   time.Time `json:"ended_at"`
 	Outcome   string    `json:"outcome"` // AttemptDelivered or AttemptFailed
 	Error     string    `json:"error,omitempty"`
+	// Round is 1, and one more after each requeue (AttemptRequeued ends
+	// a round; attempt numbers start at 1 again in the next).
+	Round int `json:"round,omitempty"`
 }
 
 // Decision kinds in the limiter's journal.

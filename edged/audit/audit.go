@@ -251,7 +251,12 @@ func (l *Log) AppendRevertible(ev Event) (revert func() error, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode audit event %s: %w", ev.Event, err)
 	}
-	line = append(line, '\n')
+	return l.appendLine(append(line, '\n'))
+}
+
+// appendLine writes one encoded line (with its newline) and syncs it, as
+// AppendRevertible does for every kind of event.
+func (l *Log) appendLine(line []byte) (revert func() error, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {

@@ -109,7 +109,7 @@ running daemon over its control socket.`,
 		SilenceUsage:  true,
 		Args:          noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageErr("missing command (run, relay or ledger)")
+			return usageErr("missing command (run, relay, ledger or ingress)")
 		},
 	}
 	root.Version = version.String()
@@ -142,12 +142,12 @@ running daemon over its control socket.`,
 		Short: "Inspect the segment ledger of a running daemon",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return usageErr("missing command (dump or history)")
+			return usageErr("missing command (dump, history or requeue)")
 		},
 	}
-	ledger.AddCommand(a.ledgerDumpCmd(), a.ledgerHistoryCmd())
+	ledger.AddCommand(a.ledgerDumpCmd(), a.ledgerHistoryCmd(), a.ledgerRequeueCmd())
 
-	root.AddCommand(a.runCmd(), relay, ledger)
+	root.AddCommand(a.runCmd(), relay, ledger, a.ingressCmd())
 	return root
 }
 

@@ -695,10 +695,10 @@ func TestCommandUsage(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{nil, ExitUsage, "edged: missing command (run, relay or ledger)\nRun 'edged --help' for usage.\n"},
+		{nil, ExitUsage, "edged: missing command (run, relay, ledger or ingress)\nRun 'edged --help' for usage.\n"},
 		{[]string{"bogus"}, ExitUsage, "edged: unknown command \"bogus\" for \"edged\"\nRun 'edged --help' for usage.\n"},
 		{[]string{"relay"}, ExitUsage, "edged: missing command (status, decisions or config)\nRun 'edged relay --help' for usage.\n"},
-		{[]string{"ledger"}, ExitUsage, "edged: missing command (dump or history)\nRun 'edged ledger --help' for usage.\n"},
+		{[]string{"ledger"}, ExitUsage, "edged: missing command (dump, history or requeue)\nRun 'edged ledger --help' for usage.\n"},
 		{[]string{"relay", "decisions", "extra"}, ExitUsage, "edged: edged relay decisions takes no arguments, got [\"extra\"]\nRun 'edged relay decisions --help' for usage.\n"},
 		{[]string{"relay", "stats"}, ExitUsage, "edged: unknown command \"stats\" for \"edged relay\"\nRun 'edged relay --help' for usage.\n"},
 		{[]string{"--help"}, ExitOK, ""},

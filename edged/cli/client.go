@@ -170,6 +170,10 @@ attempt ('edged relay decisions' shows those).
 
 Attempts made by an edged older than the history are not in it.
 
+A segment requeued ('edged ledger requeue') keeps its earlier attempts: the
+history then has a ROUND column, each requeue a line of its own ending its
+round, and the next round's attempts are numbered from 1 again.
+
 Exit status: 0 when shown, 1 when the segment is not in the ledger or the
 daemon failed, 2 for bad flags or arguments (nothing is sent).`,
 		Example: `  edged ledger history val23-sc-001

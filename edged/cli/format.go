@@ -64,6 +64,9 @@ func writeStatus(w io.Writer, st api.Status) error {
 	} else {
 		row("daily window start", "%s", st.DailyWindowStart.UTC().Format(time.RFC3339))
 	}
+	if st.Clock == api.ClockLab {
+		row("clock", "lab (edged run --lab-clock: moved by POST %s)", api.PathLabClock)
+	}
 	row("executor cycles", "%d (last cycle throttled %d)", st.ExecutorCycles, st.LastCycleThrottled)
 	row("segments", "pending=%d delivered=%d deadletter=%d blocked_oversize=%d",
 		st.Segments.Pending, st.Segments.Delivered, st.Segments.Deadletter, st.Segments.BlockedOversize)
@@ -135,6 +138,9 @@ func writeHistory(w io.Writer, seg api.Segment) error {
 	if len(seg.History) == 0 {
 		fmt.Fprintln(tw, "no attempts recorded")
 		return tw.Flush()
+	}
+	if requeued(seg) {
+		return writeRounds(tw, seg) // requeue.go
 	}
 	fmt.Fprintln(tw, "ATTEMPT\tSTARTED\tENDED\tDURATION\tOUTCOME\tERROR")
 	for _, a := range seg.History {

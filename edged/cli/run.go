@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"edgelab/edged/api"
 	"edgelab/edged/config"
 )
 
@@ -17,6 +18,7 @@ func (a *app) runCmd() *cobra.Command {
 		cfgPath   string
 		logFormat string
 		logLevel  string
+		labClock  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -46,6 +48,7 @@ starts, naming the file, the line and the key (exit status 2).`,
 				// The config's own errors name file, line and key.
 				return &exitError{code: ExitUsage, err: err}
 			}
+			cfg.LabClock = labClock
 			log := slog.New(h)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -63,5 +66,6 @@ starts, naming the file, the line and the key (exit status 2).`,
 	cmd.Flags().StringVar(&cfgPath, "config", "edge.toml", "path of edge.toml")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "lowest level logged: debug, info, warn or error")
+	cmd.Flags().BoolVar(&labClock, "lab-clock", false, "labs only: run on a clock that POST "+api.PathLabClock+" moves (quotas, backoffs, ledger times follow it)")
 	return cmd
 }

@@ -53,6 +53,9 @@ type Config struct {
 
 	// File is the path the config was loaded from (empty when built in code).
 	File string `toml:"-"`
+	// LabClock is edged run --lab-clock: the daemon's clock moves only by
+	// hand over the control API (POST /v1/lab/clock). Never in edge.toml.
+	LabClock bool `toml:"-"`
 }
 
 // TLS names the PEM files edged uses both to deliver and to listen.

@@ -184,6 +184,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		ExecutorCycles:     d.executor.Cycles(),
 		LastCycleThrottled: d.executor.LastCycleThrottled(),
 		Listen:             d.listenAddr,
+		Clock:              d.clockName(),
 	}
 	out.DailyRemainingBytes, out.DailyWindowStart = quotaFigures(st)
 	out.Quota = quotaWindow(st)
@@ -265,6 +266,7 @@ func foldTargets(peers map[string]api.PeerStatus, max int) {
 // failing stand-in.
 type auditLog interface {
 	AppendRevertible(audit.Event) (revert func() error, err error)
+	AppendRequeued(audit.Requeued) (revert func() error, err error)
 	Path() string
 	Close() error
 }
@@ -432,8 +434,9 @@ func apiSegment(s ledger.Segment) api.Segment {
 		t := s.DeliveredAt
 		a.DeliveredAt = &t
 	}
+	rounds := ledger.Rounds(s.History)
 	for i, h := range s.History {
-		a.History[i] = api.Attempt{Attempt: h.Attempt, StartedAt: h.StartedAt, EndedAt: h.EndedAt, Outcome: string(h.Outcome), Error: h.Error}
+		a.History[i] = api.Attempt{Attempt: h.Attempt, StartedAt: h.StartedAt, EndedAt: h.EndedAt, Outcome: string(h.Outcome), Error: h.Error, Round: rounds[i]}
 	}
 	return a
 }

@@ -23,6 +23,7 @@ import (
 	"edgelab/edged/ledger"
 	"edgelab/edged/metrics"
 	"edgelab/edged/relay"
+	"edgelab/internal/clock"
 	"edgelab/transport"
 )
 
@@ -74,6 +75,7 @@ const shutdownGrace = 5 * time.Second
 type Daemon struct {
 	cfg       config.Config
 	log       *slog.Logger
+	clock     clock.Clock // the one clock of the daemon (clock.go)
 	nodeID    string
 	sessionID string
 
@@ -85,6 +87,7 @@ type Daemon struct {
 	ingress  *transport.Attribution
 	// maxPeers caps the per-peer figures ([ingress] max_tracked_peers).
 	maxPeers int
+	ingressK *ingressKeys // the sender names the ledger's ingress buckets use (ingress.go)
 	// listenAddr is where the segment listener is bound ("" without one).
 	listenAddr string
 	// segListener and segHandler serve segments (nil without a listener).
@@ -124,6 +127,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		log = slog.Default()
 	}
 	d := &Daemon{cfg: cfg, log: log, sessionID: uuid.NewString(), errc: make(chan error, 8)}
+	d.clock = newClock(cfg, log)
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -158,7 +162,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	d.limits = bandwidth.NewLimits(settings, bandwidth.Usage{WindowStart: usage.WindowStart, UsedBytes: usage.UsedBytes}, nil)
+	d.limits = bandwidth.NewLimits(settings, bandwidth.Usage{WindowStart: usage.WindowStart, UsedBytes: usage.UsedBytes}, d.clock.Now)
 	// Config validation parsed the period already: an error here cannot
 	// happen for a loaded config.
 	period, err := cfg.Relay.Bandwidth.Period()
@@ -194,6 +198,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		d.maxPeers = config.DefaultMaxTrackedPeers
 	}
 	d.ingress = &transport.Attribution{MaxPeers: d.maxPeers}
+	d.ingressK = newIngressKeys(d.maxPeers)
 
 	metricsHandler, err := metrics.New(d.Status, d.maxPeers)
 	if err != nil {
@@ -243,6 +248,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		InFlightBytes: relayInFlightBytes,
 		OrderedUpTo:   relayOrderedUpTo,
 		InsertPoll:    insertPoll,
+		Now:           d.clock.Now,
 		Log:           log.With("component", "relay"),
 	}
 	// relay.Executor makes its wake channel on first use, unguarded: make
@@ -273,6 +279,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		defer d.wg.Done()
 		d.executor.Run(execCtx)
 	}()
+	d.wakeOnClockMoves(execCtx)
 
 	// Stop on the caller's signal or the first server failure.
 	d.wg.Add(1)
@@ -408,7 +415,7 @@ func (d *Daemon) Put(ctx context.Context, in transport.Incoming) (bool, error) {
 	if _, ok := d.cfg.Peer(in.TargetPeer); !ok {
 		return false, &transport.BadSegmentError{Reason: fmt.Sprintf("unknown target peer %q", in.TargetPeer)}
 	}
-	created, err := d.ledger.InsertIfAbsent(ctx, time.Now(), ledger.New{ID: in.ID, TargetPeer: in.TargetPeer, Payload: in.Payload})
+	created, err := d.ledger.InsertReceived(ctx, d.clock.Now(), d.ingressK.key(in.Identity), ledger.New{ID: in.ID, TargetPeer: in.TargetPeer, Payload: in.Payload})
 	if err != nil {
 		return false, err
 	}

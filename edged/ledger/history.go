@@ -15,10 +15,11 @@ import (
 const historySQL = `SELECT ` + prefixed + `, a.attempt, a.started_at, a.ended_at, a.outcome, a.error
 	FROM segments s LEFT JOIN attempts a ON a.segment_id = s.id`
 
-// historyOrder keeps a segment's rows together, in attempt order: the
+// historyOrder keeps a segment's rows together, in the order they were
+// written (rowid: attempt numbers start again after a requeue): the
 // segments come in id order from their index, and only each segment's own
 // few attempts are sorted (TestQueryPlans), never the ledger.
-const historyOrder = ` ORDER BY s.id, a.attempt`
+const historyOrder = ` ORDER BY s.id, a.rowid`
 
 // ListHistory returns every segment, without payloads, ordered by id, each
 // with its History: one query whatever the number of segments.

@@ -511,7 +511,7 @@ func TestOpen_MigrationReplacesTheDueIndex(t *testing.T) {
 		}
 		got = append(got, name)
 	}
-	if diff := cmp.Diff([]string{"segments_payload_file", "segments_pending", "segments_pending_size"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"segments_deadletter", "segments_payload_file", "segments_pending", "segments_pending_size"}, got); diff != "" {
 		t.Errorf("indexes on segments (-want +got):\n%s", diff)
 	}
 }

@@ -114,7 +114,7 @@ CREATE INDEX attempts_segment ON attempts(segment_id, attempt);
 
 // schemaVersion is the PRAGMA user_version of a ledger with every
 // migration applied.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // createSchema creates the tables of a new ledger and brings an older one
 // up to schemaVersion, each migration in one transaction: two processes
@@ -154,6 +154,11 @@ func createSchema(db *sql.DB) error {
 	if v < 3 {
 		if _, err := tx.Exec(attemptsSchema); err != nil {
 			return fmt.Errorf("migrate schema to version 3 (attempt history): %w", err)
+		}
+	}
+	if v < 4 {
+		if _, err := tx.Exec(opsSchema); err != nil {
+			return fmt.Errorf("migrate schema to version 4 (hourly ingress, dead-letter index, history order): %w", err)
 		}
 	}
 	if v < schemaVersion {

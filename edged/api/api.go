@@ -19,9 +19,10 @@ const (
 
 // Bandwidth sources reported in Status.Bandwidth.Source.
 const (
-	SourceDefault = "default" // nothing configured anywhere
-	SourceConfig  = "config"  // [relay.bandwidth] in edge.toml
-	SourceRuntime = "runtime" // set-bandwidth, persisted in the ledger
+	SourceDefault  = "default"  // nothing configured anywhere
+	SourceConfig   = "config"   // [relay.bandwidth] in edge.toml
+	SourceRuntime  = "runtime"  // set-bandwidth, persisted in the ledger
+	SourceSchedule = "schedule" // [[relay.bandwidth.schedule]], the entry in force
 )
 
 // Bandwidth is an effective bandwidth setting. Zero means unlimited; a zero

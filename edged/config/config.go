@@ -85,6 +85,37 @@ type Bandwidth struct {
 	QuotaPeriod     string `toml:"quota_period,omitempty"` // day, week, month
 	QuotaStart      string `toml:"quota_start,omitempty"`  // "04:00", "1 04:00" (week: day 1-7 from Monday; month: day 1-28)
 	TimeZone        string `toml:"time_zone,omitempty"`    // IANA, default UTC
+	// Schedule is a daily timetable of rates in TimeZone ([[relay.bandwidth.schedule]]):
+	// from each entry's At until the next, its rate and burst are in force
+	// (unless set-bandwidth overrides them until --reset).
+	Schedule []ScheduleEntry `toml:"schedule,omitempty"`
+}
+
+// ScheduleEntry is one [[relay.bandwidth.schedule]] table.
+type ScheduleEntry struct {
+	At             string `toml:"at"` // "HH:MM" local
+	BytesPerSecond int64  `toml:"bytes_per_second"`
+	BurstBytes     int64  `toml:"burst_bytes"`
+}
+
+// TimeTable is the schedule the keys describe, nil without one.
+func (b Bandwidth) TimeTable() (*bandwidth.Schedule, error) {
+	if len(b.Schedule) == 0 {
+		return nil, nil
+	}
+	loc, err := time.LoadLocation(b.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: not an IANA zone name (like Europe/Berlin): %w", b.TimeZone, err)
+	}
+	entries := make([]bandwidth.ScheduleEntry, 0, len(b.Schedule))
+	for i, e := range b.Schedule {
+		t, err := time.Parse("15:04", e.At)
+		if err != nil {
+			return nil, fmt.Errorf("schedule[%d].at %q is not HH:MM (00:00-23:59)", i, e.At)
+		}
+		entries = append(entries, bandwidth.ScheduleEntry{Hour: t.Hour(), Minute: t.Minute(), BytesPerSecond: e.BytesPerSecond, BurstBytes: e.BurstBytes})
+	}
+	return bandwidth.NewSchedule(entries, loc)
 }
 
 // IsZero reports whether no limit is configured.
@@ -280,8 +311,8 @@ func (c *Config) problems() []problem {
 		if bw.QuotaStart != "" {
 			add("needs quota_period (day, week or month)", "relay", "bandwidth", "quota_start")
 		}
-		if bw.TimeZone != "" {
-			add("needs quota_period (day, week or month)", "relay", "bandwidth", "time_zone")
+		if bw.TimeZone != "" && len(bw.Schedule) == 0 {
+			add("needs quota_period (day, week or month) or a [[relay.bandwidth.schedule]]", "relay", "bandwidth", "time_zone")
 		}
 	} else if _, err := bw.Period(); err != nil {
 		key := "quota_start"
@@ -292,6 +323,17 @@ func (c *Config) problems() []problem {
 			key = "time_zone"
 		}
 		add(err.Error(), "relay", "bandwidth", key)
+	}
+	for i, e := range c.Relay.Bandwidth.Schedule {
+		entry := fmt.Sprintf("schedule[%d]", i)
+		if _, err := time.Parse("15:04", e.At); err != nil {
+			add(fmt.Sprintf("%q is not HH:MM (00:00-23:59)", e.At), "relay", "bandwidth", entry, "at")
+		}
+		nonNeg(e.BytesPerSecond, "relay", "bandwidth", entry, "bytes_per_second")
+		nonNeg(e.BurstBytes, "relay", "bandwidth", entry, "burst_bytes")
+	}
+	if _, err := c.Relay.Bandwidth.TimeTable(); err != nil && strings.Contains(err.Error(), "two entries") {
+		add(err.Error(), "relay", "bandwidth", "schedule")
 	}
 	switch {
 	case c.Ingress.MaxTrackedPeers < 1:

@@ -208,3 +208,31 @@ func TestParse_QuotaPeriod(t *testing.T) {
 		})
 	}
 }
+
+func TestParse_Schedule(t *testing.T) {
+	tests := []struct {
+		name, keys, want string
+	}{
+		{"two boundaries", "time_zone = \"Europe/Berlin\"\n\n[[relay.bandwidth.schedule]]\nat = \"08:00\"\nbytes_per_second = 1048576\n\n[[relay.bandwidth.schedule]]\nat = \"19:00\"\nbytes_per_second = 0\n", ""},
+		{"a bad time", "\n[[relay.bandwidth.schedule]]\nat = \"8am\"\n", "edge.toml:18:1: key relay.bandwidth.schedule[0].at: \"8am\" is not HH:MM"},
+		{"a negative rate", "\n[[relay.bandwidth.schedule]]\nat = \"08:00\"\nbytes_per_second = -1\n", "edge.toml:19:1: key relay.bandwidth.schedule[0].bytes_per_second: must not be negative"},
+		{"two entries at one time", "\n[[relay.bandwidth.schedule]]\nat = \"08:00\"\n\n[[relay.bandwidth.schedule]]\nat = \"08:00\"\n", "key relay.bandwidth.schedule: two entries at 08:00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTLS(t, dir)
+			doc := strings.Replace(valid, "bytes_per_second = 64\n", "bytes_per_second = 64\n"+tt.keys, 1)
+			cfg, err := Parse(filepath.Join(dir, "edge.toml"), []byte(doc))
+			if tt.want != "" {
+				assert.ErrorContains(t, err, tt.want)
+				return
+			}
+			require.NoError(t, err)
+			s, err := cfg.Relay.Bandwidth.TimeTable()
+			require.NoError(t, err)
+			require.Len(t, s.Entries, 2)
+			assert.Equal(t, "Europe/Berlin", s.Location.String())
+		})
+	}
+}

@@ -77,6 +77,9 @@ func (d *Daemon) bootPeers(ctx context.Context) error {
 }
 
 func (d *Daemon) configBandwidth() (bandwidth.Settings, string) {
+	if d.schedule != nil {
+		return d.scheduled(d.clock.Now()), api.SourceSchedule
+	}
 	b := d.cfg.Relay.Bandwidth
 	if b.IsZero() {
 		return bandwidth.Settings{}, api.SourceDefault

@@ -73,9 +73,11 @@ const shutdownGrace = 5 * time.Second
 // Daemon is a running edged. Build it with Start, stop it by cancelling the
 // context given to Start and calling Wait.
 type Daemon struct {
-	cfg       config.Config
-	log       *slog.Logger
-	clock     clock.Clock // the one clock of the daemon (clock.go)
+	cfg   config.Config
+	log   *slog.Logger
+	clock clock.Clock // the one clock of the daemon (clock.go)
+	// schedule is edge.toml's timetable of rates, nil without one.
+	schedule  *bandwidth.Schedule
 	nodeID    string
 	sessionID string
 
@@ -128,6 +130,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	}
 	d := &Daemon{cfg: cfg, log: log, sessionID: uuid.NewString(), errc: make(chan error, 8)}
 	d.clock = newClock(cfg, log)
+	if d.schedule, err = cfg.Relay.Bandwidth.TimeTable(); err != nil {
+		return nil, fmt.Errorf("relay.bandwidth.schedule: %w", err)
+	}
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -280,6 +285,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		d.executor.Run(execCtx)
 	}()
 	d.wakeOnClockMoves(execCtx)
+	if d.schedule != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.runSchedule(execCtx)
+		}()
+	}
 
 	// Stop on the caller's signal or the first server failure.
 	d.wg.Add(1)

@@ -351,25 +351,25 @@ func TestEdged_IngressAttributionAndMetrics(t *testing.T) {
 	}
 	st = l.status() // nothing moves any more: the same figures as the scrape
 	got := map[string]int64{}
-	for _, name := range []string{"ingress_bytes_by_peer_total", "throttle_count_by_peer_total", "delivered_bytes_total"} {
+	for _, name := range []string{"edged_ingress_bytes_by_peer_total", "edged_throttled_segments_by_peer_total", "edged_delivered_bytes_total"} {
 		for _, m := range families[name].GetMetric() {
 			got[name+"/"+label(m, "peer_id")] = int64(value(m))
 		}
 	}
-	got["ingress_bytes_total"] = int64(value(families["ingress_bytes_total"].GetMetric()[0]))
-	want := map[string]int64{"ingress_bytes_total": st.Ingress.Bytes}
+	got["edged_ingress_bytes_total"] = int64(value(families["edged_ingress_bytes_total"].GetMetric()[0]))
+	want := map[string]int64{"edged_ingress_bytes_total": st.Ingress.Bytes}
 	for id, n := range st.Ingress.ByPeer {
-		want["ingress_bytes_by_peer_total/"+id] = n
+		want["edged_ingress_bytes_by_peer_total/"+id] = n
 	}
 	for id, p := range st.Peers {
-		want["delivered_bytes_total/"+id] = p.DeliveredBytes
-		want["throttle_count_by_peer_total/"+id] = p.ThrottleCount
+		want["edged_delivered_bytes_total/"+id] = p.DeliveredBytes
+		want["edged_throttled_segments_by_peer_total/"+id] = p.ThrottleCount
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("/metrics against status (-status +metrics):\n%s", diff)
 	}
 	tracked := slices.Collect(func(yield func(string) bool) {
-		for _, m := range families["ingress_bytes_by_peer_total"].GetMetric() {
+		for _, m := range families["edged_ingress_bytes_by_peer_total"].GetMetric() {
 			if !yield(label(m, "peer_id")) {
 				return
 			}

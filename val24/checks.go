@@ -57,7 +57,7 @@ var Checks = []CheckDef{
 		Description: "/metrics on the control socket passes promlint and every series equals the status figures",
 		Criterion: "metrics.txt parses (Prometheus text format), promlint (the rules of promtool check metrics) reports nothing, nor does " +
 			"promtool check metrics where promtool is installed, and its series " +
-			"(all but executor_cycles_total) are exactly those derived from the status taken right after the scrape",
+			"(all but edged_executor_cycles_total) are exactly those derived from the status taken right after the scrape",
 		Eval: checkMetrics,
 	},
 	{
@@ -372,7 +372,7 @@ func checkMetrics(r *Recorded) (labrun.Outcome, error) {
 	}
 	want := seriesFromStatus(r.Statuses[FileMetricsStatus])
 	if err == nil {
-		f.diff("/metrics series against the status (executor_cycles_total aside)", want, got)
+		f.diff("/metrics series against the status (edged_executor_cycles_total aside)", want, got)
 	}
 	linters := "promlint"
 	if p := r.Promtool; p != nil {

@@ -135,7 +135,7 @@ func TestChecks_MetricsAgainstEdgedsExposition(t *testing.T) {
 
 	st.Peers[PeerB] = api.PeerStatus{Configured: true, QuotaDropCount: 2}
 	r.Statuses[FileMetricsStatus] = st
-	if out, _ := checkMetrics(r); out.Pass || !strings.Contains(out.Detail, `quota_drop_count_by_peer_total{peer_id="peer-b"}`) {
+	if out, _ := checkMetrics(r); out.Pass || !strings.Contains(out.Detail, `edged_quota_drops_by_peer_total{peer_id="peer-b"}`) {
 		t.Errorf("a status that differs in one series: got pass=%v detail:\n%s", out.Pass, out.Detail)
 	}
 	r.Metrics += "# HELP bad_bytes x\n# TYPE bad_bytes counter\nbad_bytes 1\n"

@@ -30,7 +30,13 @@ func seriesKey(name string, labels ...string) string {
 
 // volatileSeries move with time alone (a cycle every tick), so no status
 // taken at another instant can equal them.
-var volatileSeries = []string{"executor_cycles_total"}
+var volatileSeries = []string{"edged_executor_cycles_total"}
+
+// notFromStatus are series no status figure stands for: the Go runtime's
+// (go_*) and edged_build_info.
+func notFromStatus(name string) bool {
+	return strings.HasPrefix(name, "go_") || name == "edged_build_info"
+}
 
 // parseExposition reads the Prometheus text format into one value per
 // series.
@@ -42,7 +48,7 @@ func parseExposition(text string) (map[string]int64, error) {
 	}
 	out := map[string]int64{}
 	for name, f := range families {
-		if slices.Contains(volatileSeries, name) {
+		if slices.Contains(volatileSeries, name) || notFromStatus(name) {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -87,35 +93,35 @@ func lint(text string) ([]string, error) {
 func seriesFromStatus(st api.Status) map[string]int64 {
 	const peerID, state = "peer_id", "state"
 	out := map[string]int64{
-		"ingress_bytes_total":                      st.Ingress.Bytes,
-		"throttle_count_total":                     st.ThrottleCount,
-		"quota_drop_count_total":                   st.QuotaDropCount,
-		"blocked_oversize_segments":                st.Segments.BlockedOversize,
-		"daily_used_bytes":                         st.DailyUsedBytes,
-		seriesKey("segments", state, "pending"):    st.Segments.Pending,
-		seriesKey("segments", state, "delivered"):  st.Segments.Delivered,
-		seriesKey("segments", state, "deadletter"): st.Segments.Deadletter,
+		"edged_ingress_bytes_total":                      st.Ingress.Bytes,
+		"edged_throttled_segments_total":                     st.ThrottleCount,
+		"edged_quota_drops_total":                   st.QuotaDropCount,
+		"edged_blocked_oversize_segments":                st.Segments.BlockedOversize,
+		"edged_daily_used_bytes":                         st.DailyUsedBytes,
+		seriesKey("edged_segments", state, "pending"):    st.Segments.Pending,
+		seriesKey("edged_segments", state, "delivered"):  st.Segments.Delivered,
+		seriesKey("edged_segments", state, "deadletter"): st.Segments.Deadletter,
 	}
 	if st.DailyRemainingBytes != nil {
-		out["daily_remaining_bytes"] = *st.DailyRemainingBytes
+		out["edged_daily_remaining_bytes"] = *st.DailyRemainingBytes
 	}
 	for id, n := range st.Ingress.ByPeer {
-		out[seriesKey("ingress_bytes_by_peer_total", peerID, id, "key_kind", transport.KeyKind(id))] = n
+		out[seriesKey("edged_ingress_bytes_by_peer_total", peerID, id, "key_kind", transport.KeyKind(id))] = n
 	}
 	for id, p := range st.Peers {
-		out[seriesKey("delivered_bytes_total", peerID, id)] = p.DeliveredBytes
-		out[seriesKey("delivered_segments_total", peerID, id)] = p.DeliveredSegments
-		out[seriesKey("segments_by_peer", peerID, id, state, "pending")] = p.PendingSegments
-		out[seriesKey("segments_by_peer", peerID, id, state, "delivered")] = p.DeliveredSegments
-		out[seriesKey("segments_by_peer", peerID, id, state, "deadletter")] = p.DeadletterSegments
+		out[seriesKey("edged_delivered_bytes_total", peerID, id)] = p.DeliveredBytes
+		out[seriesKey("edged_delivered_segments_total", peerID, id)] = p.DeliveredSegments
+		out[seriesKey("edged_segments_by_peer", peerID, id, state, "pending")] = p.PendingSegments
+		out[seriesKey("edged_segments_by_peer", peerID, id, state, "delivered")] = p.DeliveredSegments
+		out[seriesKey("edged_segments_by_peer", peerID, id, state, "deadletter")] = p.DeadletterSegments
 		if !p.Configured {
 			continue
 		}
-		out[seriesKey("throttle_count_by_peer_total", peerID, id)] = p.ThrottleCount
-		out[seriesKey("quota_drop_count_by_peer_total", peerID, id)] = p.QuotaDropCount
-		out[seriesKey("daily_used_bytes_by_peer", peerID, id)] = p.DailyUsedBytes
+		out[seriesKey("edged_throttled_segments_by_peer_total", peerID, id)] = p.ThrottleCount
+		out[seriesKey("edged_quota_drops_by_peer_total", peerID, id)] = p.QuotaDropCount
+		out[seriesKey("edged_daily_used_bytes_by_peer", peerID, id)] = p.DailyUsedBytes
 		if p.DailyRemainingBytes != nil {
-			out[seriesKey("daily_remaining_bytes_by_peer", peerID, id)] = *p.DailyRemainingBytes
+			out[seriesKey("edged_daily_remaining_bytes_by_peer", peerID, id)] = *p.DailyRemainingBytes
 		}
 	}
 	return out

@@ -158,7 +158,7 @@ func startDaemon(t *testing.T, dir string) *daemonFixture {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := control.NewHandler(d.backend, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "throttle_count_total 4\n")
+		io.WriteString(w, "edged_throttled_segments_total 4\n")
 	}), log)
 	srv := control.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.requests.Add(1)

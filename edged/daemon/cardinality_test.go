@@ -68,13 +68,13 @@ func TestStatus_FoldsTargetsBeyondTheCap(t *testing.T) {
 	}
 	for id, p := range snap.Peers {
 		for state, n := range map[string]int64{"pending": p.PendingSegments, "delivered": p.DeliveredSegments, "deadletter": p.DeadletterSegments} {
-			line := fmt.Sprintf("segments_by_peer{peer_id=%q,state=%q} %d\n", id, state, n)
+			line := fmt.Sprintf("edged_segments_by_peer{peer_id=%q,state=%q} %d\n", id, state, n)
 			if !strings.Contains(string(body), line) {
 				t.Errorf("/metrics lacks %q", line)
 			}
 		}
 	}
-	if n := strings.Count(string(body), "segments_by_peer{"); n != 3*(max+1) {
-		t.Errorf("/metrics holds %d segments_by_peer series, want %d", n, 3*(max+1))
+	if n := strings.Count(string(body), "edged_segments_by_peer{"); n != 3*(max+1) {
+		t.Errorf("/metrics holds %d edged_segments_by_peer series, want %d", n, 3*(max+1))
 	}
 }

@@ -48,20 +48,20 @@ func wantSeries(st api.Status) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	for _, id := range slices.Sorted(maps.Keys(st.Ingress.ByPeer)) {
-		add(`ingress_bytes_by_peer_total{key_kind=%q,peer_id=%q} %d`, transport.KeyKind(id), id, st.Ingress.ByPeer[id])
+		add(`edged_ingress_bytes_by_peer_total{key_kind=%q,peer_id=%q} %d`, transport.KeyKind(id), id, st.Ingress.ByPeer[id])
 	}
 	for _, id := range slices.Sorted(maps.Keys(st.Peers)) {
 		p := st.Peers[id]
-		add(`delivered_bytes_total{peer_id=%q} %d`, id, p.DeliveredBytes)
-		add(`delivered_segments_total{peer_id=%q} %d`, id, p.DeliveredSegments)
-		add(`segments_by_peer{peer_id=%q,state="pending"} %d`, id, p.PendingSegments)
-		add(`segments_by_peer{peer_id=%q,state="delivered"} %d`, id, p.DeliveredSegments)
-		add(`segments_by_peer{peer_id=%q,state="deadletter"} %d`, id, p.DeadletterSegments)
+		add(`edged_delivered_bytes_total{peer_id=%q} %d`, id, p.DeliveredBytes)
+		add(`edged_delivered_segments_total{peer_id=%q} %d`, id, p.DeliveredSegments)
+		add(`edged_segments_by_peer{peer_id=%q,state="pending"} %d`, id, p.PendingSegments)
+		add(`edged_segments_by_peer{peer_id=%q,state="delivered"} %d`, id, p.DeliveredSegments)
+		add(`edged_segments_by_peer{peer_id=%q,state="deadletter"} %d`, id, p.DeadletterSegments)
 		if p.Configured {
-			add(`throttle_count_by_peer_total{peer_id=%q} %d`, id, p.ThrottleCount)
-			add(`quota_drop_count_by_peer_total{peer_id=%q} %d`, id, p.QuotaDropCount)
-			add(`daily_used_bytes_by_peer{peer_id=%q} %d`, id, p.DailyUsedBytes)
-			add(`daily_remaining_bytes_by_peer{peer_id=%q} %d`, id, *p.DailyRemainingBytes)
+			add(`edged_throttled_segments_by_peer_total{peer_id=%q} %d`, id, p.ThrottleCount)
+			add(`edged_quota_drops_by_peer_total{peer_id=%q} %d`, id, p.QuotaDropCount)
+			add(`edged_daily_used_bytes_by_peer{peer_id=%q} %d`, id, p.DailyUsedBytes)
+			add(`edged_daily_remaining_bytes_by_peer{peer_id=%q} %d`, id, *p.DailyRemainingBytes)
 		}
 	}
 	slices.Sort(out)

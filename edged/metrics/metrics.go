@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -74,6 +76,9 @@ func New(src StatusFunc, maxPeers int) (http.Handler, error) {
 		// target_info series would be noise in a lab exposition.
 		otelprom.WithoutScopeInfo(),
 		otelprom.WithoutTargetInfo(),
+		// Prometheus convention: every series of the program under its
+		// name (the instruments keep the seed's names, ingress-bytes…).
+		otelprom.WithNamespace("edged"),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: prometheus exporter: %w", err)
@@ -88,6 +93,18 @@ func New(src StatusFunc, maxPeers int) (http.Handler, error) {
 	}
 	if err := h.register(meter); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	// The Go runtime's own series (go_*), and which build is running.
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("metrics: go collector: %w", err)
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "edged_build_info", Help: "Always 1: the version and VCS revision of the running edged.",
+	}, []string{"version", "revision"})
+	version, revision := buildVersion()
+	buildInfo.WithLabelValues(version, revision).Set(1)
+	if err := reg.Register(buildInfo); err != nil {
+		return nil, fmt.Errorf("metrics: build info: %w", err)
 	}
 	return h, nil
 }
@@ -108,15 +125,15 @@ func (h *handler) register(m metric.Meter) error {
 	ingressByPeer := counter("ingress-bytes-by-peer", "By", "Bytes of segments accepted by the segment listener, per sender key: the peer id, session:<uuid> when none was sent, or _overflow (attribute key_kind).")
 	deliveredBytes := counter("delivered-bytes", "By", "Bytes of segments delivered, per target peer.")
 	deliveredSegs := counter("delivered-segments", "{segment}", "Segments delivered, per target peer.")
-	throttles := counter("throttle-count", "{deferral}", "Segments deferred because the token bucket held too few tokens.")
-	quotaDrops := counter("quota-drop-count", "{attempt}", "Delivery attempts failed because the daily quota was used up.")
+	throttles := counter("throttled-segments", "{deferral}", "Segments deferred because the token bucket held too few tokens.")
+	quotaDrops := counter("quota-drops", "{attempt}", "Delivery attempts failed because the daily quota was used up.")
 	cycles := counter("executor-cycles", "{cycle}", "Relay executor passes over the due segments.")
 	segments := gauge("segments", "{segment}", "Ledger segments by state.")
 	blocked := gauge("blocked-oversize-segments", "{segment}", "Pending segments larger than the burst, which the rate limit can never pass.")
 	dailyUsed := gauge("daily-used-bytes", "By", "Bytes counted against the daily quota in the current window.")
 	dailyRemaining := gauge("daily-remaining-bytes", "By", "Bytes left in the global daily quota window; absent when no global quota is in force.")
-	peerThrottles := counter("throttle-count-by-peer", "{deferral}", "Segments for a configured target peer deferred on a rate limit, global or the peer's own.")
-	peerQuotaDrops := counter("quota-drop-count-by-peer", "{attempt}", "Delivery attempts to a configured target peer failed on a daily quota, global or the peer's own.")
+	peerThrottles := counter("throttled-segments-by-peer", "{deferral}", "Segments for a configured target peer deferred on a rate limit, global or the peer's own.")
+	peerQuotaDrops := counter("quota-drops-by-peer", "{attempt}", "Delivery attempts to a configured target peer failed on a daily quota, global or the peer's own.")
 	peerDailyUsed := gauge("daily-used-bytes-by-peer", "By", "Bytes delivered to a configured target peer in its own daily quota window.")
 	peerDailyRemaining := gauge("daily-remaining-bytes-by-peer", "By", "Bytes left in a configured target peer's own daily quota; absent when the peer has no quota.")
 	peerSegments := gauge("segments-by-peer", "{segment}", "Ledger segments by target peer and state.")
@@ -196,4 +213,23 @@ func stateAttr(s string) metric.MeasurementOption {
 
 func peerStateAttr(id, s string) metric.MeasurementOption {
 	return metric.WithAttributes(attribute.String(AttrPeerID, id), attribute.String(AttrState, s))
+}
+
+// buildVersion is the module version and VCS revision from the build info
+// ("(devel)" and "" when the build has none).
+func buildVersion() (version, revision string) {
+	version = "(devel)"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, ""
+	}
+	if info.Main.Version != "" {
+		version = info.Main.Version
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			revision = s.Value
+		}
+	}
+	return version, revision
 }

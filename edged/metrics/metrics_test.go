@@ -53,7 +53,9 @@ func scrape(t *testing.T, h http.Handler) (int, []string, string) {
 	}
 	var samples []string
 	for _, line := range strings.Split(string(body), "\n") {
-		if line != "" && !strings.HasPrefix(line, "#") {
+		// The Go runtime's series (go_*) are not the status's: left out
+		// here, asserted by TestExposition_RuntimeAndBuildInfo.
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "go_") {
 			samples = append(samples, line)
 		}
 	}
@@ -97,37 +99,38 @@ func TestExpositionMatchesStatus(t *testing.T) {
 		t.Fatalf("scrape: got %d, want 200:\n%s", code, body)
 	}
 	want := []string{
-		`blocked_oversize_segments 1`,
-		`daily_remaining_bytes 872`,
-		`daily_remaining_bytes_by_peer{peer_id="peer-val23"} 0`,
-		`daily_used_bytes 128`,
-		`daily_used_bytes_by_peer{peer_id="peer-val23"} 128`,
-		`delivered_bytes_total{peer_id="peer-b"} 64`,
-		`delivered_bytes_total{peer_id="peer-val23"} 128`,
-		`delivered_segments_total{peer_id="peer-b"} 1`,
-		`delivered_segments_total{peer_id="peer-val23"} 2`,
-		`executor_cycles_total 12`,
-		`ingress_bytes_by_peer_total{key_kind="peer",peer_id="a"} 192`,
-		`ingress_bytes_by_peer_total{key_kind="peer",peer_id="b"} 64`,
-		`ingress_bytes_total 256`,
-		`quota_drop_count_by_peer_total{peer_id="peer-val23"} 4`,
-		`quota_drop_count_total 4`,
-		`segments_by_peer{peer_id="peer-b",state="deadletter"} 0`,
-		`segments_by_peer{peer_id="peer-b",state="delivered"} 1`,
-		`segments_by_peer{peer_id="peer-b",state="pending"} 0`,
-		`segments_by_peer{peer_id="peer-val23",state="deadletter"} 4`,
-		`segments_by_peer{peer_id="peer-val23",state="delivered"} 2`,
-		`segments_by_peer{peer_id="peer-val23",state="pending"} 3`,
-		`segments{state="deadletter"} 4`,
-		`segments{state="delivered"} 3`,
-		`segments{state="pending"} 3`,
-		`throttle_count_by_peer_total{peer_id="peer-val23"} 5`,
-		`throttle_count_total 7`,
+		`edged_blocked_oversize_segments 1`,
+		`edged_build_info{revision="",version="(devel)"} 1`,
+		`edged_daily_remaining_bytes 872`,
+		`edged_daily_remaining_bytes_by_peer{peer_id="peer-val23"} 0`,
+		`edged_daily_used_bytes 128`,
+		`edged_daily_used_bytes_by_peer{peer_id="peer-val23"} 128`,
+		`edged_delivered_bytes_total{peer_id="peer-b"} 64`,
+		`edged_delivered_bytes_total{peer_id="peer-val23"} 128`,
+		`edged_delivered_segments_total{peer_id="peer-b"} 1`,
+		`edged_delivered_segments_total{peer_id="peer-val23"} 2`,
+		`edged_executor_cycles_total 12`,
+		`edged_ingress_bytes_by_peer_total{key_kind="peer",peer_id="a"} 192`,
+		`edged_ingress_bytes_by_peer_total{key_kind="peer",peer_id="b"} 64`,
+		`edged_ingress_bytes_total 256`,
+		`edged_quota_drops_by_peer_total{peer_id="peer-val23"} 4`,
+		`edged_quota_drops_total 4`,
+		`edged_segments_by_peer{peer_id="peer-b",state="deadletter"} 0`,
+		`edged_segments_by_peer{peer_id="peer-b",state="delivered"} 1`,
+		`edged_segments_by_peer{peer_id="peer-b",state="pending"} 0`,
+		`edged_segments_by_peer{peer_id="peer-val23",state="deadletter"} 4`,
+		`edged_segments_by_peer{peer_id="peer-val23",state="delivered"} 2`,
+		`edged_segments_by_peer{peer_id="peer-val23",state="pending"} 3`,
+		`edged_segments{state="deadletter"} 4`,
+		`edged_segments{state="delivered"} 3`,
+		`edged_segments{state="pending"} 3`,
+		`edged_throttled_segments_by_peer_total{peer_id="peer-val23"} 5`,
+		`edged_throttled_segments_total 7`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("series mismatch (-want +got):\n%s\nfull exposition:\n%s", diff, body)
 	}
-	for _, typ := range []string{"# TYPE ingress_bytes_total counter", "# TYPE segments gauge", "# TYPE daily_used_bytes gauge"} {
+	for _, typ := range []string{"# TYPE edged_ingress_bytes_total counter", "# TYPE edged_segments gauge", "# TYPE edged_daily_used_bytes gauge"} {
 		if !strings.Contains(body, typ+"\n") {
 			t.Errorf("exposition lacks %q", typ)
 		}
@@ -169,11 +172,11 @@ func TestSeriesFollowStatus(t *testing.T) {
 	_, got, body := scrape(t, h)
 	var ingress []string
 	for _, s := range got {
-		if strings.HasPrefix(s, "ingress_") {
+		if strings.HasPrefix(s, "edged_ingress_") {
 			ingress = append(ingress, s)
 		}
 	}
-	want := []string{`ingress_bytes_by_peer_total{key_kind="peer",peer_id="new"} 20`, `ingress_bytes_total 30`}
+	want := []string{`edged_ingress_bytes_by_peer_total{key_kind="peer",peer_id="new"} 20`, `edged_ingress_bytes_total 30`}
 	if diff := cmp.Diff(want, ingress); diff != "" {
 		t.Errorf("ingress series mismatch (-want +got):\n%s\n%s", diff, body)
 	}
@@ -207,11 +210,11 @@ func TestHandlersAreIndependent(t *testing.T) {
 	for _, tt := range []struct {
 		h    http.Handler
 		want string
-	}{{ha, "throttle_count_total 1"}, {hb, "throttle_count_total 2"}} {
+	}{{ha, "edged_throttled_segments_total 1"}, {hb, "edged_throttled_segments_total 2"}} {
 		_, got, _ := scrape(t, tt.h)
 		found := false
 		for _, s := range got {
-			if strings.HasPrefix(s, "throttle_count_total") {
+			if strings.HasPrefix(s, "edged_throttled_segments_total") {
 				found = s == tt.want
 				if !found {
 					t.Errorf("got %q, want %q", s, tt.want)
@@ -244,10 +247,28 @@ func TestConcurrentScrapes(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if !strings.Contains(string(b), "\ndaily_used_bytes 5\n") {
-				t.Errorf("scrape lacks daily_used_bytes 5:\n%s", b)
+			if !strings.Contains(string(b), "\nedged_daily_used_bytes 5\n") {
+				t.Errorf("scrape lacks edged_daily_used_bytes 5:\n%s", b)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+func TestExposition_RuntimeAndBuildInfo(t *testing.T) {
+	h, err := New((&fakeSource{st: labStatus()}).status, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, body := scrape(t, h)
+	for _, want := range []string{"\ngo_goroutines ", "\n# TYPE edged_build_info gauge\n", "\n# TYPE edged_throttled_segments_total counter\n", "\n# TYPE edged_quota_drops_total counter\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the exposition lacks %q", want)
+		}
+	}
+	for _, old := range []string{"\nthrottle_count_total ", "\nquota_drop_count_total "} {
+		if strings.Contains(body, old) {
+			t.Errorf("the exposition still has the old series %q", old)
+		}
+	}
 }

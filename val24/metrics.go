@@ -94,8 +94,8 @@ func seriesFromStatus(st api.Status) map[string]int64 {
 	const peerID, state = "peer_id", "state"
 	out := map[string]int64{
 		"edged_ingress_bytes_total":                      st.Ingress.Bytes,
-		"edged_throttled_segments_total":                     st.ThrottleCount,
-		"edged_quota_drops_total":                   st.QuotaDropCount,
+		"edged_throttled_segments_total":                 st.ThrottleCount,
+		"edged_quota_drops_total":                        st.QuotaDropCount,
 		"edged_blocked_oversize_segments":                st.Segments.BlockedOversize,
 		"edged_daily_used_bytes":                         st.DailyUsedBytes,
 		seriesKey("edged_segments", state, "pending"):    st.Segments.Pending,

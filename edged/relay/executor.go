@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -49,8 +50,10 @@ type Executor struct {
 	Deliverer   Deliverer
 	MaxRetry    int           // attempts before DEADLETTER
 	BackoffBase time.Duration // attempt k waits BackoffBase × 2^(k-1)
-	Tick        time.Duration
-	BatchSize   int // due segments read per cycle; 0 means 256
+	// MaxBackoff caps one backoff; 0 means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	Tick       time.Duration
+	BatchSize  int // due segments read per cycle; 0 means 256
 	// InFlight is how many segments may be admitted and not yet recorded
 	// at once (delivering, or delivered and waiting for their DELIVERED
 	// mark): the deliveries in flight, and the most a crash can leave
@@ -271,15 +274,51 @@ func (e *Executor) inlineBytes() int64 {
 	return DefaultInlineBytes
 }
 
-// Backoff is the wait after failed attempt k (1-based): base × 2^(k-1).
-func Backoff(base time.Duration, k int) time.Duration {
-	if k < 1 {
-		k = 1
+// DefaultMaxBackoff is MaxBackoff when unset ([relay] max_backoff_seconds).
+const DefaultMaxBackoff = time.Hour
+
+// Backoff is the wait after failed attempt k (1-based): base × 2^(k-1),
+// at most maxWait (maxWait <= 0: no cap but the largest Duration). The
+// doubling saturates instead of overflowing, whatever k.
+func Backoff(base time.Duration, k int, maxWait time.Duration) time.Duration {
+	if maxWait <= 0 {
+		maxWait = math.MaxInt64
 	}
-	if k > 32 { // keeps the shift from overflowing; days of backoff anyway
-		k = 32
+	if base <= 0 {
+		return 0
 	}
-	return base << (k - 1)
+	if base >= maxWait {
+		return maxWait
+	}
+	d := base
+	for i := 1; i < k; i++ {
+		if d > maxWait/2 {
+			return maxWait
+		}
+		d *= 2
+	}
+	return d
+}
+
+// maxLedgerTime is the latest moment the ledger stores (int64 nanoseconds
+// since the epoch, in 2262).
+var maxLedgerTime = time.Unix(0, math.MaxInt64).UTC()
+
+// after is now + d, saturated at the latest moment the ledger can store: a
+// later one would wrap around to the past and come due at once.
+func after(now time.Time, d time.Duration) time.Time {
+	t := now.Add(d)
+	if t.After(maxLedgerTime) || (d > 0 && t.Before(now)) {
+		return maxLedgerTime
+	}
+	return t
+}
+
+func (e *Executor) maxBackoff() time.Duration {
+	if e.MaxBackoff > 0 {
+		return e.MaxBackoff
+	}
+	return DefaultMaxBackoff
 }
 
 func ledgerUsage(u bandwidth.Usage) ledger.Usage {

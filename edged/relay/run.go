@@ -425,10 +425,10 @@ func (r *run) storeOne(ctx context.Context, o outcome) {
 }
 
 // failure is o as failed attempt k = attempts+1: DEADLETTER at MaxRetry,
-// else due again after BackoffBase × 2^(k-1).
+// else due again after BackoffBase × 2^(k-1), at most MaxBackoff.
 func (e *Executor) failure(o outcome, now time.Time) ledger.Failure {
 	k := o.seg.Attempts + 1
-	f := ledger.Failure{ID: o.seg.ID, Attempts: k, Next: now.Add(Backoff(e.BackoffBase, k)), LastError: o.cause.Error(),
+	f := ledger.Failure{ID: o.seg.ID, Attempts: k, Next: after(now, Backoff(e.BackoffBase, k, e.maxBackoff())), LastError: o.cause.Error(),
 		StartedAt: o.started, EndedAt: o.ended}
 	if k >= e.MaxRetry {
 		f.Dead, f.Next = true, now

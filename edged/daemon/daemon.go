@@ -72,6 +72,7 @@ type Daemon struct {
 	sessionID string
 
 	ledger   *ledger.Ledger
+	lock     *ledger.Lock // held for the daemon's life
 	limits   *bandwidth.Limits
 	executor *relay.Executor
 	audit    *audit.Log
@@ -126,6 +127,28 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	}
 	closers = append(closers, func() { ctlListener.Close() })
 
+	// The TLS files are read before the ledger is locked: a daemon that
+	// cannot run says so, whoever holds the ledger.
+	files := transport.TLSFiles{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}
+	clientTLS, err := files.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	var serverTLS *tls.Config
+	if cfg.Listen != "" {
+		if serverTLS, err = files.ServerConfig(); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+	}
+
+	// One executor per ledger: a second daemon on it would deliver the
+	// same segments and count the quota twice. The lock is held until Wait
+	// has closed the ledger; other writers (setup seed) open the ledger
+	// without it.
+	if d.lock, err = ledger.TryLock(cfg.Ledger); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { d.lock.Unlock() })
 	if d.ledger, err = ledger.Open(cfg.Ledger); err != nil {
 		return nil, err
 	}
@@ -152,11 +175,6 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	}
 	closers = append(closers, func() { d.audit.Close() })
 
-	files := transport.TLSFiles{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}
-	clientTLS, err := files.ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
 	d.client = &transport.Client{TLS: clientTLS, PeerID: d.nodeID, SessionID: d.sessionID}
 	d.ingress = &transport.Attribution{MaxPeers: cfg.Ingress.MaxTrackedPeers}
 
@@ -169,10 +187,6 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	// cleanly.
 	var segListener, metricsListener net.Listener
 	if cfg.Listen != "" {
-		serverTLS, err := files.ServerConfig()
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
 		l, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("segment listener: %w", err)
@@ -299,6 +313,9 @@ func (d *Daemon) Wait() error {
 	}
 	if err := d.ledger.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close ledger: %w", err))
+	}
+	if err := d.lock.Unlock(); err != nil {
+		errs = append(errs, fmt.Errorf("unlock ledger: %w", err))
 	}
 	// net.UnixListener unlinks its socket on Close; this covers the rest.
 	if err := os.Remove(d.cfg.ControlSocket); err != nil && !errors.Is(err, os.ErrNotExist) {

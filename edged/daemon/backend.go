@@ -163,6 +163,9 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		LastCycleThrottled: d.executor.LastCycleThrottled(),
 		Listen:             d.listenAddr,
 	}
+	if f := d.executor.LedgerError(); f != nil {
+		out.LedgerError = &api.LedgerError{Message: f.Message, Since: f.Since}
+	}
 	out.DailyRemainingBytes, out.DailyWindowStart = quotaFigures(st)
 	peer := func(id string) api.PeerStatus {
 		p := out.Peers[id]

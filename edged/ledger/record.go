@@ -156,3 +156,20 @@ func markFailed(ctx context.Context, mark, hist *sql.Stmt, f Failure, at time.Ti
 	}
 	return nil
 }
+
+// settingProbe is the settings row Probe rewrites.
+const settingProbe = "ledger_probe"
+
+// Probe checks that the ledger takes a write: one small transaction that
+// rewrites a settings row with at. The executor probes this way while the
+// ledger cannot record outcomes, before it starts deliveries again. A full
+// disk can still take so small a write while refusing a batch of marks:
+// the executor backs off further when its next recording fails.
+func (l *Ledger) Probe(ctx context.Context, at time.Time) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, settingProbe, fmt.Sprint(nanos(at)))
+	if err != nil {
+		return fmt.Errorf("probe the ledger with a write: %w", err)
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -110,6 +111,7 @@ func TestExpositionMatchesStatus(t *testing.T) {
 		`ingress_bytes_by_peer_total{peer_id="a"} 192`,
 		`ingress_bytes_by_peer_total{peer_id="b"} 64`,
 		`ingress_bytes_total 256`,
+		`ledger_error 0`,
 		`quota_drop_count_by_peer_total{peer_id="peer-val23"} 4`,
 		`quota_drop_count_total 4`,
 		`segments_by_peer{peer_id="peer-b",state="deadletter"} 0`,
@@ -250,4 +252,23 @@ func TestConcurrentScrapes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// ledger_error is 1 while status carries a ledger error, else 0.
+func TestLedgerErrorGauge(t *testing.T) {
+	st := labStatus()
+	st.LedgerError = &api.LedgerError{Message: "database or disk is full"}
+	src := &fakeSource{st: st}
+	h, err := New(src.status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got, body := scrape(t, h)
+	if !slices.Contains(got, "ledger_error 1") {
+		t.Errorf("no ledger_error 1 while the ledger fails:\n%s", body)
+	}
+	src.set(labStatus(), nil)
+	if _, got, body = scrape(t, h); !slices.Contains(got, "ledger_error 0") {
+		t.Errorf("no ledger_error 0 once it records:\n%s", body)
+	}
 }

@@ -65,6 +65,10 @@ type run struct {
 	// reserved for this run.
 	outstanding map[string]int64
 	err         error // the first failure to store; stops admission
+	// fault is the first failure of the ledger itself (not of one row
+	// that changed under the executor, ledger.ErrNotFound): the executor
+	// backs off until the ledger records again.
+	fault error
 }
 
 func (e *Executor) startRun(ctx context.Context, res *CycleResult, n int) *run {
@@ -98,6 +102,15 @@ func (r *run) setErr(err error) {
 	if r.err == nil {
 		r.err = err
 	}
+	if r.fault == nil && !errors.Is(err, ledger.ErrNotFound) {
+		r.fault = err
+	}
+}
+
+func (r *run) faulted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fault != nil
 }
 
 func (r *run) failed() bool {
@@ -106,8 +119,9 @@ func (r *run) failed() bool {
 	return r.err != nil
 }
 
-// finish waits for every delivery and every outcome to be stored.
-func (r *run) finish() error {
+// finish waits for every delivery and every outcome to be stored, and
+// returns the first failure to store and the first of the ledger itself.
+func (r *run) finish() (err, fault error) {
 	r.stopWake()
 	close(r.work)
 	r.workers.Wait() // every delivery has ended and sent its outcome
@@ -115,7 +129,7 @@ func (r *run) finish() error {
 	<-r.recorded
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	return r.err, r.fault
 }
 
 // admit passes seg through the limits and, when allowed, starts its
@@ -364,6 +378,14 @@ func (r *run) store(batch []outcome) {
 	if err := e.Ledger.Record(ctx, now, out); err != nil {
 		e.log().Warn("recording a batch of outcomes failed; recording them one by one", "outcomes", len(batch), "err", err)
 		for _, o := range batch {
+			if r.faulted() {
+				// The ledger itself fails: the others would too, each
+				// after its own wait. They stay PENDING, as unrecorded.
+				if o.cause == nil {
+					r.release(o.seg)
+				}
+				continue
+			}
 			r.storeOne(ctx, o)
 		}
 		return

@@ -95,6 +95,10 @@ func seriesFromStatus(st api.Status) map[string]int64 {
 		seriesKey("segments", state, "delivered"):  st.Segments.Delivered,
 		seriesKey("segments", state, "deadletter"): st.Segments.Deadletter,
 	}
+	out["ledger_error"] = 0 // 1 while status carries a ledger_error
+	if st.LedgerError != nil {
+		out["ledger_error"] = 1
+	}
 	if st.DailyRemainingBytes != nil {
 		out["daily_remaining_bytes"] = *st.DailyRemainingBytes
 	}

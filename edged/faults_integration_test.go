@@ -4,14 +4,61 @@ package main_test
 // binary, on the lab of integration_test.go.
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	_ "modernc.org/sqlite"
+
+	"edgelab/edged/api"
 	"edgelab/setup/labsetup"
 )
+
+// faultsPoll polls cond until it holds or the deadline passes (longer than
+// lab.waitFor's: a held SQLite lock fails a write only after edged's 10 s
+// busy timeout).
+func faultsPoll(l *lab, what string, within time.Duration, cond func() (bool, string)) {
+	l.t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l.t.Fatalf("timed out waiting for %s; last observed: %s\nedged log:\n%s", what, last, l.stderr)
+}
+
+// faultsMetric returns the sample line of name on the control socket's
+// /metrics.
+func faultsMetric(t *testing.T, l *lab, name string) string {
+	t.Helper()
+	resp, err := relUnixHTTP(l.client.Socket).Get("http://edged" + api.PathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			return line
+		}
+	}
+	return ""
+}
 
 // A second edged on the same ledger (its own socket, port and audit log)
 // refuses to start, naming the ledger and the pid of the one running it;
@@ -50,4 +97,72 @@ func TestEdged_SecondDaemonOnTheLedgerRefused(t *testing.T) {
 	// Once it stopped, the ledger is free again.
 	l.start()
 	l.stop()
+}
+
+// A ledger that cannot take writes (here another process holds SQLite's
+// write lock past edged's busy timeout; a full disk needs root to stage)
+// shows in status as ledger_error and in /metrics as ledger_error 1, and
+// clears once the ledger takes writes again, every segment delivered.
+func TestEdged_LedgerErrorInStatus(t *testing.T) {
+	opts := labsetup.DefaultConfigOptions()
+	opts.TickInterval = 200 * time.Millisecond
+	opts.BytesPerSecond = 64 // one 64 B segment a second: deliveries go on while the ledger is locked
+	l := newLab(t, opts)
+	l.start()
+	ids := l.seed("full", 6)
+	l.waitFor("a first segment delivered", func() (bool, string) {
+		st := l.status()
+		return st.Segments.Delivered >= 1, fmt.Sprintf("%+v", st.Segments)
+	})
+	if st := l.status(); st.LedgerError != nil {
+		t.Fatalf("ledger_error on a healthy ledger: %+v", st.LedgerError)
+	}
+	if got := faultsMetric(t, l, "ledger_error"); got != "ledger_error 0" {
+		t.Errorf("metrics on a healthy ledger: %q, want ledger_error 0", got)
+	}
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(l.dir, "ledger.db")+"?_txlock=immediate&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`UPDATE settings SET value = value`); err != nil {
+		t.Fatal(err)
+	}
+	locked := time.Now()
+	var fault *api.LedgerError
+	faultsPoll(l, "status ledger_error", 40*time.Second, func() (bool, string) {
+		st := l.status()
+		fault = st.LedgerError
+		return fault != nil, fmt.Sprintf("ledger_error=%v segments=%+v", fault, st.Segments)
+	})
+	if fault.Message == "" || fault.Since.Before(locked.Add(-time.Second)) || fault.Since.After(time.Now()) {
+		t.Errorf("ledger_error %+v: want a message and a since after the lock (%v)", fault, locked)
+	}
+	if got := faultsMetric(t, l, "ledger_error"); got != "ledger_error 1" {
+		t.Errorf("metrics while the ledger fails: %q, want ledger_error 1", got)
+	}
+	t.Logf("ledger_error after %v: %+v", time.Since(locked).Round(time.Millisecond), fault)
+
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	faultsPoll(l, "recovery: ledger_error null and every segment delivered", 60*time.Second, func() (bool, string) {
+		st := l.status()
+		return st.LedgerError == nil && st.Segments.Delivered == int64(len(ids)),
+			fmt.Sprintf("ledger_error=%v segments=%+v", st.LedgerError, st.Segments)
+	})
+	if got := faultsMetric(t, l, "ledger_error"); got != "ledger_error 0" {
+		t.Errorf("metrics after recovery: %q, want ledger_error 0", got)
+	}
+	if got := sorted(l.peer.IDs()); !slices.Equal(got, sorted(ids)) {
+		t.Errorf("peer holds %v, want %v", got, ids)
+	}
+	if err := l.stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, l.stderr)
+	}
 }

@@ -3,8 +3,11 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // Delivery is a delivery to record: the segment becomes DELIVERED and its
@@ -172,4 +175,33 @@ func (l *Ledger) Probe(ctx context.Context, at time.Time) error {
 		return fmt.Errorf("probe the ledger with a write: %w", err)
 	}
 	return nil
+}
+
+// SQLite's primary result codes of a ledger that cannot take writes at all
+// (as opposed to one row that cannot).
+const (
+	sqliteBusy     = 5
+	sqliteLocked   = 6
+	sqliteNoMem    = 7
+	sqliteReadOnly = 8
+	sqliteIOErr    = 10
+	sqliteCorrupt  = 11
+	sqliteFull     = 13
+	sqliteCantOpen = 14
+)
+
+// Unavailable reports whether err says the ledger as a whole cannot take a
+// write now (a full disk, an I/O error, a lock held past the busy timeout,
+// a read-only file): any other write would fail the same way, so trying
+// the outcomes of a batch one by one is pointless.
+func Unavailable(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqliteBusy, sqliteLocked, sqliteNoMem, sqliteReadOnly, sqliteIOErr, sqliteCorrupt, sqliteFull, sqliteCantOpen:
+		return true
+	}
+	return false
 }

@@ -376,7 +376,13 @@ func (r *run) store(batch []outcome) {
 	}
 	defer r.gate.done(placed)
 	if err := e.Ledger.Record(ctx, now, out); err != nil {
-		e.log().Warn("recording a batch of outcomes failed; recording them one by one", "outcomes", len(batch), "err", err)
+		if ledger.Unavailable(err) {
+			// The ledger takes no write at all: one by one would fail
+			// each the same way (after its own busy timeout).
+			r.setErr(fmt.Errorf("%d outcomes not recorded: %w", len(batch), err))
+		} else {
+			e.log().Warn("recording a batch of outcomes failed; recording them one by one", "outcomes", len(batch), "err", err)
+		}
 		for _, o := range batch {
 			if r.faulted() {
 				// The ledger itself fails: the others would too, each

@@ -166,3 +166,30 @@ func TestEdged_LedgerErrorInStatus(t *testing.T) {
 		t.Fatalf("stop: %v\n%s", err, l.stderr)
 	}
 }
+
+// 2,000 segments for peer-a that its 8 B burst can never pass, seeded
+// before one for unlimited peer-b: peer-b's is delivered (they used to fill
+// every batch of 1,024 and starve peer-b forever), and peer-a's stay
+// PENDING, blocked and throttled each cycle.
+func TestEdged_OversizeBacklogDoesNotStarveAnotherPeer(t *testing.T) {
+	opts := labsetup.DefaultConfigOptions()
+	opts.TickInterval = 200 * time.Millisecond
+	l := newTwoPeerLab(t, opts, nil)
+	l.start()
+	l.setBandwidth("--peer", "peer-a", "--bytes-per-second", "8", "--burst-bytes", "8")
+	l.seedFor("peer-a", "hol-a", 2000)
+	idsB := l.seedFor("peer-b", "hol-b", 1)
+	seeded := l.status().ExecutorCycles
+	l.waitFor("peer-b's segment delivered", func() (bool, string) {
+		return slices.Equal(l.peers["peer-b"].IDs(), idsB), fmt.Sprintf("peer-b holds %v; status %+v", l.peers["peer-b"].IDs(), l.status().Segments)
+	})
+	st := l.status()
+	t.Logf("peer-b's segment delivered %d executor cycles after seeding", st.ExecutorCycles-seeded)
+	a := st.Peers["peer-a"]
+	if len(l.peers["peer-a"].IDs()) != 0 || a.PendingSegments != 2000 || a.BlockedOversize != 2000 || a.ThrottleCount == 0 {
+		t.Errorf("peer-a: holds %d, status %+v; want none delivered, 2000 pending and blocked, throttled", len(l.peers["peer-a"].IDs()), a)
+	}
+	if err := l.stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, l.stderr)
+	}
+}

@@ -119,6 +119,7 @@ func TestExecutor_LedgerFullStopsDeliveries(t *testing.T) {
 	store.mu.Lock()
 	probes := store.probes
 	store.mu.Unlock()
+	t.Logf("first cycle sent %d; 60 ticks of a full ledger: %d more sends, %d probes", first, peer.count()-first, probes)
 	if probes == 0 || probes > 10 {
 		t.Errorf("%d probes in 60 ticks, want a few (exponential backoff)", probes)
 	}
@@ -168,6 +169,7 @@ func TestExecutor_LedgerFullProbePassesRecordFails(t *testing.T) {
 		}
 		f.clock.Advance(f.exec.Tick)
 	}
+	t.Logf("120 ticks, probe passing, Record failing: %d cycles sent segments, %d sends in all", cycles, peer.count())
 	// 1, 2, 4, 8, 16, 32, 60, 60 ticks apart: about 8 in two minutes.
 	if cycles > 10 {
 		t.Errorf("%d cycles sent segments in 120 ticks of a failing ledger, want at most 10", cycles)

@@ -178,3 +178,18 @@ func TestExecutor_LedgerFullProbePassesRecordFails(t *testing.T) {
 		t.Error("no ledger error while recording fails")
 	}
 }
+
+// With one delivery at a time, the one waiting for room while the first's
+// outcome fails to store is not sent: it could not be recorded either.
+func TestExecutor_LedgerFailureStopsAdmissionAtOnce(t *testing.T) {
+	f, store, peer := newFaultFixture(t)
+	f.exec.InFlight = 1
+	f.seed("one", 5, 64)
+	store.set(true, false)
+	if _, err := f.exec.Cycle(context.Background()); err == nil {
+		t.Fatal("no error from a cycle that could not record")
+	}
+	if got := peer.count(); got != 1 {
+		t.Errorf("%d sent in the cycle whose first outcome could not be recorded, want 1", got)
+	}
+}

@@ -140,6 +140,12 @@ func (r *run) admit(seg ledger.Segment) {
 	if !r.gate.enter(r.ctx, seg.Size) {
 		return
 	}
+	if r.failed() {
+		// Storing failed while this one waited for room: a delivery now
+		// could not be recorded either.
+		r.gate.back(seg.Size)
+		return
+	}
 	if r.quotaHangsOnInFlight(seg) {
 		// Decide as one delivery at a time would: after the deliveries
 		// under way have ended and returned the quota of those that failed.

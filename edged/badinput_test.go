@@ -89,7 +89,7 @@ func TestBadInput_Config(t *testing.T) {
 		{"negative quota", func(s string) string { return relSetKey(t, s, "daily_quota_bytes", "-1") }, 2,
 			[]string{"bad.toml:", "key relay.bandwidth.daily_quota_bytes: must not be negative, got -1"}},
 		{"negative retry count", func(s string) string { return relSetKey(t, s, "max_retry_count", "-1") }, 2,
-			[]string{"bad.toml:", "key relay.max_retry_count: must be at least 1, got -1"}},
+			[]string{"bad.toml:", "key relay.max_retry_count: must be between 1 and 1000000, got -1"}},
 		{"missing cert", func(s string) string { return relSetKey(t, s, "cert", `"tls/nope.pem"`) }, 2,
 			[]string{"bad.toml:", "key tls.cert", "nope.pem", "no such file"}},
 		{"missing key", func(s string) string { return relSetKey(t, s, "key", `"tls/nope-key.pem"`) }, 2,

@@ -102,6 +102,10 @@ func seriesFromStatus(st api.Status) map[string]int64 {
 		seriesKey("edged_segments", state, "delivered"):  st.Segments.Delivered,
 		seriesKey("edged_segments", state, "deadletter"): st.Segments.Deadletter,
 	}
+	out["edged_ledger_error"] = 0 // 1 while status carries a ledger_error
+	if st.LedgerError != nil {
+		out["edged_ledger_error"] = 1
+	}
 	if st.DailyRemainingBytes != nil {
 		out["edged_daily_remaining_bytes"] = *st.DailyRemainingBytes
 	}

@@ -158,6 +158,10 @@ type Status struct {
 	// LastCycleThrottled is how many segments the latest cycle deferred on
 	// the rate limit.
 	LastCycleThrottled int64 `json:"last_cycle_throttled"`
+	// LedgerError is set while the ledger cannot record delivery outcomes
+	// (a full disk, an I/O error): no new delivery starts until it can, so
+	// that nothing is sent again and again. Null when the ledger is healthy.
+	LedgerError *LedgerError `json:"ledger_error"`
 	// Listen is the address the segment listener is bound to (the real
 	// port when edge.toml says port 0); empty without a listener.
 	Listen string `json:"listen,omitempty"`
@@ -274,4 +278,11 @@ type Ledger struct {
 // Error is the body of every 4xx/5xx answer.
 type Error struct {
 	Error string `json:"error"`
+}
+
+// LedgerError is Status.LedgerError: the latest error and when the outage
+// began.
+type LedgerError struct {
+	Message string    `json:"message"`
+	Since   time.Time `json:"since"`
 }

@@ -740,3 +740,16 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		t.Errorf("edged --version: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// A ledger that cannot record is the status table's loudest line; a
+// healthy one adds none (TestStatusTable).
+func TestStatusTable_LedgerError(t *testing.T) {
+	var b strings.Builder
+	since := time.Date(2026, 12, 2, 16, 0, 0, 0, time.UTC)
+	if err := writeStatus(&b, api.Status{NodeID: "n", LedgerError: &api.LedgerError{Message: "database or disk is full", Since: since}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "LEDGER ERROR        database or disk is full (since 2026-12-02T16:00:00Z; no new deliveries until the ledger records)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("status table lacks %q:\n%s", want, b.String())
+	}
+}

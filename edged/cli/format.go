@@ -68,6 +68,10 @@ func writeStatus(w io.Writer, st api.Status) error {
 		row("clock", "lab (edged run --lab-clock: moved by POST %s)", api.PathLabClock)
 	}
 	row("executor cycles", "%d (last cycle throttled %d)", st.ExecutorCycles, st.LastCycleThrottled)
+	if st.LedgerError != nil {
+		row("LEDGER ERROR", "%s (since %s; no new deliveries until the ledger records)",
+			st.LedgerError.Message, st.LedgerError.Since.UTC().Format(time.RFC3339))
+	}
 	row("segments", "pending=%d delivered=%d deadletter=%d blocked_oversize=%d",
 		st.Segments.Pending, st.Segments.Delivered, st.Segments.Deadletter, st.Segments.BlockedOversize)
 	fmt.Fprintln(tw)

@@ -29,12 +29,21 @@ const (
 	DefaultTickInterval       = time.Second
 	DefaultMaxRetryCount      = 3
 	DefaultBackoffBaseSeconds = 1
+	DefaultMaxBackoffSeconds  = 3600
 	DefaultMaxSegmentBytes    = 1 << 20
 	DefaultMaxTrackedPeers    = 1024
 	// MaxTrackedPeersLimit bounds [ingress] max_tracked_peers: it is the
 	// cap on every per-peer series family of /metrics (metrics.
 	// CardinalityLimit), so it bounds the exposition's size too.
 	MaxTrackedPeersLimit = 4096
+)
+
+// Upper bounds of the retry settings: beyond them the backoff arithmetic
+// means nothing (a next attempt centuries away, or an overflow).
+const (
+	MaxMaxRetryCount      = 1_000_000
+	MaxBackoffBaseSeconds = 86_400     // a day
+	MaxMaxBackoffSeconds  = 30 * 86400 // thirty days
 )
 
 // Config is edge.toml. Relative paths are resolved against the directory of
@@ -70,8 +79,11 @@ type Relay struct {
 	TickInterval       time.Duration `toml:"tick_interval"`
 	MaxRetryCount      int           `toml:"max_retry_count"`
 	BackoffBaseSeconds int64         `toml:"backoff_base_seconds"`
-	MaxSegmentBytes    int64         `toml:"max_segment_bytes"`
-	Bandwidth          Bandwidth     `toml:"bandwidth"`
+	// MaxBackoffSeconds caps one backoff: base × 2^(k-1) grows to it and
+	// stays there.
+	MaxBackoffSeconds int64     `toml:"max_backoff_seconds"`
+	MaxSegmentBytes   int64     `toml:"max_segment_bytes"`
+	Bandwidth         Bandwidth `toml:"bandwidth"`
 }
 
 // Bandwidth is the boot-time limit; 0 means unlimited, a zero burst means
@@ -162,6 +174,7 @@ func Default() Config {
 			TickInterval:       DefaultTickInterval,
 			MaxRetryCount:      DefaultMaxRetryCount,
 			BackoffBaseSeconds: DefaultBackoffBaseSeconds,
+			MaxBackoffSeconds:  DefaultMaxBackoffSeconds,
 			MaxSegmentBytes:    DefaultMaxSegmentBytes,
 		},
 		Ingress: Ingress{MaxTrackedPeers: DefaultMaxTrackedPeers},
@@ -297,10 +310,15 @@ func (c *Config) problems() []problem {
 	if c.Relay.TickInterval <= 0 {
 		add(fmt.Sprintf("must be a positive duration, got %s", c.Relay.TickInterval), "relay", "tick_interval")
 	}
-	if c.Relay.MaxRetryCount < 1 {
-		add(fmt.Sprintf("must be at least 1, got %d", c.Relay.MaxRetryCount), "relay", "max_retry_count")
+	if c.Relay.MaxRetryCount < 1 || c.Relay.MaxRetryCount > MaxMaxRetryCount {
+		add(fmt.Sprintf("must be between 1 and %d, got %d", MaxMaxRetryCount, c.Relay.MaxRetryCount), "relay", "max_retry_count")
 	}
-	nonNeg(c.Relay.BackoffBaseSeconds, "relay", "backoff_base_seconds")
+	if v := c.Relay.BackoffBaseSeconds; v < 0 || v > MaxBackoffBaseSeconds {
+		add(fmt.Sprintf("must be between 0 and %d, got %d", MaxBackoffBaseSeconds, v), "relay", "backoff_base_seconds")
+	}
+	if v := c.Relay.MaxBackoffSeconds; v < 1 || v > MaxMaxBackoffSeconds {
+		add(fmt.Sprintf("must be between 1 and %d, got %d", MaxMaxBackoffSeconds, v), "relay", "max_backoff_seconds")
+	}
 	if c.Relay.MaxSegmentBytes <= 0 {
 		add(fmt.Sprintf("must be positive, got %d", c.Relay.MaxSegmentBytes), "relay", "max_segment_bytes")
 	}

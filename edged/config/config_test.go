@@ -114,7 +114,7 @@ func TestParse_Errors(t *testing.T) {
 		}, []string{"edge.toml:14:1: key relay.bandwidth.bytes_per_second: must not be negative, got -64"}},
 		{"zero retry count", func(s string) string {
 			return strings.Replace(s, "max_retry_count = 5", "max_retry_count = 0", 1)
-		}, []string{"edge.toml:11:1: key relay.max_retry_count: must be at least 1, got 0"}},
+		}, []string{"edge.toml:11:1: key relay.max_retry_count: must be between 1 and 1000000, got 0"}},
 		{"bad peer address", func(s string) string {
 			return strings.Replace(s, `"127.0.0.1:19056"`, `"nowhere"`, 1)
 		}, []string{"edge.toml:23:1: key peers[1].addr", "nowhere"}},
@@ -234,5 +234,39 @@ func TestParse_Schedule(t *testing.T) {
 			require.Len(t, s.Entries, 2)
 			assert.Equal(t, "Europe/Berlin", s.Location.String())
 		})
+	}
+}
+
+// The retry settings are bounded: past the bounds the backoff arithmetic
+// overflowed into immediate retries.
+func TestParse_RetryBounds(t *testing.T) {
+	dir := t.TempDir()
+	writeTLS(t, dir)
+	path := filepath.Join(dir, "edge.toml")
+	for _, tt := range []struct{ key, value, want string }{
+		{"max_retry_count", "1000001", "key relay.max_retry_count: must be between 1 and 1000000, got 1000001"},
+		{"backoff_base_seconds", "86401", "key relay.backoff_base_seconds: must be between 0 and 86400, got 86401"},
+		{"backoff_base_seconds", "-1", "key relay.backoff_base_seconds: must be between 0 and 86400, got -1"},
+		{"max_backoff_seconds", "0", "key relay.max_backoff_seconds: must be between 1 and 2592000, got 0"},
+		{"max_backoff_seconds", "2592001", "key relay.max_backoff_seconds: must be between 1 and 2592000, got 2592001"},
+	} {
+		data := strings.Replace(valid, "[relay]\n", "[relay]\n"+tt.key+" = "+tt.value+"\n", 1)
+		data = strings.Replace(data, "max_retry_count = 5\n", "", strings.Count(tt.key, "max_retry_count"))
+		data = strings.Replace(data, "backoff_base_seconds = 2\n", "", strings.Count(tt.key, "backoff_base_seconds"))
+		_, err := Parse(path, []byte(data))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s = %s: got %v, want an error naming %s and %q", tt.key, tt.value, err, path, tt.want)
+		}
+	}
+	data := strings.Replace(valid, "[relay]\n", "[relay]\nmax_backoff_seconds = 600\n", 1)
+	got, err := Parse(path, []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Relay.MaxBackoffSeconds != 600 {
+		t.Errorf("max_backoff_seconds = 600 read as %d", got.Relay.MaxBackoffSeconds)
+	}
+	if got, _ := Parse(path, []byte(valid)); got.Relay.MaxBackoffSeconds != DefaultMaxBackoffSeconds {
+		t.Errorf("max_backoff_seconds defaults to %d, want %d", got.Relay.MaxBackoffSeconds, DefaultMaxBackoffSeconds)
 	}
 }

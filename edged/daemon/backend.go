@@ -189,6 +189,9 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		Listen:             d.listenAddr,
 		Clock:              d.clockName(),
 	}
+	if f := d.executor.LedgerError(); f != nil {
+		out.LedgerError = &api.LedgerError{Message: f.Message, Since: f.Since}
+	}
 	out.DailyRemainingBytes, out.DailyWindowStart = quotaFigures(st)
 	out.Quota = quotaWindow(st)
 	if d.segListener != nil {

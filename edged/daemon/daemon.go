@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,7 @@ type Daemon struct {
 	sessionID string
 
 	ledger   *ledger.Ledger
+	lock     *ledger.Lock // held for the daemon's life
 	limits   *bandwidth.Limits
 	executor *relay.Executor
 	audit    auditLog
@@ -151,6 +153,28 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	closers = append(closers, func() { ctlListener.Close() })
 	d.ctl = ctlListener
 
+	// The TLS files are read before the ledger is locked: a daemon that
+	// cannot run says so, whoever holds the ledger.
+	files := transport.TLSFiles{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}
+	clientTLS, err := files.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	var serverTLS *tls.Config
+	if cfg.Listen != "" {
+		if serverTLS, err = files.ServerConfig(); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+	}
+
+	// One executor per ledger: a second daemon on it would deliver the
+	// same segments and count the quota twice. The lock is held until Wait
+	// has closed the ledger; other writers (setup seed) open the ledger
+	// without it.
+	if d.lock, err = ledger.TryLock(cfg.Ledger); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { d.lock.Unlock() })
 	if d.ledger, err = ledger.Open(cfg.Ledger); err != nil {
 		return nil, err
 	}
@@ -190,11 +214,6 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	}
 	closers = append(closers, func() { d.audit.Close() })
 
-	files := transport.TLSFiles{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}
-	clientTLS, err := files.ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
 	d.client = &transport.Client{TLS: clientTLS, PeerID: d.nodeID, SessionID: d.sessionID}
 	// One cap for every per-peer figure: ingress senders, status targets
 	// and the metrics SDK's cardinality limit.
@@ -214,10 +233,6 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	// cleanly.
 	var metricsListener net.Listener
 	if cfg.Listen != "" {
-		serverTLS, err := files.ServerConfig()
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
 		l, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("segment listener: %w", err)
@@ -247,6 +262,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		Deliverer:     relay.DeliverFunc(d.deliver),
 		MaxRetry:      cfg.Relay.MaxRetryCount,
 		BackoffBase:   time.Duration(cfg.Relay.BackoffBaseSeconds) * time.Second,
+		MaxBackoff:    time.Duration(cfg.Relay.MaxBackoffSeconds) * time.Second,
 		Tick:          cfg.Relay.TickInterval,
 		BatchSize:     relayBatch,
 		InFlight:      RelayInFlight,
@@ -372,6 +388,9 @@ func (d *Daemon) Wait() error {
 		errs = append(errs, fmt.Errorf("close ledger: %w", err))
 	}
 	d.mu.Unlock()
+	if err := d.lock.Unlock(); err != nil {
+		errs = append(errs, fmt.Errorf("unlock ledger: %w", err))
+	}
 	// The server's shutdown closed the listener, which removed the socket
 	// if it was still ours; this covers a server that never got that far.
 	// A socket a successor made at the path stays.

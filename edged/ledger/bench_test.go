@@ -159,3 +159,35 @@ func BenchmarkInsertParallel(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDueTargets is BenchmarkDue with the 100,000 pending segments
+// spread over several targets: the batch is read target by target
+// (DueBatch's fair share). One op is one segment read.
+func BenchmarkDueTargets(b *testing.B) {
+	for _, targets := range []int{2, 16} {
+		b.Run(fmt.Sprintf("targets=%d", targets), func(b *testing.B) {
+			l := open(b, filepath.Join(b.TempDir(), "l.db"))
+			ctx := context.Background()
+			var segs []New
+			for i := range 100000 {
+				segs = append(segs, New{ID: fmt.Sprintf("seg-%08d", i), TargetPeer: fmt.Sprintf("peer-%02d", i%targets), Payload: make([]byte, 64)})
+				if len(segs) == 512 {
+					if err := l.Insert(ctx, t0, segs...); err != nil {
+						b.Fatal(err)
+					}
+					segs = segs[:0]
+				}
+			}
+			if err := l.Insert(ctx, t0, segs...); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i += 1024 {
+				segs, err := l.DueBatch(ctx, t0, 1024, 4096)
+				if err != nil || len(segs) != 1024 {
+					b.Fatalf("got %d segments, %v", len(segs), err)
+				}
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -99,7 +100,7 @@ type Ledger struct {
 // statements are the queries run once or more per segment, prepared once:
 // preparing is a large share of a small statement's cost.
 type statements struct {
-	insertSegment, insertPayload, due, payload, markFailed, insertAttempt, putUsage, nextDue, generation *sql.Stmt
+	insertSegment, insertPayload, due, dueTarget, payload, markFailed, insertAttempt, putUsage, nextDue, generation *sql.Stmt
 	// markDeliveredIn[i] marks markChunks[i] segments at once, and
 	// addDeliveredIn[i] adds their attempts to the history.
 	markDeliveredIn, addDeliveredIn []*sql.Stmt
@@ -111,7 +112,7 @@ type statements struct {
 var markChunks = []int{256, 64, 16, 4, 1}
 
 func (st *statements) all() []*sql.Stmt {
-	return append([]*sql.Stmt{st.insertSegment, st.insertPayload, st.due, st.payload,
+	return append([]*sql.Stmt{st.insertSegment, st.insertPayload, st.due, st.dueTarget, st.payload,
 		st.markFailed, st.insertAttempt, st.putUsage, st.nextDue, st.generation}, append(st.markDeliveredIn, st.addDeliveredIn...)...)
 }
 
@@ -182,6 +183,13 @@ const dueSQL = `SELECT s.id, s.target_peer, s.size, s.attempts, s.next_attempt_a
 	WHERE s.state = 'PENDING' AND s.next_attempt_at <= ?
 	ORDER BY s.next_attempt_at, s.id LIMIT ?`
 
+// dueTargetSQL is dueSQL for one target (the second argument), from the
+// OFFSET-th due segment on.
+const dueTargetSQL = `SELECT s.id, s.target_peer, s.size, s.attempts, s.next_attempt_at, CASE WHEN s.size <= ? THEN s.payload END
+	FROM segments s INDEXED BY segments_pending_target
+	WHERE s.state = 'PENDING' AND s.target_peer = ? AND s.next_attempt_at <= ?
+	ORDER BY s.next_attempt_at, s.id LIMIT ? OFFSET ?`
+
 const nextDueSQL = `SELECT MIN(next_attempt_at) FROM segments WHERE state = 'PENDING' AND next_attempt_at > ?`
 
 // markInSQL marks n segments DELIVERED at ?1. "+state" keeps the planner
@@ -219,6 +227,7 @@ func (l *Ledger) prepare() error {
 		{&l.stmts.insertPayload, `INSERT INTO segment_payloads (id, payload) VALUES (?, ?)
 			ON CONFLICT(id) DO UPDATE SET payload = excluded.payload`},
 		{&l.stmts.due, dueSQL},
+		{&l.stmts.dueTarget, dueTargetSQL},
 		{&l.stmts.payload, `SELECT s.size, s.payload_file, ` + payloadExpr + ` FROM segments s
 			LEFT JOIN segment_payloads p ON p.id = s.id WHERE s.id = ?`},
 		{&l.stmts.markFailed, `UPDATE segments SET state = ?, attempts = ?, next_attempt_at = ?,
@@ -448,19 +457,101 @@ func (l *Ledger) Due(ctx context.Context, now time.Time, limit int) ([]Segment, 
 // and the payloads of segments of at most inline bytes; larger ones come
 // without (len(Payload) != Size): read theirs with Payload as their
 // delivery starts. inline < 0 fills every payload.
+//
+// The batch is shared fairly among the targets with due segments: each
+// gets an equal share of limit, and what a target leaves unused goes to
+// the others, so that one target's backlog never keeps another's segments
+// out of it. Each target's segments are in (next_attempt_at, id) order; the
+// batch takes every target's first segment (oldest first), then every
+// target's second, and so on. With one target it is Due's order.
 func (l *Ledger) DueBatch(ctx context.Context, now time.Time, limit int, inline int64) ([]Segment, error) {
 	if inline < 0 {
 		inline = math.MaxInt64
 	}
-	segs, err := l.due(ctx, now, limit, inline)
+	segs, err := l.dueFair(ctx, now, limit, min(inline, l.rowBytes))
 	if err != nil {
 		return nil, fmt.Errorf("list due segments: %w", err)
 	}
 	return segs, nil
 }
 
-func (l *Ledger) due(ctx context.Context, now time.Time, limit int, inline int64) ([]Segment, error) {
-	rows, err := l.stmts.due.QueryContext(ctx, min(inline, l.rowBytes), nanos(now), limit)
+func (l *Ledger) dueFair(ctx context.Context, now time.Time, limit int, inline int64) ([]Segment, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	targets, err := l.pendingTargets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) <= 1 {
+		return l.due(ctx, l.stmts.due, limit, inline, nanos(now), limit)
+	}
+	// Water-filling: every round gives each target still full an equal
+	// share of what is left; a target that returns less than its share has
+	// no more due segments and drops out.
+	sort.Strings(targets)
+	got := make(map[string][]Segment, len(targets))
+	active := targets
+	left := limit
+	for left > 0 && len(active) > 0 {
+		share := (left + len(active) - 1) / len(active)
+		var still []string
+		for _, p := range active {
+			if left == 0 {
+				break
+			}
+			n := min(share, left)
+			segs, err := l.due(ctx, l.stmts.dueTarget, n, inline, p, nanos(now), n, len(got[p]))
+			if err != nil {
+				return nil, err
+			}
+			got[p] = append(got[p], segs...)
+			left -= len(segs)
+			if len(segs) == n {
+				still = append(still, p)
+			}
+		}
+		active = still
+	}
+	// When the batch is not full it holds every due segment, and it is in (next_attempt_at,
+	// id) order as with one target. Else round-robin by rank within the
+	// target (at one rank, oldest first), so that no target's segments
+	// wait behind a whole share of another's.
+	cut := left == 0 // full: some may have been left out
+	type ranked struct {
+		rank int
+		seg  Segment
+	}
+	var all []ranked
+	for _, p := range targets {
+		for i, s := range got[p] {
+			if !cut {
+				i = 0
+			}
+			all = append(all, ranked{i, s})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.rank != b.rank {
+			return a.rank < b.rank
+		}
+		if !a.seg.NextAttemptAt.Equal(b.seg.NextAttemptAt) {
+			return a.seg.NextAttemptAt.Before(b.seg.NextAttemptAt)
+		}
+		return a.seg.ID < b.seg.ID
+	})
+	out := make([]Segment, len(all))
+	for i, r := range all {
+		out[i] = r.seg
+	}
+	return out, nil
+}
+
+// due runs a due query (dueSQL or dueTargetSQL) whose first argument is
+// the inline size and whose other arguments are args.
+func (l *Ledger) due(ctx context.Context, stmt *sql.Stmt, limit int, inline int64, args ...any) ([]Segment, error) {
+	rows, err := stmt.QueryContext(ctx, append([]any{inline}, args...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,11 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // Delivery is a delivery to record: the segment becomes DELIVERED and its
@@ -155,4 +158,50 @@ func markFailed(ctx context.Context, mark, hist *sql.Stmt, f Failure, at time.Ti
 		return fmt.Errorf("mark %s failed: add attempt %d to the history: %w", f.ID, f.Attempts, err)
 	}
 	return nil
+}
+
+// settingProbe is the settings row Probe rewrites.
+const settingProbe = "ledger_probe"
+
+// Probe checks that the ledger takes a write: one small transaction that
+// rewrites a settings row with at. The executor probes this way while the
+// ledger cannot record outcomes, before it starts deliveries again. A full
+// disk can still take so small a write while refusing a batch of marks:
+// the executor backs off further when its next recording fails.
+func (l *Ledger) Probe(ctx context.Context, at time.Time) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, settingProbe, fmt.Sprint(nanos(at)))
+	if err != nil {
+		return fmt.Errorf("probe the ledger with a write: %w", err)
+	}
+	return nil
+}
+
+// SQLite's primary result codes of a ledger that cannot take writes at all
+// (as opposed to one row that cannot).
+const (
+	sqliteBusy     = 5
+	sqliteLocked   = 6
+	sqliteNoMem    = 7
+	sqliteReadOnly = 8
+	sqliteIOErr    = 10
+	sqliteCorrupt  = 11
+	sqliteFull     = 13
+	sqliteCantOpen = 14
+)
+
+// Unavailable reports whether err says the ledger as a whole cannot take a
+// write now (a full disk, an I/O error, a lock held past the busy timeout,
+// a read-only file): any other write would fail the same way, so trying
+// the outcomes of a batch one by one is pointless.
+func Unavailable(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqliteBusy, sqliteLocked, sqliteNoMem, sqliteReadOnly, sqliteIOErr, sqliteCorrupt, sqliteFull, sqliteCantOpen:
+		return true
+	}
+	return false
 }

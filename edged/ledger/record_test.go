@@ -451,6 +451,7 @@ func TestQueryPlans(t *testing.T) {
 		dump bool
 	}{
 		{"due", dueSQL, []any{4096, 0, 10}, []string{"SEARCH s USING INDEX segments_pending"}, false},
+		{"due of a target", dueTargetSQL, []any{4096, "p", 0, 10, 0}, []string{"SEARCH s USING INDEX segments_pending_target (target_peer=? AND next_attempt_at<?)"}, false},
 		{"mark 4", markInSQL(4), []any{0, "a", "b", "c", "d"}, []string{"USING INDEX sqlite_autoindex_segments_1 (id=?)"}, false},
 		{"next due", nextDueSQL, []any{0}, []string{"segments_pending"}, false},
 		{"oversize of a peer", pendingAboveSQL, []any{"p", 10}, []string{"SEARCH segments USING COVERING INDEX segments_pending_size (target_peer=? AND size>?)"}, false},
@@ -511,7 +512,7 @@ func TestOpen_MigrationReplacesTheDueIndex(t *testing.T) {
 		}
 		got = append(got, name)
 	}
-	if diff := cmp.Diff([]string{"segments_deadletter", "segments_payload_file", "segments_pending", "segments_pending_size"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"segments_deadletter", "segments_payload_file", "segments_pending", "segments_pending_size", "segments_pending_target"}, got); diff != "" {
 		t.Errorf("indexes on segments (-want +got):\n%s", diff)
 	}
 }

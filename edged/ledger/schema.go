@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS segments (
 -- segment DELIVERED only deletes its entries.
 CREATE INDEX IF NOT EXISTS segments_pending ON segments(next_attempt_at, id) WHERE state = 'PENDING';
 CREATE INDEX IF NOT EXISTS segments_pending_size ON segments(target_peer, size) WHERE state = 'PENDING';
+-- The due segments of one target, in due order: a cycle reads each target's
+-- share of its batch (DueBatch), so one target's backlog cannot fill it.
+-- An index only: ledgers of this schema version without it get it on open,
+-- and an older edged maintains it without knowing it.
+CREATE INDEX IF NOT EXISTS segments_pending_target ON segments(target_peer, next_attempt_at, id) WHERE state = 'PENDING';
 -- Large payloads live apart from the segment rows: marking a row
 -- DELIVERED or failed changes its size, and SQLite rewrites a changed row
 -- whole, overflow pages included. A payload that fits in its row's page

@@ -136,6 +136,7 @@ func (h *handler) register(m metric.Meter) error {
 	peerQuotaDrops := counter("quota-drops-by-peer", "{attempt}", "Delivery attempts to a configured target peer failed on a daily quota, global or the peer's own.")
 	peerDailyUsed := gauge("daily-used-bytes-by-peer", "By", "Bytes delivered to a configured target peer in its own daily quota window.")
 	peerDailyRemaining := gauge("daily-remaining-bytes-by-peer", "By", "Bytes left in a configured target peer's own daily quota; absent when the peer has no quota.")
+	ledgerError := gauge("ledger-error", "{error}", "1 while the ledger cannot record delivery outcomes (no new deliveries start), else 0.")
 	peerSegments := gauge("segments-by-peer", "{segment}", "Ledger segments by target peer and state.")
 	for _, err := range errs {
 		if err != nil {
@@ -163,6 +164,7 @@ func (h *handler) register(m metric.Meter) error {
 		o.ObserveInt64(segments, st.Segments.Deadletter, stateAttr("deadletter"))
 		o.ObserveInt64(blocked, st.Segments.BlockedOversize)
 		o.ObserveInt64(dailyUsed, st.DailyUsedBytes)
+		o.ObserveInt64(ledgerError, boolInt(st.LedgerError != nil))
 		if st.DailyRemainingBytes != nil {
 			o.ObserveInt64(dailyRemaining, *st.DailyRemainingBytes)
 		}
@@ -183,7 +185,7 @@ func (h *handler) register(m metric.Meter) error {
 		}
 		return nil
 	}, ingress, ingressByPeer, deliveredBytes, deliveredSegs, throttles, quotaDrops, cycles, segments, blocked, dailyUsed,
-		dailyRemaining, peerThrottles, peerQuotaDrops, peerDailyUsed, peerDailyRemaining, peerSegments)
+		dailyRemaining, peerThrottles, peerQuotaDrops, peerDailyUsed, peerDailyRemaining, peerSegments, ledgerError)
 	if err != nil {
 		return fmt.Errorf("register callback: %w", err)
 	}
@@ -232,4 +234,11 @@ func buildVersion() (version, revision string) {
 		}
 	}
 	return version, revision
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -113,6 +114,7 @@ func TestExpositionMatchesStatus(t *testing.T) {
 		`edged_ingress_bytes_by_peer_total{key_kind="peer",peer_id="a"} 192`,
 		`edged_ingress_bytes_by_peer_total{key_kind="peer",peer_id="b"} 64`,
 		`edged_ingress_bytes_total 256`,
+		`edged_ledger_error 0`,
 		`edged_quota_drops_by_peer_total{peer_id="peer-val23"} 4`,
 		`edged_quota_drops_total 4`,
 		`edged_segments_by_peer{peer_id="peer-b",state="deadletter"} 0`,
@@ -270,5 +272,24 @@ func TestExposition_RuntimeAndBuildInfo(t *testing.T) {
 		if strings.Contains(body, old) {
 			t.Errorf("the exposition still has the old series %q", old)
 		}
+	}
+}
+
+// edged_ledger_error is 1 while status carries a ledger error, else 0.
+func TestLedgerErrorGauge(t *testing.T) {
+	st := labStatus()
+	st.LedgerError = &api.LedgerError{Message: "database or disk is full"}
+	src := &fakeSource{st: st}
+	h, err := New(src.status, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got, body := scrape(t, h)
+	if !slices.Contains(got, "edged_ledger_error 1") {
+		t.Errorf("no edged_ledger_error 1 while the ledger fails:\n%s", body)
+	}
+	src.set(labStatus(), nil)
+	if _, got, body = scrape(t, h); !slices.Contains(got, "edged_ledger_error 0") {
+		t.Errorf("no edged_ledger_error 0 once it records:\n%s", body)
 	}
 }

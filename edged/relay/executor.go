@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,17 +42,34 @@ func (f DeliverFunc) Deliver(ctx context.Context, seg ledger.Segment, payload *i
 	return f(ctx, seg, payload)
 }
 
+// Store is what the executor needs of the ledger (*ledger.Ledger); tests
+// put a failing one in its place.
+type Store interface {
+	DueBatch(ctx context.Context, now time.Time, limit int, inline int64) ([]ledger.Segment, error)
+	NextDue(ctx context.Context, now time.Time) (time.Time, bool, error)
+	Generation(ctx context.Context) (int64, error)
+	OpenPayload(ctx context.Context, id string) (*ledger.PayloadReader, error)
+	Record(ctx context.Context, at time.Time, o ledger.Outcomes) error
+	// Probe is a cheap write: while the ledger cannot record outcomes,
+	// the executor probes it before starting deliveries again.
+	Probe(ctx context.Context, at time.Time) error
+}
+
+var _ Store = (*ledger.Ledger)(nil)
+
 // Executor runs delivery cycles. Fields are set before Run and not changed.
 type Executor struct {
-	Ledger *ledger.Ledger
+	Ledger Store
 	// Limits holds the global limit and the per-peer ones; a segment must
 	// pass both its target's and the global one.
 	Limits      *bandwidth.Limits
 	Deliverer   Deliverer
 	MaxRetry    int           // attempts before DEADLETTER
 	BackoffBase time.Duration // attempt k waits BackoffBase × 2^(k-1)
-	Tick        time.Duration
-	BatchSize   int // due segments read per cycle; 0 means 256
+	// MaxBackoff caps one backoff; 0 means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	Tick       time.Duration
+	BatchSize  int // due segments read per cycle; 0 means 256
 	// InFlight is how many segments may be admitted and not yet recorded
 	// at once (delivering, or delivered and waiting for their DELIVERED
 	// mark): the deliveries in flight, and the most a crash can leave
@@ -76,6 +95,7 @@ type Executor struct {
 	Log        *slog.Logger
 
 	wake       chan struct{}
+	health     ledgerHealth
 	cycles     atomic.Int64
 	lastThrott atomic.Int64
 }
@@ -154,7 +174,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		if err != nil && e.LedgerError() == nil { // a ledger failure is logged as one
 			e.log().Error("relay cycle", "err", err)
 		}
 		timer.Reset(e.untilNext(ctx, res))
@@ -187,6 +207,11 @@ func (e *Executor) watchInserts(ctx context.Context) {
 // backoff or a throttled segment comes due sooner.
 func (e *Executor) untilNext(ctx context.Context, res CycleResult) time.Duration {
 	now := e.now()
+	if retryAt, failing := e.ledgerRetryAt(); failing {
+		// Nothing starts before the ledger's backoff ends: neither due
+		// segments nor the tick.
+		return max(0, retryAt.Sub(now))
+	}
 	next := now.Add(e.Tick)
 	if !res.RetryAt.IsZero() && res.RetryAt.Before(next) {
 		next = res.RetryAt
@@ -232,27 +257,57 @@ func (e *Executor) Cycle(ctx context.Context) (CycleResult, error) {
 		e.lastThrott.Store(int64(res.Throttled))
 	}()
 	res.At = e.now()
+	if retryAt, failing := e.ledgerRetryAt(); failing {
+		// The ledger could not record outcomes: a delivery now would be
+		// sent again once it can. Wait out the backoff, then probe it
+		// with a cheap write before starting any.
+		if res.At.Before(retryAt) {
+			return res, nil
+		}
+		if err := e.Ledger.Probe(ctx, res.At); err != nil {
+			if ctx.Err() != nil {
+				return res, nil
+			}
+			e.ledgerFailed(res.At, err)
+			return res, fmt.Errorf("relay cycle: %w", err)
+		}
+	}
+	err, fault := e.cycle(ctx, &res)
+	switch {
+	case ctx.Err() != nil:
+	case fault != nil:
+		e.ledgerFailed(e.now(), fault)
+	default:
+		e.ledgerRecovered(e.now())
+	}
+	return res, err
+}
+
+// cycle is Cycle's work: err is its first error, fault the first of the
+// ledger itself (reading the batch or a payload, recording outcomes; not a
+// segment that changed under the executor).
+func (e *Executor) cycle(ctx context.Context, res *CycleResult) (err, fault error) {
 	due, err := e.Ledger.DueBatch(ctx, res.At, e.batchSize(), e.inlineBytes())
 	if err != nil {
-		return res, fmt.Errorf("relay cycle: %w", err)
+		err = fmt.Errorf("relay cycle: %w", err)
+		return err, err
 	}
 	res.Due = len(due)
 	if len(due) == 0 {
-		return res, nil
+		return nil, nil
 	}
 	inFlight := e.inFlight()
 	if len(due) <= e.OrderedUpTo {
 		inFlight = 1
 	}
-	r := e.startRun(ctx, &res, inFlight)
+	r := e.startRun(ctx, res, inFlight)
 	for _, seg := range due {
 		if ctx.Err() != nil || r.failed() {
 			break
 		}
 		r.admit(seg)
 	}
-	err = r.finish() // the recorder fills res until then
-	return res, err
+	return r.finish() // the recorder fills res until then
 }
 
 func (e *Executor) inFlight() int { return max(1, e.InFlight) }
@@ -271,17 +326,125 @@ func (e *Executor) inlineBytes() int64 {
 	return DefaultInlineBytes
 }
 
-// Backoff is the wait after failed attempt k (1-based): base × 2^(k-1).
-func Backoff(base time.Duration, k int) time.Duration {
-	if k < 1 {
-		k = 1
+// DefaultMaxBackoff is MaxBackoff when unset ([relay] max_backoff_seconds).
+const DefaultMaxBackoff = time.Hour
+
+// Backoff is the wait after failed attempt k (1-based): base × 2^(k-1),
+// at most maxWait (maxWait <= 0: no cap but the largest Duration). The
+// doubling saturates instead of overflowing, whatever k.
+func Backoff(base time.Duration, k int, maxWait time.Duration) time.Duration {
+	if maxWait <= 0 {
+		maxWait = math.MaxInt64
 	}
-	if k > 32 { // keeps the shift from overflowing; days of backoff anyway
-		k = 32
+	if base <= 0 {
+		return 0
 	}
-	return base << (k - 1)
+	if base >= maxWait {
+		return maxWait
+	}
+	d := base
+	for i := 1; i < k; i++ {
+		if d > maxWait/2 {
+			return maxWait
+		}
+		d *= 2
+	}
+	return d
+}
+
+// maxLedgerTime is the latest moment the ledger stores (int64 nanoseconds
+// since the epoch, in 2262).
+var maxLedgerTime = time.Unix(0, math.MaxInt64).UTC()
+
+// after is now + d, saturated at the latest moment the ledger can store: a
+// later one would wrap around to the past and come due at once.
+func after(now time.Time, d time.Duration) time.Time {
+	t := now.Add(d)
+	if t.After(maxLedgerTime) || (d > 0 && t.Before(now)) {
+		return maxLedgerTime
+	}
+	return t
+}
+
+func (e *Executor) maxBackoff() time.Duration {
+	if e.MaxBackoff > 0 {
+		return e.MaxBackoff
+	}
+	return DefaultMaxBackoff
 }
 
 func ledgerUsage(u bandwidth.Usage) ledger.Usage {
 	return ledger.Usage{WindowStart: u.WindowStart, UsedBytes: u.UsedBytes}
+}
+
+// LedgerFault is the ledger's failure to record outcomes (status
+// ledger_error).
+type LedgerFault struct {
+	Message string
+	Since   time.Time
+}
+
+// maxLedgerBackoff caps the wait between probes of a failing ledger (or
+// the tick, when that is longer).
+const maxLedgerBackoff = time.Minute
+
+// ledgerHealth is the executor's view of the ledger: healthy, or failing
+// since a moment and backing off until retryAt.
+type ledgerHealth struct {
+	mu      sync.Mutex
+	fault   *LedgerFault
+	wait    time.Duration // the current backoff
+	retryAt time.Time
+}
+
+// LedgerError is the ledger's current failure, nil when it records.
+func (e *Executor) LedgerError() *LedgerFault {
+	e.health.mu.Lock()
+	defer e.health.mu.Unlock()
+	if e.health.fault == nil {
+		return nil
+	}
+	f := *e.health.fault
+	return &f
+}
+
+// ledgerRetryAt reports whether the ledger is failing and, if so, when
+// the executor tries it again.
+func (e *Executor) ledgerRetryAt() (time.Time, bool) {
+	e.health.mu.Lock()
+	defer e.health.mu.Unlock()
+	return e.health.retryAt, e.health.fault != nil
+}
+
+// ledgerFailed records that the ledger failed at now: the first failure
+// starts the outage and a backoff of one tick; each later one doubles it,
+// up to maxLedgerBackoff.
+func (e *Executor) ledgerFailed(now time.Time, err error) {
+	h := &e.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	limit := max(e.Tick, maxLedgerBackoff)
+	if h.fault == nil {
+		h.fault = &LedgerFault{Since: now}
+		h.wait = max(e.Tick, time.Millisecond)
+		e.log().Error("the ledger cannot record outcomes: no new deliveries until it can",
+			"err", err, "retry_in", h.wait)
+	} else {
+		h.wait = min(2*h.wait, limit)
+		e.log().Warn("the ledger still cannot record outcomes", "err", err, "since", h.fault.Since, "retry_in", h.wait)
+	}
+	h.fault.Message = err.Error()
+	h.retryAt = now.Add(h.wait)
+}
+
+// ledgerRecovered ends an outage: a cycle recorded its outcomes.
+func (e *Executor) ledgerRecovered(now time.Time) {
+	h := &e.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fault == nil {
+		return
+	}
+	e.log().Info("the ledger records outcomes again: deliveries resumed", "since", h.fault.Since, "down_for", now.Sub(h.fault.Since))
+	h.fault, h.wait, h.retryAt = nil, 0, time.Time{}
 }

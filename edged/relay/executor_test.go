@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -171,12 +172,89 @@ func TestExecutor_BackoffThenDeadletter(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	const maxInt = time.Duration(math.MaxInt64)
 	for _, tt := range []struct {
-		k    int
-		want time.Duration
-	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {5, 16 * time.Second}} {
-		if got := Backoff(time.Second, tt.k); got != tt.want {
-			t.Errorf("Backoff(1s, %d): got %v, want %v", tt.k, got, tt.want)
+		base    time.Duration
+		k       int
+		maxWait time.Duration
+		want    time.Duration
+	}{
+		{time.Second, 1, time.Hour, time.Second},
+		{time.Second, 2, time.Hour, 2 * time.Second},
+		{time.Second, 3, time.Hour, 4 * time.Second},
+		{time.Second, 5, time.Hour, 16 * time.Second},
+		{time.Second, 0, time.Hour, time.Second},
+		{time.Second, 12, time.Hour, 2048 * time.Second},
+		{time.Second, 13, time.Hour, time.Hour},
+		// The cases that overflowed: 5 s at k=32 went negative, 1 h at
+		// k=22 landed in 2266, which the ledger read back as 1681.
+		{5 * time.Second, 32, time.Hour, time.Hour},
+		{5 * time.Second, 32, 0, maxInt},
+		{time.Hour, 22, time.Hour, time.Hour},
+		{time.Hour, 22, 0, 2097152 * time.Hour}, // fits; after() saturates the moment
+		{time.Hour, 23, 0, maxInt},
+		{time.Hour, 1_000_000, 30 * 24 * time.Hour, 30 * 24 * time.Hour},
+		{24 * time.Hour, 1_000_000, 0, maxInt},
+		{0, 40, time.Hour, 0},
+		{2 * time.Hour, 1, time.Hour, time.Hour},
+	} {
+		got := Backoff(tt.base, tt.k, tt.maxWait)
+		if got != tt.want {
+			t.Errorf("Backoff(%v, %d, %v): got %v, want %v", tt.base, tt.k, tt.maxWait, got, tt.want)
+		}
+		if got < 0 {
+			t.Errorf("Backoff(%v, %d, %v) is negative: %v", tt.base, tt.k, tt.maxWait, got)
+		}
+	}
+}
+
+func TestAfter_Saturates(t *testing.T) {
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	for _, d := range []time.Duration{time.Duration(math.MaxInt64), 250 * 365 * 24 * time.Hour} {
+		got := after(now, d)
+		if !got.Equal(maxLedgerTime) {
+			t.Errorf("after(now, %v) = %v, want the ledger's last moment %v", d, got, maxLedgerTime)
+		}
+		if back := time.Unix(0, got.UnixNano()).UTC(); !back.Equal(got) {
+			t.Errorf("after(now, %v) = %v reads back from nanoseconds as %v", d, got, back)
+		}
+	}
+	if got := after(now, time.Hour); !got.Equal(now.Add(time.Hour)) {
+		t.Errorf("after(now, 1h) = %v", got)
+	}
+}
+
+// A segment failing for the 22nd time with a base of an hour waits the
+// cap, not centuries (nor, read back from the ledger, nothing).
+func TestExecutor_BackoffCappedInLedger(t *testing.T) {
+	for _, tt := range []struct {
+		base, maxWait time.Duration
+		attempts      int
+		want          time.Duration
+	}{
+		{time.Hour, 0, 21, DefaultMaxBackoff},
+		{5 * time.Second, 0, 31, DefaultMaxBackoff},
+		{time.Hour, 90 * time.Minute, 21, 90 * time.Minute},
+	} {
+		f := newFixture(t, bandwidth.Settings{}, 1_000_000)
+		f.exec.BackoffBase = tt.base
+		f.exec.MaxBackoff = tt.maxWait
+		ctx := context.Background()
+		id := f.seed("s", 1, 8)[0]
+		f.peer.failing[id] = true
+		if err := f.led.MarkFailed(ctx, id, tt.attempts, f.clock.Now(), "earlier", false, f.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		now := f.clock.Now()
+		if got := f.cycle(); got.Failed != 1 {
+			t.Fatalf("cycle: %+v, want one failed attempt", got)
+		}
+		s := f.segment(id)
+		if want := now.Add(tt.want); !s.NextAttemptAt.Equal(want) {
+			t.Errorf("base %v, attempt %d: next_attempt_at %v, want %v (now + %v)", tt.base, tt.attempts+1, s.NextAttemptAt, want, tt.want)
+		}
+		if got := f.cycle(); got.Due != 0 {
+			t.Errorf("base %v: the segment came due again at once: %+v", tt.base, got)
 		}
 	}
 }

@@ -216,6 +216,9 @@ func TestExecutor_RecordsOneByOneWhenABatchFails(t *testing.T) {
 	if res.Delivered != 3 {
 		t.Errorf("cycle: got %+v, want 3 delivered", res)
 	}
+	if le := f.exec.LedgerError(); le != nil {
+		t.Errorf("one segment changed under the executor made the ledger count as failing: %+v", le)
+	}
 	if diff := cmp.Diff(ids, f.idsIn(ledger.Delivered)); diff != "" {
 		t.Errorf("DELIVERED (-want +got):\n%s", diff)
 	}

@@ -65,6 +65,10 @@ type run struct {
 	// reserved for this run.
 	outstanding map[string]int64
 	err         error // the first failure to store; stops admission
+	// fault is the first failure of the ledger itself (not of one row
+	// that changed under the executor, ledger.ErrNotFound): the executor
+	// backs off until the ledger records again.
+	fault error
 }
 
 func (e *Executor) startRun(ctx context.Context, res *CycleResult, n int) *run {
@@ -98,6 +102,15 @@ func (r *run) setErr(err error) {
 	if r.err == nil {
 		r.err = err
 	}
+	if r.fault == nil && !errors.Is(err, ledger.ErrNotFound) {
+		r.fault = err
+	}
+}
+
+func (r *run) faulted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fault != nil
 }
 
 func (r *run) failed() bool {
@@ -106,8 +119,9 @@ func (r *run) failed() bool {
 	return r.err != nil
 }
 
-// finish waits for every delivery and every outcome to be stored.
-func (r *run) finish() error {
+// finish waits for every delivery and every outcome to be stored, and
+// returns the first failure to store and the first of the ledger itself.
+func (r *run) finish() (err, fault error) {
 	r.stopWake()
 	close(r.work)
 	r.workers.Wait() // every delivery has ended and sent its outcome
@@ -115,7 +129,7 @@ func (r *run) finish() error {
 	<-r.recorded
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	return r.err, r.fault
 }
 
 // admit passes seg through the limits and, when allowed, starts its
@@ -124,6 +138,12 @@ func (r *run) finish() error {
 func (r *run) admit(seg ledger.Segment) {
 	e := r.e
 	if !r.gate.enter(r.ctx, seg.Size) {
+		return
+	}
+	if r.failed() {
+		// Storing failed while this one waited for room: a delivery now
+		// could not be recorded either.
+		r.gate.back(seg.Size)
 		return
 	}
 	if r.quotaHangsOnInFlight(seg) {
@@ -362,8 +382,22 @@ func (r *run) store(batch []outcome) {
 	}
 	defer r.gate.done(placed)
 	if err := e.Ledger.Record(ctx, now, out); err != nil {
-		e.log().Warn("recording a batch of outcomes failed; recording them one by one", "outcomes", len(batch), "err", err)
+		if ledger.Unavailable(err) {
+			// The ledger takes no write at all: one by one would fail
+			// each the same way (after its own busy timeout).
+			r.setErr(fmt.Errorf("%d outcomes not recorded: %w", len(batch), err))
+		} else {
+			e.log().Warn("recording a batch of outcomes failed; recording them one by one", "outcomes", len(batch), "err", err)
+		}
 		for _, o := range batch {
+			if r.faulted() {
+				// The ledger itself fails: the others would too, each
+				// after its own wait. They stay PENDING, as unrecorded.
+				if o.cause == nil {
+					r.release(o.seg)
+				}
+				continue
+			}
 			r.storeOne(ctx, o)
 		}
 		return
@@ -425,10 +459,10 @@ func (r *run) storeOne(ctx context.Context, o outcome) {
 }
 
 // failure is o as failed attempt k = attempts+1: DEADLETTER at MaxRetry,
-// else due again after BackoffBase × 2^(k-1).
+// else due again after BackoffBase × 2^(k-1), at most MaxBackoff.
 func (e *Executor) failure(o outcome, now time.Time) ledger.Failure {
 	k := o.seg.Attempts + 1
-	f := ledger.Failure{ID: o.seg.ID, Attempts: k, Next: now.Add(Backoff(e.BackoffBase, k)), LastError: o.cause.Error(),
+	f := ledger.Failure{ID: o.seg.ID, Attempts: k, Next: after(now, Backoff(e.BackoffBase, k, e.maxBackoff())), LastError: o.cause.Error(),
 		StartedAt: o.started, EndedAt: o.ended}
 	if k >= e.MaxRetry {
 		f.Dead, f.Next = true, now

@@ -140,10 +140,13 @@ type Status struct {
 	NodeID string `json:"node_id"`
 	// Unlimited is true when no rate and no quota is in force anywhere:
 	// neither globally nor for any peer.
-	Unlimited           bool       `json:"unlimited"`
-	Bandwidth           Bandwidth  `json:"bandwidth"`
-	ThrottleCount       int64      `json:"throttle_count"`
-	QuotaDropCount      int64      `json:"quota_drop_count"`
+	Unlimited      bool      `json:"unlimited"`
+	Bandwidth      Bandwidth `json:"bandwidth"`
+	ThrottleCount  int64     `json:"throttle_count"`
+	QuotaDropCount int64     `json:"quota_drop_count"`
+	// QuotaHeldCount counts deferrals on an exhausted quota under
+	// quota_action = "hold" (each cycle a held segment is looked at).
+	QuotaHeldCount      int64      `json:"quota_held_count"`
 	DailyUsedBytes      int64      `json:"daily_used_bytes"`
 	DailyRemainingBytes *int64     `json:"daily_remaining_bytes"`
 	DailyWindowStart    *time.Time `json:"daily_window_start"`
@@ -226,6 +229,7 @@ const (
 	DecisionAllowed       = "allowed"
 	DecisionThrottled     = "throttled"
 	DecisionQuotaExceeded = "quota_exceeded"
+	DecisionQuotaHeld     = "quota_held" // the hold action: deferred to the quota window's end
 	// DecisionSettings is a change of the limits in force (at boot, and
 	// every set-bandwidth), so that a reader can replay the decisions
 	// against the limits they were made under.

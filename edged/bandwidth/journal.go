@@ -15,6 +15,7 @@ const (
 	EntryThrottled                          // a segment was deferred on a rate
 	EntryQuotaExceeded                      // a segment was dropped on a quota
 	EntrySettings                           // the settings of a scope changed
+	EntryQuotaHeld                          // a segment was held on a quota (the hold action)
 )
 
 func (k EntryKind) String() string {
@@ -27,6 +28,8 @@ func (k EntryKind) String() string {
 		return "quota_exceeded"
 	case EntrySettings:
 		return "settings"
+	case EntryQuotaHeld:
+		return "quota_held"
 	}
 	return "unknown"
 }

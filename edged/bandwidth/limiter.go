@@ -63,6 +63,9 @@ const (
 	Throttled
 	// QuotaExceeded: delivering would pass the daily quota; a failed attempt.
 	QuotaExceeded
+	// QuotaHeld: as QuotaExceeded under the hold action: deferred, not
+	// failed, until RetryAt (the end of the quota's window).
+	QuotaHeld
 )
 
 func (v Verdict) String() string {
@@ -73,6 +76,8 @@ func (v Verdict) String() string {
 		return "throttled"
 	case QuotaExceeded:
 		return "quota exceeded"
+	case QuotaHeld:
+		return "quota held"
 	}
 	return "unknown"
 }
@@ -91,6 +96,7 @@ type Stats struct {
 	Settings       Settings
 	ThrottleCount  int64
 	QuotaDropCount int64
+	QuotaHeldCount int64 // Limits only: deferrals under the hold action
 	Usage          Usage // after rolling an expired window
 	// WindowStart and WindowEnd bound the current window: Usage's, or with
 	// a period the period's now even before anything is counted; zero when
@@ -193,6 +199,20 @@ func (l *Limiter) rollWindow(now time.Time) {
 	if !now.Before(l.windowEnd(l.usage.WindowStart)) {
 		l.usage = Usage{}
 	}
+}
+
+// currentWindowEnd is when the window in force at now ends: the open
+// window's, a period's even before anything is counted; zero when no 24 h
+// window is open. The caller holds l.mu and has rolled the window.
+func (l *Limiter) currentWindowEnd(now time.Time) time.Time {
+	switch {
+	case !l.usage.WindowStart.IsZero():
+		return l.windowEnd(l.usage.WindowStart)
+	case l.period != nil:
+		_, end := l.period.Window(now)
+		return end
+	}
+	return time.Time{}
 }
 
 // windowEnd is when the window that started at start ends.

@@ -18,6 +18,9 @@ const GlobalScope = ""
 type Counters struct {
 	Throttles  int64
 	QuotaDrops int64
+	// QuotaHeld counts deferrals on an exhausted quota under the hold
+	// action (SetQuotaHold): no attempt counted, the segment waits.
+	QuotaHeld int64
 }
 
 // Limits applies the global limit and one limit per target peer together: a
@@ -44,6 +47,10 @@ type Limits struct {
 	byPeer map[string]*Counters
 	// period is every scope's calendar quota period (nil: 24 h windows).
 	period *Period
+	// hold makes a quota refusal a deferral to the window's end (the
+	// segment stays PENDING, no attempt is counted) instead of a failed
+	// attempt.
+	hold bool
 	// journal is written under mu, in the order of the decisions.
 	journal journal
 }
@@ -87,6 +94,15 @@ func (ls *Limits) TrackPeer(id string, s Settings, u Usage) {
 		ls.byPeer[id] = &Counters{}
 	}
 	ls.journalSettings(ls.now(), id, p)
+}
+
+// SetQuotaHold chooses what a quota refusal is: with hold, QuotaHeld, a
+// deferral to the end of the refusing scope's window; without, the seed's
+// QuotaExceeded, a failed attempt.
+func (ls *Limits) SetQuotaHold(hold bool) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.hold = hold
 }
 
 // SetPeriod makes every scope's quota window the calendar period p, the
@@ -236,6 +252,17 @@ func (ls *Limits) AdmitSegment(id, peer string, size int64) Decision {
 	}
 	for i, s := range scopes {
 		if s.l.quotaExceeded(size) {
+			if ls.hold {
+				// Held until the window that refused it ends; a segment
+				// larger than the whole quota could wait for ever, so it
+				// fails as under the default action.
+				if end := s.l.currentWindowEnd(now); !end.IsZero() && size <= s.l.settings.DailyQuotaBytes {
+					ls.count(peer, func(c *Counters) { c.QuotaHeld++ })
+					entry.retryAt = end.UnixNano()
+					journal(EntryQuotaHeld, i)
+					return Decision{Verdict: QuotaHeld, Scope: s.name, RetryAt: end}
+				}
+			}
 			ls.count(peer, func(c *Counters) { c.QuotaDrops++ })
 			journal(EntryQuotaExceeded, i)
 			return Decision{Verdict: QuotaExceeded, Scope: s.name}
@@ -359,7 +386,7 @@ func (ls *Limits) Stats() LimitsStats {
 		st := l.statsAt(now)
 		// The counters of Limits count per target peer, whichever scope
 		// decided.
-		st.ThrottleCount, st.QuotaDropCount = c.Throttles, c.QuotaDrops
+		st.ThrottleCount, st.QuotaDropCount, st.QuotaHeldCount = c.Throttles, c.QuotaDrops, c.QuotaHeld
 		return st
 	}
 	out := LimitsStats{Global: snap(ls.global, ls.total), Peers: make(map[string]Stats, len(ls.peers))}

@@ -92,9 +92,9 @@ func journalCounters(ls *Limits) map[string]Counters {
 // counters returns the relay-wide counters and each tracked peer's.
 func counters(ls *Limits) map[string]Counters {
 	st := ls.Stats()
-	out := map[string]Counters{"(total)": {st.Global.ThrottleCount, st.Global.QuotaDropCount}}
+	out := map[string]Counters{"(total)": {st.Global.ThrottleCount, st.Global.QuotaDropCount, st.Global.QuotaHeldCount}}
 	for id, p := range st.Peers {
-		out[id] = Counters{p.ThrottleCount, p.QuotaDropCount}
+		out[id] = Counters{p.ThrottleCount, p.QuotaDropCount, p.QuotaHeldCount}
 	}
 	return out
 }
@@ -121,7 +121,7 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 				{0, "b", 64, Allowed, "", 0},
 				{time.Second, "a", 64, Allowed, "", 0},
 			},
-			want: map[string]Counters{"(total)": {1, 0}, "a": {1, 0}, "b": {0, 0}},
+			want: map[string]Counters{"(total)": {1, 0, 0}, "a": {1, 0, 0}, "b": {0, 0, 0}},
 		},
 		{
 			name:   "both limits must allow: the stricter one decides",
@@ -136,7 +136,7 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 				{0, "a", 64, Throttled, "a", time.Second},
 				{time.Second, "a", 64, Allowed, "", 0},
 			},
-			want: map[string]Counters{"(total)": {3, 0}, "a": {2, 0}, "b": {1, 0}},
+			want: map[string]Counters{"(total)": {3, 0, 0}, "a": {2, 0, 0}, "b": {1, 0, 0}},
 		},
 		{
 			name:   "a throttle by the peer leaves the global tokens",
@@ -149,7 +149,7 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 				{0, "b", 36, Allowed, "", 0},
 				{0, "b", 1, Throttled, "", 10 * time.Millisecond},
 			},
-			want: map[string]Counters{"(total)": {2, 0}, "a": {1, 0}, "b": {1, 0}},
+			want: map[string]Counters{"(total)": {2, 0, 0}, "a": {1, 0, 0}, "b": {1, 0, 0}},
 		},
 		{
 			name:   "a throttle by the global limit leaves the peer's tokens",
@@ -162,7 +162,7 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 				// a's bucket still holds 64: the refused attempt took none.
 				{time.Second, "a", 64, Allowed, "", 0},
 			},
-			want: map[string]Counters{"(total)": {1, 0}, "a": {1, 0}, "b": {0, 0}},
+			want: map[string]Counters{"(total)": {1, 0, 0}, "a": {1, 0, 0}, "b": {0, 0, 0}},
 		},
 		{
 			name:   "quotas: global first, then the peer's",
@@ -177,7 +177,7 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 				{0, "b", 64, QuotaExceeded, "", 0},
 				{0, "a", 64, QuotaExceeded, "", 0}, // both are spent: global is checked first
 			},
-			want: map[string]Counters{"(total)": {0, 3}, "a": {0, 2}, "b": {0, 1}},
+			want: map[string]Counters{"(total)": {0, 3, 0}, "a": {0, 2, 0}, "b": {0, 1, 0}},
 		},
 		{
 			name:   "a quota drop takes no tokens",
@@ -189,7 +189,7 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 				{0, "b", 64, Allowed, "", 0}, // the global 64 left after a's first
 				{0, "b", 64, Throttled, "", time.Second},
 			},
-			want: map[string]Counters{"(total)": {1, 1}, "a": {0, 1}, "b": {1, 0}},
+			want: map[string]Counters{"(total)": {1, 1, 0}, "a": {0, 1, 0}, "b": {1, 0, 0}},
 		},
 		{
 			name:   "larger than the peer's burst never passes",
@@ -200,7 +200,7 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 				{time.Hour, "a", 64, Throttled, "a", 0},
 				{0, "a", 8, Allowed, "", 0},
 			},
-			want: map[string]Counters{"(total)": {2, 0}, "a": {2, 0}},
+			want: map[string]Counters{"(total)": {2, 0, 0}, "a": {2, 0, 0}},
 		},
 		{
 			name:   "an untracked target passes the global limit alone",
@@ -210,7 +210,7 @@ func TestLimits_GlobalAndPeer(t *testing.T) {
 				{0, "stranger", 64, Allowed, "", 0},
 				{0, "stranger", 64, Throttled, "", time.Second},
 			},
-			want: map[string]Counters{"(total)": {1, 0}, "a": {0, 0}},
+			want: map[string]Counters{"(total)": {1, 0, 0}, "a": {0, 0, 0}},
 		},
 	}
 	for _, tt := range tests {
@@ -387,7 +387,7 @@ func TestLimits_LiveChanges(t *testing.T) {
 		t.Errorf("Peers (-want +got):\n%s", diff)
 	}
 	// Counters survive every change.
-	if diff := cmp.Diff(map[string]Counters{"(total)": {1, 1}, "a": {1, 1}}, counters(ls)); diff != "" {
+	if diff := cmp.Diff(map[string]Counters{"(total)": {1, 1, 0}, "a": {1, 1, 0}}, counters(ls)); diff != "" {
 		t.Errorf("counters (-want +got):\n%s", diff)
 	}
 }

@@ -97,11 +97,21 @@ type Bandwidth struct {
 	QuotaPeriod     string `toml:"quota_period,omitempty"` // day, week, month
 	QuotaStart      string `toml:"quota_start,omitempty"`  // "04:00", "1 04:00" (week: day 1-7 from Monday; month: day 1-28)
 	TimeZone        string `toml:"time_zone,omitempty"`    // IANA, default UTC
+	// QuotaAction is what an exhausted quota does to a segment: "deadletter"
+	// (the default, the seed's rule: a failed attempt) or "hold" (it stays
+	// PENDING, no attempt counted, until the window resets).
+	QuotaAction string `toml:"quota_action,omitempty"`
 	// Schedule is a daily timetable of rates in TimeZone ([[relay.bandwidth.schedule]]):
 	// from each entry's At until the next, its rate and burst are in force
 	// (unless set-bandwidth overrides them until --reset).
 	Schedule []ScheduleEntry `toml:"schedule,omitempty"`
 }
+
+// The quota actions ([relay.bandwidth] quota_action).
+const (
+	QuotaDeadletter = "deadletter"
+	QuotaHold       = "hold"
+)
 
 // ScheduleEntry is one [[relay.bandwidth.schedule]] table.
 type ScheduleEntry struct {
@@ -341,6 +351,11 @@ func (c *Config) problems() []problem {
 			key = "time_zone"
 		}
 		add(err.Error(), "relay", "bandwidth", key)
+	}
+	switch c.Relay.Bandwidth.QuotaAction {
+	case "", QuotaDeadletter, QuotaHold:
+	default:
+		add(fmt.Sprintf("%q: want %q (the default) or %q", c.Relay.Bandwidth.QuotaAction, QuotaDeadletter, QuotaHold), "relay", "bandwidth", "quota_action")
 	}
 	for i, e := range c.Relay.Bandwidth.Schedule {
 		entry := fmt.Sprintf("schedule[%d]", i)

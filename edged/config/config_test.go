@@ -190,6 +190,7 @@ func TestParse_QuotaPeriod(t *testing.T) {
 		{"a bad zone", "quota_period = \"day\"\ntime_zone = \"Mars/Olympus\"\n", "edge.toml:17:1: key relay.bandwidth.time_zone: time zone \"Mars/Olympus\"", ""},
 		{"a bad start", "quota_period = \"month\"\nquota_start = \"31 00:00\"\n", "edge.toml:17:1: key relay.bandwidth.quota_start", ""},
 		{"a start without a period", "quota_start = \"04:00\"\n", "edge.toml:16:1: key relay.bandwidth.quota_start: needs quota_period", ""},
+		{"a quota action that is not one", "quota_action = \"drop\"\n", "edge.toml:16:1: key relay.bandwidth.quota_action: \"drop\": want \"deadletter\" (the default) or \"hold\"", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

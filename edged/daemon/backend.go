@@ -175,6 +175,7 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		Bandwidth:      apiBandwidth(st.Settings, source),
 		ThrottleCount:  st.ThrottleCount,
 		QuotaDropCount: st.QuotaDropCount,
+		QuotaHeldCount: st.QuotaHeldCount,
 		DailyUsedBytes: st.Usage.UsedBytes,
 		Segments: api.SegmentCounts{
 			Pending:         counts[ledger.Pending],
@@ -452,6 +453,7 @@ var decisionKinds = map[bandwidth.EntryKind]string{
 	bandwidth.EntryAllowed:       api.DecisionAllowed,
 	bandwidth.EntryThrottled:     api.DecisionThrottled,
 	bandwidth.EntryQuotaExceeded: api.DecisionQuotaExceeded,
+	bandwidth.EntryQuotaHeld:     api.DecisionQuotaHeld,
 	bandwidth.EntrySettings:      api.DecisionSettings,
 }
 

@@ -199,6 +199,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 		return nil, fmt.Errorf("relay.bandwidth: %w", err)
 	}
 	d.limits.SetPeriod(period)
+	d.limits.SetQuotaHold(cfg.Relay.Bandwidth.QuotaAction == config.QuotaHold)
 	if err := d.bootPeers(ctx); err != nil {
 		return nil, err
 	}

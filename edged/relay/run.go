@@ -167,6 +167,14 @@ func (r *run) admit(seg ledger.Segment) {
 		// An attempt that failed at admission: it starts and ends there.
 		r.outcomes <- outcome{seg: seg, cause: cause, started: at, ended: at}
 		return
+	case bandwidth.QuotaHeld:
+		r.gate.back(seg.Size)
+		// The hold action: the quota is spent, so the segment waits in
+		// the ledger, PENDING, no attempt counted, until its window ends.
+		if r.res.RetryAt.IsZero() || d.RetryAt.Before(r.res.RetryAt) {
+			r.res.RetryAt = d.RetryAt
+		}
+		return
 	case bandwidth.Throttled:
 		r.gate.back(seg.Size)
 		// Deferred, not failed: no attempt counted, nothing written. The

@@ -28,6 +28,7 @@ import (
 	"edgelab/edged/api"
 	"edgelab/edged/audit"
 	"edgelab/edged/control"
+	"edgelab/internal/syncbuf"
 	"edgelab/setup/labsetup"
 	"edgelab/setup/seed"
 	"edgelab/transport"
@@ -111,7 +112,7 @@ type lab struct {
 	tls    labsetup.TLSPaths
 	peer   *receiver
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncbuf.Buffer // written by the edged process while tests read it
 	done   chan error
 	client *control.Client
 }
@@ -141,7 +142,7 @@ func newLab(t *testing.T, opts labsetup.ConfigOptions) *lab {
 
 func (l *lab) start() {
 	l.t.Helper()
-	l.stderr = &bytes.Buffer{}
+	l.stderr = &syncbuf.Buffer{}
 	l.cmd = exec.Command(edgedBinary(l.t), "run", "--config", l.config)
 	l.cmd.Stderr = l.stderr
 	if err := l.cmd.Start(); err != nil {

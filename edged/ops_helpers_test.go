@@ -5,7 +5,6 @@ package main_test
 // they cannot collide with the other files' helpers.
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -18,13 +17,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"edgelab/internal/syncbuf"
 	"edgelab/transport"
 )
 
 // opsStart is lab.start with more arguments to edged run.
 func opsStart(l *lab, args ...string) {
 	l.t.Helper()
-	l.stderr = &bytes.Buffer{}
+	l.stderr = &syncbuf.Buffer{}
 	l.cmd = exec.Command(edgedBinary(l.t), append([]string{"run", "--config", l.config}, args...)...)
 	l.cmd.Stderr = l.stderr
 	require.NoError(l.t, l.cmd.Start())

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,7 +33,32 @@ type Client struct {
 	Timeout   time.Duration
 
 	mu    sync.Mutex
-	pools map[string]*http.Client
+	pools map[string]*pool
+}
+
+// pool is the connections to one peer address: HTTP/2 carries every
+// delivery to it as a stream of one connection, once that connection is
+// up. Until then deliveries take turns (first), so concurrent first
+// deliveries do not each dial and shake hands (64 handshakes for one
+// peer at start, one per segment with many peers).
+type pool struct {
+	hc    *http.Client
+	first sync.Mutex
+	up    atomic.Bool // a request has had an answer on it
+}
+
+// do sends req, one at a time until the pool has a connection.
+func (p *pool) do(req *http.Request) (*http.Response, error) {
+	if p.up.Load() {
+		return p.hc.Do(req)
+	}
+	p.first.Lock()
+	defer p.first.Unlock()
+	resp, err := p.hc.Do(req)
+	if err == nil {
+		p.up.Store(true)
+	}
+	return resp, err
 }
 
 // Delivery is one PUT of a segment.
@@ -57,12 +83,12 @@ func (d Delivery) body() *io.SectionReader {
 	return io.NewSectionReader(bytes.NewReader(d.Payload), 0, int64(len(d.Payload)))
 }
 
-func (c *Client) pool(addr, serverName string) *http.Client {
+func (c *Client) pool(addr, serverName string) *pool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := addr + "|" + serverName
-	if hc, ok := c.pools[key]; ok {
-		return hc
+	if p, ok := c.pools[key]; ok {
+		return p
 	}
 	cfg := c.TLS.Clone()
 	cfg.ServerName = serverName
@@ -76,12 +102,12 @@ func (c *Client) pool(addr, serverName string) *http.Client {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	hc := &http.Client{Transport: tr, Timeout: timeout}
+	p := &pool{hc: &http.Client{Transport: tr, Timeout: timeout}}
 	if c.pools == nil {
-		c.pools = map[string]*http.Client{}
+		c.pools = map[string]*pool{}
 	}
-	c.pools[key] = hc
-	return hc
+	c.pools[key] = p
+	return p
 }
 
 // Deliver PUTs one segment. created is false when the receiver already held
@@ -115,7 +141,7 @@ func (c *Client) Deliver(ctx context.Context, d Delivery) (created bool, err err
 	if d.TargetPeer != "" {
 		req.Header.Set(HeaderTargetPeer, d.TargetPeer)
 	}
-	resp, err := c.pool(d.Addr, d.ServerName).Do(req)
+	resp, err := c.pool(d.Addr, d.ServerName).do(req)
 	if err != nil {
 		return false, fmt.Errorf("put segment %s to %s: %w", d.ID, d.Addr, err)
 	}
@@ -134,7 +160,9 @@ func (c *Client) Deliver(ctx context.Context, d Delivery) (created bool, err err
 func (c *Client) CloseIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, hc := range c.pools {
-		hc.CloseIdleConnections()
+	for _, p := range c.pools {
+		p.hc.CloseIdleConnections()
+		// The next delivery may need a new connection: take turns again.
+		p.up.Store(false)
 	}
 }

@@ -71,7 +71,7 @@ type ClockMove struct {
 
 // Plan is the local days S-B and S-C moved the clock to.
 type Plan struct {
-	Sides      []DSTSide `json:"sides,omitempty"`       // S-B
+	Sides      []DSTSide `json:"sides,omitempty"`      // S-B
 	RestartDay time.Time `json:"restart_day,omitzero"` // S-C
 }
 
@@ -90,6 +90,13 @@ type Send struct {
 
 // Accepted reports that edged stored (201) or already held (200) it.
 func (s Send) Accepted() bool { return s.Code == 201 || s.Code == 200 }
+
+// CLIRun is one `edged …` CLI run against the live daemon, with the
+// caller's uid (what an audit actor must name).
+type CLIRun struct {
+	harness.CommandResult
+	CallerUID int `json:"caller_uid"`
+}
 
 // KillRecord is a SIGKILL of edged.
 type KillRecord struct {
@@ -141,12 +148,12 @@ type Recorded struct {
 	Clock        []ClockMove
 	Plan         Plan
 	Deadletter   api.Ledger
-	Requeue      map[string]harness.CommandResult // by file
-	Audit        []RequeueEvent                   // the ledger.requeued lines
+	Requeue      map[string]CLIRun // by file
+	Audit        []RequeueEvent    // the ledger.requeued lines
 	SetBandwidth map[string]labrun.SetBandwidthRun
 	Sends        []Send
 	Kill         KillRecord
-	Ingress      harness.CommandResult
+	Ingress      CLIRun
 
 	problems map[string]error
 }
@@ -155,7 +162,7 @@ type Recorded struct {
 func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 	r := &Recorded{
 		Scenario: s, Dir: filepath.Join(evidenceDir, s.Name),
-		Statuses: map[string]api.Status{}, Requeue: map[string]harness.CommandResult{},
+		Statuses: map[string]api.Status{}, Requeue: map[string]CLIRun{},
 		SetBandwidth: map[string]labrun.SetBandwidthRun{}, problems: map[string]error{},
 	}
 	r.read(labrun.FileScenario, &r.Run)
@@ -212,7 +219,7 @@ func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 }
 
 func (r *Recorded) readRequeue(name string) {
-	var res harness.CommandResult
+	var res CLIRun
 	if r.read(name, &res) {
 		r.Requeue[name] = res
 	}

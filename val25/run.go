@@ -337,17 +337,17 @@ func (r *run) killAndRestart(ctx context.Context) error {
 
 // edgedCLI runs `edged args…` against the live daemon's socket and saves
 // the command as name; wantOK says whether it must exit 0.
-func (r *run) edgedCLI(ctx context.Context, name string, wantOK bool, args ...string) (harness.CommandResult, error) {
-	var res harness.CommandResult
+func (r *run) edgedCLI(ctx context.Context, name string, wantOK bool, args ...string) (CLIRun, error) {
+	var res CLIRun
 	err := r.Step(name, func() error {
 		args = append(args, "--socket", r.cfg.ControlSocket, "--json")
-		res = harness.RunCommand(ctx, r.Work, r.Edged, args...)
+		res = CLIRun{CommandResult: harness.RunCommand(ctx, r.Work, r.Edged, args...), CallerUID: os.Getuid()}
 		r.Save(name, res)
 		switch {
 		case res.StartError != "":
 			return fmt.Errorf("edged %v: %s", args, res.StartError)
 		case wantOK && res.ExitCode != 0:
-			return fmt.Errorf("edged %v: exit %d: %v", args, res.ExitCode, res.Err())
+			return fmt.Errorf("edged %v: exit %d: %v", args, res.ExitCode, res.CommandResult.Err())
 		case !wantOK && res.ExitCode == 0:
 			return fmt.Errorf("edged %v: exit 0, want it refused", args)
 		}

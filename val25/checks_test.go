@@ -487,3 +487,15 @@ func TestLabTime(t *testing.T) {
 	assert.Equal(t, t0.Add(-time.Second), lab, "before any move the lab clock is the system clock")
 	assert.Zero(t, slack)
 }
+
+func TestLabTimes_ReceiptDuringAMove(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 16, 0, 0, 0, time.UTC)
+	moves := []ClockMove{{SysBefore: t0, SysAfter: t0.Add(2 * time.Millisecond), Now: t0.Add(24 * time.Hour)}}
+	// The daemon acted on the move before its answer arrived: the receipt
+	// may be on either side of it.
+	got := labTimes(moves, t0.Add(time.Millisecond))
+	require.Len(t, got, 2)
+	assert.Equal(t, t0.Add(time.Millisecond), got[0].lab)
+	assert.Equal(t, t0.Add(24*time.Hour-time.Millisecond), got[1].lab)
+	assert.Equal(t, 2*time.Millisecond, got[1].slack)
+}

@@ -30,9 +30,9 @@ var Checks = []CheckDef{
 		Description: "A 128 B quota passes exactly two 64 B segments; the third is refused on the quota",
 		Criterion: "the peer holds val25-sa-001 and -002 intact (seeded size and sha256, once, from edge-val25), each DELIVERED at its first attempt; " +
 			"val25-sa-003 is DEADLETTER after exactly one failed attempt \"quota exceeded\" and never reached the peer; status then: clock \"lab\", " +
-			"daily_used_bytes = quota.used_bytes = 128, left 0, state exhausted; every receipt, placed on the lab clock through the recorded moves, " +
-			"lies inside edged's delivered attempt" + fmt.Sprintf(" [tolerance: the move's own duration + clock skew %s]", verify.ClockSkew),
-		Files: []string{labrun.PeerEvidenceFile(Peer), labrun.FileLedger, StatusFile(StatusSpent)},
+			"daily_used_bytes = quota.used_bytes = 128, left 0, state exhausted; the complete limiter journal decided allowed, allowed, quota_exceeded for " +
+			"-001, -002, -003; every receipt, placed on the lab clock through the recorded moves, lies inside edged's delivered attempt" + fmt.Sprintf(" [tolerance: the move's own duration + clock skew %s]", verify.ClockSkew),
+		Files: []string{labrun.PeerEvidenceFile(Peer), labrun.FileLedger, StatusFile(StatusSpent), labrun.FileDecisions},
 		Eval:  checkQuotaSpent,
 	},
 	{
@@ -40,9 +40,10 @@ var Checks = []CheckDef{
 		Description: "Set to the window's start + 23h59m the quota still refuses a new segment; at + 24h it is delivered in a new window",
 		Criterion: "with W = daily_window_start = quota.start when spent (quota.end = W + 24h): the clock was set to W + 23h59m, then W + 24h, each answered with that now; " +
 			"val25-sa-004's round 1 is one attempt failed \"quota exceeded\" at a lab time in [W + 23h59m, W + 24h), with status still used 128 in window W; " +
-			"`edged ledger requeue --id val25-sa-004` exited 0 naming it; its round 2 is one delivered attempt at ≥ W + 24h; the peer received it (intact, once) after the " +
+			"`edged ledger requeue --id val25-sa-004` exited 0 naming it; its round 2 is one delivered attempt at ≥ W + 24h; the journal's decisions on it are " +
+			"quota_exceeded in [W + 23h59m, W + 24h) then allowed at ≥ W + 24h; the peer received it (intact, once) after the " +
 			"+24h move; final status: used 64, left 64, state open, daily_window_start ≥ W + 24h",
-		Files: []string{labrun.FileLedger, FileClock, labrun.FileStatus, FileRequeueLate},
+		Files: []string{labrun.FileLedger, FileClock, labrun.FileStatus, FileRequeueLate, labrun.FileDecisions},
 		Eval:  checkWindowReset,
 	},
 	{
@@ -98,10 +99,12 @@ var Checks = []CheckDef{
 		ID: "VAL25-09", Scenario: SE, Label: "partial update keeps the rate",
 		Description: "`set-bandwidth --daily-quota-bytes 4096` alone keeps the 64 B/s rate in force, at the peer too",
 		Criterion: "`--bytes-per-second 64` then `--daily-quota-bytes 4096` both exit 0 applied; the second answers previous 64 B/s and new 64 B/s + 4096 B, and status ends at 64 B/s, " +
-			"quota 4096 B (runtime), used 256 B; the peer holds the four segments intact, all received after the second change, within a 64 B/s bucket of 64 B imposed when " +
+			"quota 4096 B (runtime), used 256 B; the complete journal's global settings are 0/0/0 at boot, 64/0/0 inside the first call and 64/0/4096 inside the second (the rate " +
+			"never left), its decisions replayed against the checker's own 64 B/s bucket (verify.ReplayBucket) clean with 4 admissions; " +
+			"the peer holds the four segments intact, all received after the second change, within a 64 B/s bucket of 64 B imposed when " +
 			"the first began (verify.Envelope) at one per refill (consecutive receipts at most 1 s + one tick apart, verify.Pace)" +
-			fmt.Sprintf(" [tolerance: receipt jitter %s]", verify.ReceiptJitter),
-		Files: []string{labrun.PeerEvidenceFile(Peer), labrun.SetBandwidthFile(LabelQuota), labrun.FileStatus},
+			fmt.Sprintf(" [tolerances: receipt jitter %s, clock skew %s, model token epsilon %.1f, retry_at ±%s]", verify.ReceiptJitter, verify.ClockSkew, verify.TokenEpsilon, verify.RetryTolerance),
+		Files: []string{labrun.PeerEvidenceFile(Peer), labrun.SetBandwidthFile(LabelQuota), labrun.FileStatus, labrun.FileDecisions},
 		Eval:  checkPartialUpdate,
 	},
 	{
@@ -273,6 +276,34 @@ func receiptsOnLabClock(ev received.Evidence, l api.Ledger, moves []ClockMove) [
 	return why
 }
 
+// journalComplete: a check that reads the whole journal refuses one that
+// dropped entries.
+func journalComplete(f *findings, d api.Decisions) {
+	if d.Dropped > 0 {
+		f.add("journal: %d decisions dropped from the ring; it is not complete", d.Dropped)
+	}
+}
+
+// decisionsOf are the journal's decisions on segment, in order.
+func decisionsOf(d api.Decisions, segment string) []api.Decision {
+	var out []api.Decision
+	for _, x := range d.Decisions {
+		if x.Segment == segment && x.Kind != api.DecisionSettings {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// kinds are the kinds of decisionsOf(d, segment).
+func kinds(d api.Decisions, segment string) []string {
+	var out []string
+	for _, x := range decisionsOf(d, segment) {
+		out = append(out, x.Kind)
+	}
+	return out
+}
+
 func lastAttempt(h []api.Attempt, outcome string) *api.Attempt {
 	for i := len(h) - 1; i >= 0; i-- {
 		if h[i].Outcome == outcome {
@@ -335,10 +366,16 @@ func quotaWindow(f *findings, label string, st api.Status, used int64, start, en
 }
 
 func checkQuotaSpent(r *Recorded) (labrun.Outcome, error) {
-	if err := r.need(labrun.PeerEvidenceFile(Peer), labrun.FileLedger, StatusFile(StatusSpent), FileClock); err != nil {
+	if err := r.need(labrun.PeerEvidenceFile(Peer), labrun.FileLedger, StatusFile(StatusSpent), FileClock, labrun.FileDecisions); err != nil {
 		return labrun.Outcome{}, err
 	}
 	var f findings
+	journalComplete(&f, r.Decisions)
+	for i, want := range []string{api.DecisionAllowed, api.DecisionAllowed, api.DecisionQuotaExceeded} {
+		if got := kinds(r.Decisions, SAFirst[i]); !slices.Equal(got, []string{want}) {
+			f.add("journal: %s decided %v, want [%s]", SAFirst[i], got, want)
+		}
+	}
 	delivered := SAFirst[:2]
 	// The fourth (VAL25-02's) is at the peer too by the end.
 	f.all(verify.Receipts(r.Peer, payloads(append(slices.Clone(delivered), SALate...)...), NodeID))
@@ -368,7 +405,7 @@ func checkQuotaSpent(r *Recorded) (labrun.Outcome, error) {
 }
 
 func checkWindowReset(r *Recorded) (labrun.Outcome, error) {
-	if err := r.need(labrun.PeerEvidenceFile(Peer), labrun.FileLedger, StatusFile(StatusSpent), StatusFile(StatusLateRefused), FileClock, labrun.FileStatus, FileRequeueLate); err != nil {
+	if err := r.need(labrun.PeerEvidenceFile(Peer), labrun.FileLedger, StatusFile(StatusSpent), StatusFile(StatusLateRefused), FileClock, labrun.FileStatus, FileRequeueLate, labrun.FileDecisions); err != nil {
 		return labrun.Outcome{}, err
 	}
 	var f findings
@@ -414,6 +451,16 @@ func checkWindowReset(r *Recorded) (labrun.Outcome, error) {
 		if s.State != Delivered {
 			f.add("ledger: %s is %s, want DELIVERED", id, s.State)
 		}
+	}
+	journalComplete(&f, r.Decisions)
+	ds := decisionsOf(r.Decisions, id)
+	if len(ds) != 2 || ds[0].Kind != api.DecisionQuotaExceeded || ds[1].Kind != api.DecisionAllowed ||
+		ds[0].At.Before(keep) || !ds[0].At.Before(reset) || ds[1].At.Before(reset) {
+		var got []string
+		for _, d := range ds {
+			got = append(got, d.Kind+"@"+stamp(d.At))
+		}
+		f.add("journal: %s decided %v, want quota_exceeded in [%s, %s) then allowed at ≥ %s", id, got, stamp(keep), stamp(reset), stamp(reset))
 	}
 	if rc, ok := receipt(r.Peer, id); !ok {
 		f.add("the peer does not hold %s", id)
@@ -727,7 +774,7 @@ func checkRequeueAudit(r *Recorded) (labrun.Outcome, error) {
 }
 
 func checkPartialUpdate(r *Recorded) (labrun.Outcome, error) {
-	if err := r.need(labrun.SetBandwidthFile(LabelRate), labrun.SetBandwidthFile(LabelQuota), labrun.FileStatus, labrun.PeerEvidenceFile(Peer), labrun.FileEdgeTOML); err != nil {
+	if err := r.need(labrun.SetBandwidthFile(LabelRate), labrun.SetBandwidthFile(LabelQuota), labrun.FileStatus, labrun.PeerEvidenceFile(Peer), labrun.FileDecisions); err != nil {
 		return labrun.Outcome{}, err
 	}
 	var f findings
@@ -756,6 +803,26 @@ func checkPartialUpdate(r *Recorded) (labrun.Outcome, error) {
 		if rc.ReceivedAt.Before(quota.EndedAt()) {
 			f.add("the peer received %s at %s, before the quota-only change returned (%s)", rc.ID, stamp(rc.ReceivedAt), stamp(quota.EndedAt()))
 		}
+	}
+	journalComplete(&f, r.Decisions)
+	settings := verify.SettingsOf(r.Decisions.Decisions, "")
+	wantSettings := []api.Bandwidth{{}, {BytesPerSecond: Rate}, {BytesPerSecond: Rate, DailyQuotaBytes: PartialQuota}}
+	var gotSettings []api.Bandwidth
+	for _, d := range settings {
+		gotSettings = append(gotSettings, api.Bandwidth{BytesPerSecond: d.Settings.BytesPerSecond, BurstBytes: d.Settings.BurstBytes, DailyQuotaBytes: d.Settings.DailyQuotaBytes})
+	}
+	f.diff("the journal's global settings", wantSettings, gotSettings)
+	if len(settings) == 3 {
+		for i, run := range []labrun.SetBandwidthRun{rate, quota} {
+			if at := settings[i+1].At; at.Before(run.StartedAt.Add(-verify.ClockSkew)) || at.After(run.EndedAt().Add(verify.ClockSkew)) {
+				f.add("journal: settings entry %d at %s, outside its CLI call %s–%s", i+2, stamp(at), stamp(run.StartedAt), stamp(run.EndedAt()))
+			}
+		}
+	}
+	rep := verify.ReplayBucket(verify.LimitsOf(settings), r.Decisions.Decisions, "")
+	f.all(rep.Problems)
+	if rep.Allowed != len(SEIDs) {
+		f.add("journal: %d admissions, want %d", rep.Allowed, len(SEIDs))
 	}
 	burst := max(rr.Bandwidth.BurstBytes, Rate)
 	f.all(verify.Envelope(receipts, Rate, burst, rate.StartedAt, verify.ReceiptJitter))

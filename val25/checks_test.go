@@ -198,7 +198,35 @@ func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
 			},
 			want: map[string]evidence.Status{"VAL25-01": fail}, detail: map[string]string{"VAL25-01": "outside edged's delivered attempt"},
 		},
+		{
+			name: "S-A the journal admitted the third",
+			break_: func(l lab) {
+				edit(l, SA, labrun.FileDecisions, func(d *api.Decisions) {
+					for i := range d.Decisions {
+						if d.Decisions[i].Segment == "val25-sa-003" {
+							d.Decisions[i].Kind = api.DecisionAllowed
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL25-01": fail}, detail: map[string]string{"VAL25-01": "journal: val25-sa-003"},
+		},
 		// VAL25-02: kept at +23h59m, reset at +24h.
+		{
+			name: "S-A the journal shows no refusal at +23h59m",
+			break_: func(l lab) {
+				edit(l, SA, labrun.FileDecisions, func(d *api.Decisions) {
+					var keep []api.Decision
+					for _, x := range d.Decisions {
+						if x.Segment != "val25-sa-004" || x.Kind != api.DecisionQuotaExceeded {
+							keep = append(keep, x)
+						}
+					}
+					d.Decisions = keep
+				})
+			},
+			want: map[string]evidence.Status{"VAL25-02": fail}, detail: map[string]string{"VAL25-02": "journal: val25-sa-004"},
+		},
 		{
 			name: "S-A the window reset before +23h59m (refusal earlier)",
 			break_: func(l lab) {
@@ -337,6 +365,19 @@ func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
 			want:   map[string]evidence.Status{"VAL25-09": fail}, detail: map[string]string{"VAL25-09": "final status bandwidth"},
 		},
 		{
+			name: "S-E the quota-only change passed through no rate",
+			break_: func(l lab) {
+				edit(l, SE, labrun.FileDecisions, func(d *api.Decisions) {
+					for i := range d.Decisions {
+						if s := d.Decisions[i].Settings; s != nil && s.DailyQuotaBytes == PartialQuota {
+							s.BytesPerSecond = 0
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL25-09": fail}, detail: map[string]string{"VAL25-09": "the journal's global settings"},
+		},
+		{
 			name: "S-E receipts faster than 64 B/s",
 			break_: func(l lab) {
 				l.peer(SE, func(e *received.Evidence) {
@@ -394,6 +435,8 @@ func TestEvaluate_MissingEvidenceIsError(t *testing.T) {
 		{SA, FileClock, []string{"VAL25-01", "VAL25-02"}},
 		{SA, StatusFile(StatusLateRefused), []string{"VAL25-02"}},
 		{SA, FileRequeueLate, []string{"VAL25-02"}},
+		{SA, labrun.FileDecisions, []string{"VAL25-01", "VAL25-02"}},
+		{SE, labrun.FileDecisions, []string{"VAL25-09"}},
 		{SB, FilePlan, []string{"VAL25-03", "VAL25-04"}},
 		{SB, StatusFile(SBSpent(Autumn)), []string{"VAL25-03"}},
 		{SB, StatusFile(SBReset(Spring)), []string{"VAL25-04"}},

@@ -151,6 +151,7 @@ type Recorded struct {
 	Requeue      map[string]CLIRun // by file
 	Audit        []RequeueEvent    // the ledger.requeued lines
 	SetBandwidth map[string]labrun.SetBandwidthRun
+	Decisions    api.Decisions
 	Sends        []Send
 	Kill         KillRecord
 	Ingress      CLIRun
@@ -188,6 +189,7 @@ func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 		r.read(FileClock, &r.Clock)
 		statuses(StatusSpent, StatusLateRefused)
 		r.readRequeue(FileRequeueLate)
+		r.read(labrun.FileDecisions, &r.Decisions)
 	case SB:
 		r.read(FileClock, &r.Clock)
 		r.read(FilePlan, &r.Plan)
@@ -203,6 +205,7 @@ func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 		r.readRequeue(FileRequeueDone)
 		r.readAudit()
 	case SE:
+		r.read(labrun.FileDecisions, &r.Decisions)
 		for _, l := range []string{LabelRate, LabelQuota} {
 			var res labrun.SetBandwidthRun
 			if r.read(labrun.SetBandwidthFile(l), &res) {

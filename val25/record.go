@@ -42,7 +42,7 @@ const (
 	StatusLateRefused = "late-refused" // S-A: the fourth refused at +23h59m
 	StatusPreKill     = "pre-kill"     // S-C: just before SIGKILL
 	StatusPostRestart = "post-restart" // S-C: after the restart, the clock set again
-	StatusPreKillF    = "pre-kill"     // S-F: just before SIGKILL
+	StatusPreKillF    = StatusPreKill  // S-F: just before SIGKILL, after the relay
 )
 
 // SBSpent and SBReset are S-B's snapshots of one side.

@@ -305,8 +305,8 @@ func (r *run) waitFor(ctx context.Context, phase, what string, final bool, done 
 	return last, nil
 }
 
-// kill ends edged with SIGKILL, records it in kill.json, and restarts it
-// on the same ledger once its port is free.
+// killAndRestart ends edged with SIGKILL, records it in kill.json, and
+// restarts it on the same ledger once its port is free.
 func (r *run) killAndRestart(ctx context.Context) error {
 	err := r.Step("kill-9", func() error {
 		rec := KillRecord{At: time.Now(), Pid: r.edged.Pid(), Signal: "SIGKILL"}

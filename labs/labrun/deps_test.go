@@ -10,7 +10,7 @@ import (
 // they must not link SQLite (a minute of cold compile). Seeding goes
 // through the setup binary they build instead.
 func TestOrchestratorsDoNotLinkSQLite(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "edgelab/labs/val23", "edgelab/labs/val24").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "edgelab/labs/val23", "edgelab/labs/val24", "edgelab/labs/val25").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}

@@ -1,4 +1,4 @@
-// Package labrun is what the VAL23 and VAL24 labs share above the process
+// Package labrun is what the VAL23, VAL24 and VAL25 labs share above the process
 // harness, so that each rule has one place:
 //
 //   - Main, the lab driver: evidence directory, provenance, one build of

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"edgelab/edged/control"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
 	"edgelab/labs/labtest"
@@ -290,5 +293,50 @@ func TestCheckDef_ScenarioFaultsNeverPass(t *testing.T) {
 				t.Errorf("detail = %q, want it to name %q", c.Detail, tt.wantDetail)
 			}
 		})
+	}
+}
+
+// A fake edged: it records its arguments and stays up; the control API
+// StartEdged waits for is a test server on the socket.
+func TestRun_StartEdgedPassesExtraFlags(t *testing.T) {
+	env, _ := testEnv(t)
+	argsFile := filepath.Join(t.TempDir(), "args")
+	env.Edged = filepath.Join(t.TempDir(), "edged")
+	script := "#!/bin/sh\necho \"$@\" > " + argsFile + "\nexec sleep 30\n"
+	if err := os.WriteFile(env.Edged, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"node_id":"fake","clock":"lab"}`))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	r := NewRun(env, Scenario{Name: "S-A"})
+	if err := os.MkdirAll(r.Work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.StartEdged(context.Background(), "edge.toml", &control.Client{Socket: sock}, FileEdgedLog, "--lab-clock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Group.StopAll()
+	if _, err := harness.Until(context.Background(), harness.Poll{Timeout: 5 * time.Second, Interval: 10 * time.Millisecond},
+		func(context.Context) ([]byte, error) { return os.ReadFile(argsFile) },
+		func(b []byte) bool { return len(b) > 0 }); err != nil {
+		t.Fatalf("the fake edged (pid %d) wrote no arguments: %v", p.Pid(), err)
+	}
+	got, _ := os.ReadFile(argsFile)
+	if want := "run --config edge.toml --lab-clock\n"; string(got) != want {
+		t.Errorf("edged ran with %q, want %q", got, want)
 	}
 }

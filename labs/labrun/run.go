@@ -251,11 +251,12 @@ func (r *Run) WaitPeerReady(ctx context.Context, p *harness.Process) error {
 // evidence file log, and waits until its control API answers through ctl.
 // The process is returned whenever it started, ready or not: it is the
 // edged Finish collects from and stops (a restart replaces the one before,
-// which the lab stops itself).
-func (r *Run) StartEdged(ctx context.Context, cfgFile string, ctl *control.Client, log string) (*harness.Process, error) {
+// which the lab stops itself). extra are further flags of `edged run`
+// (VAL25's --lab-clock).
+func (r *Run) StartEdged(ctx context.Context, cfgFile string, ctl *control.Client, log string, extra ...string) (*harness.Process, error) {
 	p, err := r.Group.Start(harness.Spec{
 		Name: "edged", Path: r.Edged, Dir: r.Work, Log: filepath.Join(r.Dir, log),
-		Args: []string{"run", "--config", cfgFile},
+		Args: append([]string{"run", "--config", cfgFile}, extra...),
 	})
 	r.edged = p
 	if err != nil {

@@ -23,7 +23,7 @@ type CheckDef = labrun.CheckDef[*Recorded]
 // quotaError is the last_error of a quota drop (relay.ErrQuotaExceeded).
 const quotaError = "quota exceeded"
 
-// Checks is the 10-check matrix, in report order.
+// Checks is the 12-check matrix, in report order.
 var Checks = []CheckDef{
 	{
 		ID: "VAL25-01", Scenario: SA, Label: "quota spent live",
@@ -116,6 +116,161 @@ var Checks = []CheckDef{
 		Files: []string{FileIngress, FileSends, labrun.PeerEvidenceFile(Peer), FileKill},
 		Eval:  checkIngressReport,
 	},
+	{
+		ID: "VAL25-11", Scenario: SG, Label: "quota hold loses nothing",
+		Description: "Under quota_action = \"hold\" segments over a spent quota wait PENDING with no attempt and go when the window ends",
+		Criterion: "while held (max_retry_count 1): -001..-002 at the peer, -003..-004 PENDING with 0 attempts and no history, status deadletter 0, " +
+			"quota_drop_count 0, quota_held_count > 0, quota used 128 exhausted; the journal complete, every quota decision quota_held with " +
+			"retry_at = that window's end exactly, none quota_exceeded, 4 admissions; at the end the peer holds exactly the four, intact, once, " +
+			"the ledger all four DELIVERED after one delivered attempt each, the held two's starting at or after the window's end (lab clock), " +
+			"status deadletter 0, quota_drop_count 0, used 128 in the new window",
+		Files: []string{labrun.PeerEvidenceFile(Peer), FileHeld, StatusFile(StatusHeld), labrun.FileLedger, labrun.FileDecisions, labrun.FileStatus},
+		Eval:  checkQuotaHold,
+	},
+	{
+		ID: "VAL25-12", Scenario: SH, Label: "timetable switches the rate live",
+		Description: "A timetable (64 B/s from 08:00, off from 19:00 Europe/Berlin) switches the rate at 19:00 local without a restart, audited as the schedule's",
+		Criterion: "status before 19:00 local: 64/64/0 source schedule; after: 0/0/0 source schedule; audit.jsonl's last relay.bandwidth.configured event is " +
+			"actor schedule, 64/64 → 0/0, at lab time ≥ 19:00:00 local and within one tick + reload slack of it; the journal's last global settings entry " +
+			"0/0/0 at the same bound and the one before it 64/64/0; the peer holds exactly the five, intact, once; the first two receipts at most the " +
+			"64 B/s bucket's refill apart (verify.Envelope), the other three after the 19:00 move began and within one tick + reload slack of its answer" +
+			fmt.Sprintf(" [tolerances: receipt jitter %s, reload slack %s]", verify.ReceiptJitter, verify.ReloadSlack),
+		Files: []string{labrun.PeerEvidenceFile(Peer), labrun.FileAudit, StatusFile(StatusDay), StatusFile(StatusOff), FileClock, labrun.FileDecisions},
+		Eval:  checkTimetable,
+	},
+}
+
+// clockMove is the recorded move labelled label.
+func clockMove(r *Recorded, label string) (ClockMove, bool) {
+	for _, m := range r.Clock {
+		if m.Label == label {
+			return m, true
+		}
+	}
+	return ClockMove{}, false
+}
+
+func checkQuotaHold(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.PeerEvidenceFile(Peer), FileHeld, StatusFile(StatusHeld), labrun.FileLedger, labrun.FileDecisions, labrun.FileStatus, FileClock); err != nil {
+		return labrun.Outcome{}, err
+	}
+	var f findings
+	held := r.Statuses[StatusHeld]
+	var end time.Time
+	switch q := held.Quota; {
+	case q == nil || q.End == nil:
+		f.add("status while held has no quota window")
+	default:
+		end = *q.End
+		if q.UsedBytes != Quota || q.State != api.QuotaExhausted {
+			f.add("status while held: quota used %d state %s, want %d exhausted", q.UsedBytes, q.State, Quota)
+		}
+	}
+	if held.Segments.Deadletter != 0 || held.QuotaDropCount != 0 || held.QuotaHeldCount <= 0 {
+		f.add("status while held: deadletter %d quota_drop_count %d quota_held_count %d, want 0, 0, > 0", held.Segments.Deadletter, held.QuotaDropCount, held.QuotaHeldCount)
+	}
+	for _, s := range r.Deadletter.Segments { // the ledger while held
+		isHeld := s.ID == SGIDs[2] || s.ID == SGIDs[3]
+		if isHeld && (s.State != Pending || s.Attempts != 0 || len(s.History) != 0) {
+			f.add("while held: %s %s after %d attempts, history %d entries; want PENDING, 0, none", s.ID, s.State, s.Attempts, len(s.History))
+		}
+	}
+	journalComplete(&f, r.Decisions)
+	allowed := 0
+	for _, d := range r.Decisions.Decisions {
+		switch d.Kind {
+		case api.DecisionAllowed:
+			allowed++
+		case api.DecisionQuotaExceeded:
+			f.add("journal: %s refused quota_exceeded at %s, want held", d.Segment, stamp(d.At))
+		case api.DecisionQuotaHeld:
+			if d.RetryAt == nil || !d.RetryAt.Equal(end) {
+				f.add("journal: %s held until %v, want the window's end %s", d.Segment, d.RetryAt, stamp(end))
+			}
+		}
+	}
+	if n := verify.Count(r.Decisions.Decisions, api.DecisionQuotaHeld, ""); n == 0 {
+		f.add("journal: no quota_held decision")
+	}
+	if allowed != len(SGIDs) {
+		f.add("journal: %d admissions, want %d", allowed, len(SGIDs))
+	}
+	f.all(verify.Receipts(r.Peer, payloads(SGIDs...), NodeID))
+	for _, s := range r.Ledger.Segments {
+		if s.State != Delivered || s.Attempts != 1 || len(s.History) != 1 || s.History[0].Outcome != api.AttemptDelivered {
+			f.add("ledger: %s %s after %d attempts (history %+v), want DELIVERED after one delivered attempt", s.ID, s.State, s.Attempts, s.History)
+			continue
+		}
+		if (s.ID == SGIDs[2] || s.ID == SGIDs[3]) && s.History[0].StartedAt.Before(end) {
+			f.add("ledger: held %s delivered at lab %s, before its window ended (%s)", s.ID, stamp(s.History[0].StartedAt), stamp(end))
+		}
+	}
+	if st := r.Status; st.Segments.Deadletter != 0 || st.QuotaDropCount != 0 || st.DailyUsedBytes != Quota {
+		f.add("final status: deadletter %d quota_drop_count %d used %d, want 0, 0, %d", st.Segments.Deadletter, st.QuotaDropCount, st.DailyUsedBytes, Quota)
+	}
+	return f.outcome(fmt.Sprintf("%d/%d delivered, %d held until the window's end, 0 dead-lettered", len(r.Peer.Segments), len(SGIDs), held.Segments.Pending),
+		map[string]any{"quota_held_count": held.QuotaHeldCount, "window_end": end}), nil
+}
+
+func checkTimetable(r *Recorded) (labrun.Outcome, error) {
+	if err := r.need(labrun.PeerEvidenceFile(Peer), labrun.FileAudit, StatusFile(StatusDay), StatusFile(StatusOff), FileClock, labrun.FileDecisions); err != nil {
+		return labrun.Outcome{}, err
+	}
+	var f findings
+	day := api.Bandwidth{BytesPerSecond: ScheduleRate, BurstBytes: ScheduleRate, Source: api.SourceSchedule}
+	off := api.Bandwidth{Source: api.SourceSchedule}
+	if got := r.Statuses[StatusDay].Bandwidth; got != day {
+		f.add("status before 19:00: bandwidth %+v, want %+v", got, day)
+	}
+	if got := r.Statuses[StatusOff].Bandwidth; got != off {
+		f.add("status after 19:00: bandwidth %+v, want %+v", got, off)
+	}
+	move, ok := clockMove(r, "at-19")
+	if !ok || move.Error != "" {
+		return labrun.Outcome{}, fmt.Errorf("no successful at-19 clock move in %s", FileClock)
+	}
+	boundary := move.Now.Add(-move.SysAfter.Sub(move.SysBefore)) // the set instant, at the latest
+	if l := move.Now.In(Zone()); l.Hour() != 19 || l.Minute() != 0 {
+		f.add("the boundary move answered lab %s, want 19:00 local", l.Format("15:04:05 MST"))
+	}
+	late := move.Now.Add(tick + verify.ReloadSlack)
+	inBound := func(t time.Time) bool { return !t.Before(boundary.Truncate(time.Minute)) && !t.After(late) }
+	if len(r.Bandwidth) == 0 {
+		f.add("audit.jsonl holds no relay.bandwidth.configured event")
+	} else if e := r.Bandwidth[len(r.Bandwidth)-1]; e.Actor != "schedule" ||
+		e.Bandwidth.BytesPerSecond != 0 || e.Bandwidth.BurstBytes != 0 || e.Previous.BytesPerSecond != ScheduleRate || !inBound(e.Time) {
+		f.add("audit: the last change is %s %+v → %+v at %s by %q; want the schedule's 64/64 → 0/0 at 19:00 local", e.Event, e.Previous, e.Bandwidth, stamp(e.Time), e.Actor)
+	}
+	journalComplete(&f, r.Decisions)
+	settings := verify.SettingsOf(r.Decisions.Decisions, "")
+	if n := len(settings); n < 2 {
+		f.add("journal: %d global settings entries, want at least the day's and the night's", n)
+	} else {
+		last, prev := settings[n-1], settings[n-2]
+		if b := last.Settings; b.BytesPerSecond != 0 || b.BurstBytes != 0 || !inBound(last.At) {
+			f.add("journal: last settings %+v at lab %s, want 0/0/0 at 19:00 local (by %s)", *b, stamp(last.At), stamp(late))
+		}
+		if b := prev.Settings; b.BytesPerSecond != ScheduleRate || b.BurstBytes != ScheduleRate {
+			f.add("journal: settings before the boundary %+v, want 64/64/0", *b)
+		}
+	}
+	f.all(verify.Receipts(r.Peer, payloads(SHIDs...), NodeID))
+	receipts := verify.ByReceipt(r.Peer)
+	if len(receipts) == len(SHIDs) {
+		f.all(verify.Envelope(receipts[:2], ScheduleRate, ScheduleRate, receipts[0].ReceivedAt.Add(-time.Hour), verify.ReceiptJitter))
+		sysLate := move.SysAfter.Add(tick + verify.ReloadSlack)
+		for _, rc := range receipts[2:] {
+			if rc.ReceivedAt.Before(move.SysBefore) || rc.ReceivedAt.After(sysLate) {
+				f.add("the peer received %s at %s, want after the 19:00 move began (%s) and by %s", rc.ID, stamp(rc.ReceivedAt), stamp(move.SysBefore), stamp(sysLate))
+			}
+		}
+	}
+	gap := "?"
+	if len(receipts) >= 2 {
+		gap = fmt.Sprintf("%.2fs", receipts[1].ReceivedAt.Sub(receipts[0].ReceivedAt).Seconds())
+	}
+	return f.outcome(fmt.Sprintf("64 B/s until 19:00 (first gap %s), off after: %d/%d delivered", gap, len(receipts), len(SHIDs)),
+		map[string]any{"boundary_lab": move.Now, "audit_events": len(r.Bandwidth)}), nil
 }
 
 func dstCriterion(side string, hours int) string {

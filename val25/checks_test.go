@@ -145,7 +145,7 @@ func assertStatuses(t *testing.T, checks []evidence.Check, notPass map[string]ev
 func TestEvaluate_PassingEvidence(t *testing.T) {
 	scenarios, checks := Evaluate(recordedLab(t).dir)
 	require.Len(t, scenarios, len(Scenarios))
-	require.Len(t, checks, 10)
+	require.Len(t, checks, 12)
 	for _, c := range checks {
 		assert.Equal(t, evidence.Pass, c.Status, "%s: %s", c.ID, c.Detail)
 		assert.Empty(t, c.Detail, "%s passed with a detail", c.ID)
@@ -387,6 +387,112 @@ func TestEvaluate_EachCheckFailsOnBadEvidence(t *testing.T) {
 				})
 			},
 			want: map[string]evidence.Status{"VAL25-09": fail}, detail: map[string]string{"VAL25-09": "bucket"},
+		},
+		// VAL25-11: quota hold.
+		{
+			name:   "S-G a held segment dead-lettered",
+			break_: func(l lab) { l.status(SG, StatusHeld, func(s *api.Status) { s.Segments.Deadletter = 1 }) },
+			want:   map[string]evidence.Status{"VAL25-11": fail}, detail: map[string]string{"VAL25-11": "deadletter"},
+		},
+		{
+			name: "S-G a held segment counted an attempt",
+			break_: func(l lab) {
+				edit(l, SG, FileHeld, func(g *api.Ledger) {
+					for i := range g.Segments {
+						if g.Segments[i].ID == SGIDs[3] {
+							g.Segments[i].Attempts = 1
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL25-11": fail}, detail: map[string]string{"VAL25-11": SGIDs[3]},
+		},
+		{
+			name: "S-G a hold until the wrong time",
+			break_: func(l lab) {
+				edit(l, SG, labrun.FileDecisions, func(d *api.Decisions) {
+					for i := range d.Decisions {
+						if d.Decisions[i].RetryAt != nil && d.Decisions[i].Kind == api.DecisionQuotaHeld {
+							t := d.Decisions[i].RetryAt.Add(time.Hour)
+							d.Decisions[i].RetryAt = &t
+							return
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL25-11": fail}, detail: map[string]string{"VAL25-11": "held until"},
+		},
+		{
+			name: "S-G a held segment delivered before its window ended",
+			break_: func(l lab) {
+				l.ledger(SG, func(g *api.Ledger) {
+					for i := range g.Segments {
+						if g.Segments[i].ID == SGIDs[2] {
+							g.Segments[i].History[0].StartedAt = g.Segments[i].History[0].StartedAt.Add(-48 * time.Hour)
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL25-11": fail}, detail: map[string]string{"VAL25-11": "before its window ended"},
+		},
+		{
+			name:   "S-G a segment lost",
+			break_: func(l lab) { l.peer(SG, func(e *received.Evidence) { e.Segments = e.Segments[:3] }) },
+			want:   map[string]evidence.Status{"VAL25-11": fail},
+		},
+		// VAL25-12: the timetable.
+		{
+			name:   "S-H the day rate not in force",
+			break_: func(l lab) { l.status(SH, StatusDay, func(s *api.Status) { s.Bandwidth.Source = api.SourceConfig }) },
+			want:   map[string]evidence.Status{"VAL25-12": fail}, detail: map[string]string{"VAL25-12": "before 19:00"},
+		},
+		{
+			name: "S-H the rate still on after 19:00",
+			break_: func(l lab) {
+				l.status(SH, StatusOff, func(s *api.Status) { s.Bandwidth.BytesPerSecond = ScheduleRate })
+			},
+			want: map[string]evidence.Status{"VAL25-12": fail}, detail: map[string]string{"VAL25-12": "after 19:00"},
+		},
+		{
+			name: "S-H the boundary not audited as the schedule's",
+			break_: func(l lab) {
+				data, err := os.ReadFile(l.path(SH, labrun.FileAudit))
+				require.NoError(t, err)
+				l.write(SH, labrun.FileAudit, strings.ReplaceAll(string(data), `"actor":"schedule"`, `"actor":"uid=0"`))
+			},
+			want: map[string]evidence.Status{"VAL25-12": fail}, detail: map[string]string{"VAL25-12": "audit"},
+		},
+		{
+			name: "S-H the switch applied late",
+			break_: func(l lab) {
+				edit(l, SH, labrun.FileDecisions, func(d *api.Decisions) {
+					for i := len(d.Decisions) - 1; i >= 0; i-- {
+						if d.Decisions[i].Kind == api.DecisionSettings {
+							d.Decisions[i].At = d.Decisions[i].At.Add(5 * time.Second)
+							return
+						}
+					}
+				})
+			},
+			want: map[string]evidence.Status{"VAL25-12": fail}, detail: map[string]string{"VAL25-12": "journal: last settings"},
+		},
+		{
+			name: "S-H the day rate refilled 10× too fast",
+			break_: func(l lab) {
+				l.peer(SH, func(e *received.Evidence) {
+					first, second := -1, -1
+					for i := range e.Segments {
+						switch e.Segments[i].ID {
+						case SHIDs[0]:
+							first = i
+						case SHIDs[1]:
+							second = i
+						}
+					}
+					e.Segments[second].ReceivedAt = e.Segments[first].ReceivedAt.Add(100 * time.Millisecond)
+				})
+			},
+			want: map[string]evidence.Status{"VAL25-12": fail}, detail: map[string]string{"VAL25-12": "bucket"},
 		},
 		// VAL25-10: the ingress report.
 		{

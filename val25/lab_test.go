@@ -28,7 +28,7 @@ func TestMain_PortInUseWritesAnAllErrorReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(report.Error, inUse) || len(report.Checks) != len(Checks) || len(Checks) != 10 {
+	if !strings.HasPrefix(report.Error, inUse) || len(report.Checks) != len(Checks) || len(Checks) != 12 {
 		t.Fatalf("report: error %q and %d checks, want %q and 10", report.Error, len(report.Checks), inUse)
 	}
 	for _, c := range report.Checks {
@@ -37,7 +37,7 @@ func TestMain_PortInUseWritesAnAllErrorReport(t *testing.T) {
 		}
 	}
 	text, _ := os.ReadFile(filepath.Join(dir, evidence.ReportText))
-	if stdout.String() != string(text) || !strings.HasSuffix(string(text), "Overall: PASS=0 FAIL=10 ERROR=10\n") {
+	if stdout.String() != string(text) || !strings.HasSuffix(string(text), "Overall: PASS=0 FAIL=12 ERROR=12\n") {
 		t.Errorf("stdout and report.txt: got\n%s\nand\n%s", stdout.String(), text)
 	}
 }

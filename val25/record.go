@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"edgelab/edged/api"
+	"edgelab/edged/audit"
 	"edgelab/evidence"
 	"edgelab/labs/harness"
 	"edgelab/labs/labrun"
@@ -31,6 +32,7 @@ const (
 	FileKill         = "kill.json"              // S-C, S-F: KillRecord
 	FileIngress      = "ingress-report.json"    // S-F: `edged ingress report --json` after the restart
 	FileEdgedRestart = "edged-restart.log"      // S-C, S-F: the restarted edged's output
+	FileHeld         = "ledger-held.json"       // S-G: api.Ledger while two segments are held
 )
 
 // StatusFile is a labelled status snapshot.
@@ -43,6 +45,9 @@ const (
 	StatusPreKill     = "pre-kill"     // S-C: just before SIGKILL
 	StatusPostRestart = "post-restart" // S-C: after the restart, the clock set again
 	StatusPreKillF    = StatusPreKill  // S-F: just before SIGKILL, after the relay
+	StatusHeld        = "held"         // S-G: two delivered, two held
+	StatusDay         = "day"          // S-H: before the 19:00 boundary
+	StatusOff         = "off"          // S-H: after it
 )
 
 // SBSpent and SBReset are S-B's snapshots of one side.
@@ -150,6 +155,7 @@ type Recorded struct {
 	Deadletter   api.Ledger
 	Requeue      map[string]CLIRun // by file
 	Audit        []RequeueEvent    // the ledger.requeued lines
+	Bandwidth    []audit.Event     // S-H: the relay.bandwidth.configured lines
 	SetBandwidth map[string]labrun.SetBandwidthRun
 	Decisions    api.Decisions
 	Sends        []Send
@@ -217,6 +223,22 @@ func Load(evidenceDir string, s labrun.Scenario) *Recorded {
 		r.read(FileKill, &r.Kill)
 		r.read(FileIngress, &r.Ingress)
 		statuses(StatusPreKillF)
+	case SG:
+		r.read(FileClock, &r.Clock)
+		r.read(FileHeld, &r.Deadletter) // the ledger while held
+		r.read(labrun.FileDecisions, &r.Decisions)
+		statuses(StatusHeld)
+	case SH:
+		r.read(FileClock, &r.Clock)
+		r.read(labrun.FileDecisions, &r.Decisions)
+		statuses(StatusDay, StatusOff)
+		events, err := audit.Read(filepath.Join(r.Dir, labrun.FileAudit))
+		r.note(labrun.FileAudit, err)
+		for _, e := range events {
+			if e.Event == audit.EventBandwidthConfigured {
+				r.Bandwidth = append(r.Bandwidth, e)
+			}
+		}
 	}
 	return r
 }

@@ -61,6 +61,10 @@ func (r *run) steps(ctx context.Context) error {
 		return r.partialUpdate(ctx)
 	case SF:
 		return r.ingressReport(ctx)
+	case SG:
+		return r.quotaHold(ctx)
+	case SH:
+		return r.timetable(ctx)
 	}
 	return labrun.SetupErr("no steps for scenario %s", r.Scenario.Name)
 }

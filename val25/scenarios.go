@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"edgelab/edged/api"
+	"edgelab/edged/config"
 	"edgelab/labs/labrun"
 	"edgelab/setup/labsetup"
 	"edgelab/transport"
@@ -306,4 +308,97 @@ func put(ctx context.Context, addr string, client *transport.Client, p SenderPla
 		s.Error = err.Error()
 	}
 	return s
+}
+
+// quotaHold is S-G: a 128 B quota under quota_action = "hold" and
+// max_retry_count 1 (under the default action the first refusal would
+// dead-letter); four 64 B segments: two delivered, two held PENDING with no
+// attempt; the clock set past the window's end: the two held ones go.
+func (r *run) quotaHold(ctx context.Context) error {
+	opts := configOptions(1)
+	opts.DailyQuotaBytes = Quota
+	hold := func(c *config.Config) { c.Relay.Bandwidth.QuotaAction = config.QuotaHold }
+	if err := r.setup(ctx, opts, hold, true, true); err != nil {
+		return err
+	}
+	// The lab clock starts at the system's: pin it so the window is the
+	// lab's, recorded in clock-moves.json.
+	if err := r.setClock(ctx, "start", time.Now().Add(time.Minute)); err != nil {
+		return err
+	}
+	if err := r.seedN(ctx, "val25-sg", 1, len(SGIDs)); err != nil {
+		return err
+	}
+	p, err := r.waitFor(ctx, "wait-held", "two delivered, two held", false, func(p poll) bool {
+		return p.held(SGIDs[:2]...) == 2 && p.status.QuotaHeldCount > 0 && p.status.Segments.Pending == 2
+	})
+	if err != nil {
+		return err
+	}
+	r.Save(FileHeld, p.ledger)
+	st, err := r.snapshot(ctx, StatusHeld)
+	if err != nil {
+		return err
+	}
+	if st.Quota == nil || st.Quota.End == nil {
+		return errors.New("status with a spent quota has no quota window end")
+	}
+	if err := r.setClock(ctx, "window-end", st.Quota.End.Add(time.Second)); err != nil {
+		return err
+	}
+	_, err = r.waitFor(ctx, "wait-released", "all four DELIVERED and held by the peer", true, func(p poll) bool {
+		return p.held(SGIDs...) == len(SGIDs) && p.status.Segments.Delivered == int64(len(SGIDs))
+	})
+	return err
+}
+
+// timetable is S-H: a timetable of 64 B/s (burst 64) from 08:00 and off
+// from 19:00 Europe/Berlin; the lab clock set to 18:59 local of a day
+// ahead; five 64 B segments go at 64 B/s; after the second receipt the
+// clock is set to 19:00:00 local and the rest go at once.
+func (r *run) timetable(ctx context.Context) error {
+	day := RestartDay(time.Now()).AddDate(0, 0, 1)
+	y, m, d := day.In(Zone()).Date()
+	before := time.Date(y, m, d, 18, 59, 0, 0, Zone())
+	boundary := time.Date(y, m, d, 19, 0, 0, 0, Zone())
+	table := func(c *config.Config) {
+		c.Relay.Bandwidth.TimeZone = ZoneName
+		c.Relay.Bandwidth.Schedule = []config.ScheduleEntry{
+			{At: ScheduleDay, BytesPerSecond: ScheduleRate, BurstBytes: ScheduleRate},
+			{At: ScheduleOff},
+		}
+	}
+	if err := r.setup(ctx, configOptions(3), table, true, true); err != nil {
+		return err
+	}
+	if err := r.setClock(ctx, "before-19", before); err != nil {
+		return err
+	}
+	if _, err := r.waitFor(ctx, "wait-day-rate", "the timetable's 64 B/s in force", false, func(p poll) bool {
+		bw := p.status.Bandwidth
+		return bw.BytesPerSecond == ScheduleRate && bw.Source == api.SourceSchedule
+	}); err != nil {
+		return err
+	}
+	if _, err := r.snapshot(ctx, StatusDay); err != nil {
+		return err
+	}
+	if err := r.seedN(ctx, "val25-sh", 1, len(SHIDs)); err != nil {
+		return err
+	}
+	if _, err := r.waitFor(ctx, "wait-two", "two received at 64 B/s", false, func(p poll) bool {
+		return p.held(SHIDs[:2]...) == 2
+	}); err != nil {
+		return err
+	}
+	if err := r.setClock(ctx, "at-19", boundary); err != nil {
+		return err
+	}
+	if _, err := r.waitFor(ctx, "wait-all", "all five DELIVERED and held by the peer", true, func(p poll) bool {
+		return p.held(SHIDs...) == len(SHIDs) && p.status.Segments.Delivered == int64(len(SHIDs))
+	}); err != nil {
+		return err
+	}
+	_, err := r.snapshot(ctx, StatusOff)
+	return err
 }

@@ -48,6 +48,8 @@ const (
 	SD = "S-D"
 	SE = "S-E"
 	SF = "S-F"
+	SG = "S-G"
+	SH = "S-H"
 )
 
 // Scenarios are run and reported in this order.
@@ -58,6 +60,8 @@ var Scenarios = []labrun.Scenario{
 	{Name: SD, Title: "dead-letter redrive (peer down, requeue --all)"},
 	{Name: SE, Title: "partial update (--daily-quota-bytes keeps 64 B/s)"},
 	{Name: SF, Title: "hourly ingress report across SIGKILL"},
+	{Name: SG, Title: "quota_action = hold: nothing lost to a spent quota"},
+	{Name: SH, Title: "timetable 08:00 64 B/s, 19:00 off, crossed on the lab clock"},
 }
 
 // ScenarioByName returns the definition of name.
@@ -74,6 +78,19 @@ var (
 	SDIDs = labsetup.SegmentIDs("val25-sd", 1, 3)
 	// S-E: four after the partial update.
 	SEIDs = labsetup.SegmentIDs("val25-se", 1, 4)
+	// S-G: four at once under a quota of two: two held.
+	SGIDs = labsetup.SegmentIDs("val25-sg", 1, 4)
+	// S-H: five at 64 B/s, the timetable turning the rate off after the
+	// second receipt.
+	SHIDs = labsetup.SegmentIDs("val25-sh", 1, 5)
+)
+
+// The timetable of S-H, in Zone: 64 B/s (burst 64) from 08:00, off from
+// 19:00.
+const (
+	ScheduleRate = 64
+	ScheduleDay  = "08:00"
+	ScheduleOff  = "19:00"
 )
 
 // SBIDs are the three segments of one DST side of S-B.

@@ -182,6 +182,12 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
+		var conflict *ConflictError
+		if errors.As(err, &conflict) {
+			log.Warn("segment refused: the id is held with another body", "id", id, "from_peer", from, "bytes", len(payload))
+			httpError(w, http.StatusConflict, "%v", err)
+			return
+		}
 		log.Error("store segment", "id", id, "err", err)
 		httpError(w, http.StatusInternalServerError, "store segment %s: %v", id, err)
 		return
@@ -199,5 +205,13 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // BadSegmentError is returned by a Store that refuses a segment because of
 // what the sender sent (answered 400, not 500).
 type BadSegmentError struct{ Reason string }
+
+// ConflictError is a Store's answer to a segment id it already holds with
+// another body: answered 409 naming the id, the body held kept.
+type ConflictError struct{ ID string }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("segment %s is already held with a different body; the one held is kept", e.ID)
+}
 
 func (e *BadSegmentError) Error() string { return e.Reason }

@@ -3,6 +3,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -453,6 +454,40 @@ func (d *Daemon) Put(ctx context.Context, in transport.Incoming) (bool, error) {
 	}
 	if created {
 		d.executor.Wake()
+		return true, nil
 	}
-	return created, nil
+	// A redelivery must be the same segment: another body under a held
+	// id is refused (409), not silently dropped.
+	same, err := d.sameBody(ctx, in.ID, in.Payload)
+	if err != nil {
+		return false, err
+	}
+	if !same {
+		return false, &transport.ConflictError{ID: in.ID}
+	}
+	return false, nil
+}
+
+// sameBody reports whether the ledger holds segment id with exactly body.
+func (d *Daemon) sameBody(ctx context.Context, id string, body []byte) (bool, error) {
+	held, err := d.ledger.OpenPayload(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("compare redelivery of %s: %w", id, err)
+	}
+	defer held.Close()
+	if held.Size() != int64(len(body)) {
+		return false, nil
+	}
+	buf := make([]byte, 32<<10)
+	for off := int64(0); off < held.Size(); {
+		n, err := held.ReadAt(buf[:min(int64(len(buf)), held.Size()-off)], off)
+		if n > 0 && !bytes.Equal(buf[:n], body[off:off+int64(n)]) {
+			return false, nil
+		}
+		off += int64(n)
+		if err != nil && off < held.Size() {
+			return false, fmt.Errorf("compare redelivery of %s: %w", id, err)
+		}
+	}
+	return true, nil
 }

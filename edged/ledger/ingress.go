@@ -44,7 +44,8 @@ func hourOf(t time.Time) int64 {
 // bodies whose insert committed (those the sender was answered 200/201
 // for, and at most the ones in commits whose answer the crash cut off).
 func (l *Ledger) InsertReceived(ctx context.Context, now time.Time, sender string, s New) (created bool, err error) {
-	_, err = l.inTx(ctx, func(tx *sql.Tx, files *payloadWrites) (bool, error) {
+	// Durable: the listener answers 201 on this commit.
+	_, err = l.inDurableTx(ctx, func(tx *sql.Tx, files *payloadWrites) (bool, error) {
 		var err error
 		if created, err = l.insert(ctx, tx, files, now, s); err != nil {
 			return false, err

@@ -305,13 +305,35 @@ func (l *Ledger) Insert(ctx context.Context, now time.Time, segs ...New) error {
 // before it commits and removed when it does not (payloadWrites). fn's
 // false rolls the transaction back.
 func (l *Ledger) inTx(ctx context.Context, fn func(*sql.Tx, *payloadWrites) (bool, error)) (committed bool, err error) {
+	return l.inTxOn(ctx, l.db.BeginTx, fn)
+}
+
+// inDurableTx is inTx with the commit synced to disk before it returns
+// (synchronous=FULL on its connection for this transaction): what edged's
+// listener answers 201 for survives a power loss, not only a crash of
+// edged. Elsewhere NORMAL stands: a DELIVERED mark lost with the power is
+// a redelivery the peer answers 200, its quota usage lost with it.
+func (l *Ledger) inDurableTx(ctx context.Context, fn func(*sql.Tx, *payloadWrites) (bool, error)) (bool, error) {
+	conn, err := l.db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
+		return false, fmt.Errorf("synchronous=FULL: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=NORMAL")
+	return l.inTxOn(ctx, conn.BeginTx, fn)
+}
+
+func (l *Ledger) inTxOn(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sql.Tx, error), fn func(*sql.Tx, *payloadWrites) (bool, error)) (committed bool, err error) {
 	files := &payloadWrites{dir: l.dir}
 	defer func() {
 		if !committed {
 			files.undo()
 		}
 	}()
-	tx, err := l.db.BeginTx(ctx, nil)
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return false, err
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -235,5 +236,29 @@ func TestCountsAndOversizePerPeer(t *testing.T) {
 				t.Errorf("PendingOversize(%d, %v) (-want +got):\n%s", tt.global, tt.peers, diff)
 			}
 		})
+	}
+}
+
+// What the listener answers 201 for is committed with synchronous=FULL
+// (synced before the answer); the connection goes back to NORMAL.
+func TestInDurableTx_SyncsItsCommit(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"))
+	var inside int
+	if _, err := l.inDurableTx(context.Background(), func(tx *sql.Tx, _ *payloadWrites) (bool, error) {
+		return true, tx.QueryRow("PRAGMA synchronous").Scan(&inside)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if inside != 2 { // FULL
+		t.Errorf("synchronous inside the durable transaction = %d, want 2 (FULL)", inside)
+	}
+	// Every pooled connection reads NORMAL (1) again.
+	l.db.SetMaxOpenConns(1)
+	var after int
+	if err := l.db.QueryRow("PRAGMA synchronous").Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if after != 1 {
+		t.Errorf("synchronous after it = %d, want 1 (NORMAL)", after)
 	}
 }

@@ -145,7 +145,7 @@ running daemon over its control socket.`,
 			return usageErr("missing command (dump, history or requeue)")
 		},
 	}
-	ledger.AddCommand(a.ledgerDumpCmd(), a.ledgerHistoryCmd(), a.ledgerRequeueCmd())
+	ledger.AddCommand(a.ledgerDumpCmd(), a.ledgerHistoryCmd(), a.ledgerRequeueCmd(), a.ledgerPruneCmd())
 
 	root.AddCommand(a.runCmd(), relay, ledger, a.ingressCmd())
 	return root

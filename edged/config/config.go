@@ -81,9 +81,13 @@ type Relay struct {
 	BackoffBaseSeconds int64         `toml:"backoff_base_seconds"`
 	// MaxBackoffSeconds caps one backoff: base × 2^(k-1) grows to it and
 	// stays there.
-	MaxBackoffSeconds int64     `toml:"max_backoff_seconds"`
-	MaxSegmentBytes   int64     `toml:"max_segment_bytes"`
-	Bandwidth         Bandwidth `toml:"bandwidth"`
+	MaxBackoffSeconds int64 `toml:"max_backoff_seconds"`
+	MaxSegmentBytes   int64 `toml:"max_segment_bytes"`
+	// KeepDelivered is how long a DELIVERED segment stays in the ledger
+	// after its delivery; 0 (the default) keeps every one. Dead letters stay
+	// until requeued.
+	KeepDelivered time.Duration `toml:"keep_delivered,omitempty"`
+	Bandwidth     Bandwidth     `toml:"bandwidth"`
 }
 
 // Bandwidth is the boot-time limit; 0 means unlimited, a zero burst means
@@ -328,6 +332,9 @@ func (c *Config) problems() []problem {
 	}
 	if v := c.Relay.MaxBackoffSeconds; v < 1 || v > MaxMaxBackoffSeconds {
 		add(fmt.Sprintf("must be between 1 and %d, got %d", MaxMaxBackoffSeconds, v), "relay", "max_backoff_seconds")
+	}
+	if k := c.Relay.KeepDelivered; k != 0 && k < time.Minute {
+		add(fmt.Sprintf("must be 0 (keep every delivered segment) or at least 1m, got %s", k), "relay", "keep_delivered")
 	}
 	if c.Relay.MaxSegmentBytes <= 0 {
 		add(fmt.Sprintf("must be positive, got %d", c.Relay.MaxSegmentBytes), "relay", "max_segment_bytes")

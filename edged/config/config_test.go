@@ -271,3 +271,14 @@ func TestParse_RetryBounds(t *testing.T) {
 		t.Errorf("max_backoff_seconds defaults to %d, want %d", got.Relay.MaxBackoffSeconds, DefaultMaxBackoffSeconds)
 	}
 }
+
+func TestParse_KeepDelivered(t *testing.T) {
+	dir := t.TempDir()
+	writeTLS(t, dir)
+	path := filepath.Join(dir, "edge.toml")
+	cfg, err := Parse(path, []byte(strings.Replace(valid, "[relay]\n", "[relay]\nkeep_delivered = \"72h\"\n", 1)))
+	require.NoError(t, err)
+	assert.Equal(t, 72*time.Hour, cfg.Relay.KeepDelivered)
+	_, err = Parse(path, []byte(strings.Replace(valid, "[relay]\n", "[relay]\nkeep_delivered = \"10s\"\n", 1)))
+	assert.ErrorContains(t, err, "edge.toml:10:1: key relay.keep_delivered: must be 0 (keep every delivered segment) or at least 1m, got 10s")
+}

@@ -42,7 +42,8 @@ func NewHandler(b Backend, metrics http.Handler, log *slog.Logger) http.Handler 
 		api.PathHistory:   {http.MethodGet, h.history},
 		api.PathDecisions: {http.MethodGet, h.decisions},
 	}
-	h.addOpsRoutes() // ops.go: requeue, ingress report, lab clock
+	h.addOpsRoutes()  // ops.go: requeue, ingress report, lab clock
+	h.addPruneRoute() // prune.go
 	if metrics != nil {
 		h.routes[api.PathMetrics] = route{http.MethodGet, func(w http.ResponseWriter, r *http.Request) error {
 			metrics.ServeHTTP(w, r)

@@ -310,6 +310,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 			d.runSchedule(execCtx)
 		}()
 	}
+	if keep := cfg.Relay.KeepDelivered; keep > 0 {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.runRetention(execCtx, keep)
+		}()
+	}
 
 	// Stop on the caller's signal or the first server failure.
 	d.wg.Add(1)

@@ -119,7 +119,7 @@ CREATE INDEX attempts_segment ON attempts(segment_id, attempt);
 
 // schemaVersion is the PRAGMA user_version of a ledger with every
 // migration applied.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // createSchema creates the tables of a new ledger and brings an older one
 // up to schemaVersion, each migration in one transaction: two processes
@@ -164,6 +164,11 @@ func createSchema(db *sql.DB) error {
 	if v < 4 {
 		if _, err := tx.Exec(opsSchema); err != nil {
 			return fmt.Errorf("migrate schema to version 4 (hourly ingress, dead-letter index, history order): %w", err)
+		}
+	}
+	if v < 5 {
+		if _, err := tx.Exec(retentionSchema); err != nil {
+			return fmt.Errorf("migrate schema to version 5 (retention keeps delivered counts): %w", err)
 		}
 	}
 	if v < schemaVersion {

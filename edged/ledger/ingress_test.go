@@ -73,7 +73,7 @@ func TestOpen_MigratesToHourlyTraffic(t *testing.T) {
 	l = open(t, path)
 	var v int
 	require.NoError(t, l.db.QueryRow(`PRAGMA user_version`).Scan(&v))
-	assert.Equal(t, 4, v)
+	assert.Equal(t, schemaVersion, v)
 	require.NoError(t, l.MarkDelivered(ctx, "s-0000", t0, nil))
 	got, err := l.Traffic(ctx, time.Time{}, time.Time{})
 	require.NoError(t, err)

@@ -3,6 +3,8 @@ package ledger
 import (
 	"database/sql"
 	"fmt"
+	"strings"
+	"time"
 )
 
 const schema = `
@@ -125,8 +127,18 @@ const schemaVersion = 5
 // up to schemaVersion, each migration in one transaction: two processes
 // opening the same ledger at once apply it once.
 func createSchema(db *sql.DB) error {
-	if _, err := db.Exec(schema); err != nil {
-		return fmt.Errorf("create schema: %w", err)
+	// Another opener migrating the same ledger can make this read of the
+	// schema fail with SQLITE_BUSY at once (its DDL changes what is read):
+	// try again until it is done, as the busy timeout would.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, err := db.Exec(schema)
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return fmt.Errorf("create schema: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var v int
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {

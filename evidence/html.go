@@ -138,7 +138,7 @@ type htmlPage struct {
 // HTML renders index.html from the report alone.
 func HTML(r Report) ([]byte, error) {
 	pass, fail, errs := r.Counts()
-	p := htmlPage{R: r, Pass: pass, Fail: fail + errs, Errors: errs}
+	p := htmlPage{R: r, Pass: pass, Fail: fail, Errors: errs}
 	p.Duration = r.Provenance.FinishedAt.Sub(r.Provenance.StartedAt).Seconds()
 	if p.Duration < 0 {
 		p.Duration = 0

@@ -85,6 +85,17 @@ type Provenance struct {
 	Hostname    string    `json:"hostname"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
+	// Binaries are the programs the lab built and ran, with their sha256.
+	Binaries []Binary `json:"binaries,omitempty"`
+}
+
+// Binary is one program a lab ran.
+type Binary struct {
+	Name   string `json:"name"` // "edged"
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256,omitempty"`
+	// Error says why the digest is unknown.
+	Error string `json:"error,omitempty"`
 }
 
 // Scenario is one scenario's run: its timings, whether its end condition was

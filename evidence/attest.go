@@ -16,8 +16,8 @@ import (
 	"regexp"
 	"strings"
 
-	intoto "github.com/in-toto/attestation/go/v1"
 	testresult "github.com/in-toto/attestation/go/predicates/test_result/v0"
+	intoto "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )

@@ -175,6 +175,18 @@ type Environment struct {
 	EvidenceDir string    `json:"evidence_dir"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
+
+	RevisionSource string     `json:"revision_source,omitempty"`
+	VCSTime        *time.Time `json:"vcs_time,omitempty"`
+	ModulePath     string     `json:"module_path,omitempty"`
+	ModuleVersion  string     `json:"module_version,omitempty"`
+	Executable     string     `json:"executable,omitempty"`
+	Kernel         string     `json:"kernel,omitempty"`
+	CPUModel       string     `json:"cpu_model,omitempty"`
+	CPUCount       int        `json:"cpu_count,omitempty"`
+	LoadStart      []float64  `json:"load_average_start,omitempty"`
+	LoadEnd        []float64  `json:"load_average_end,omitempty"`
+	Binaries       []Binary   `json:"binaries,omitempty"`
 }
 
 // EnvironmentJSON renders environment.json.
@@ -185,6 +197,9 @@ func EnvironmentJSON(r Report) ([]byte, error) {
 		GitRevision: p.GitRevision, GitDirty: p.GitDirty, GitError: p.GitError,
 		CommandLine: p.CommandLine, WorkingDir: p.WorkingDir, ModuleRoot: p.ModuleRoot,
 		EvidenceDir: r.EvidenceDir, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt,
+		RevisionSource: p.RevisionSource, VCSTime: p.VCSTime, ModulePath: p.ModulePath, ModuleVersion: p.ModuleVersion,
+		Executable: p.Executable, Kernel: p.Kernel, CPUModel: p.CPUModel, CPUCount: p.CPUCount,
+		LoadStart: p.LoadStart, LoadEnd: p.LoadEnd, Binaries: p.Binaries,
 	}
 	return marshal(env)
 }

@@ -190,6 +190,8 @@ func TestWriteReport_RendersEveryFileFromTheReport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReadReport() error: %v", err)
 	}
+	// report.json states the verdict its checks amount to.
+	r.Verdict, r.Tally, r.ExitStatus = Error, CheckCounts{Pass: 8, Fail: 1, Error: 1}, 2
 	if diff := cmp.Diff(r, back); diff != "" {
 		t.Errorf("report.json round trip mismatch (-want +got):\n%s", diff)
 	}

@@ -135,6 +135,12 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 		fmt.Fprintf(stderr, "%s: %v\n", lab, err)
 		return 2
 	}
+	// A signature asked for and impossible is known before anything runs.
+	seal, err := SealOptionsFromEnv()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", lab, err)
+		return 2
+	}
 	want := cfg.EvidenceDir
 	if want == "" {
 		want = evidence.DefaultDir(root, spec.DirName, started)
@@ -149,7 +155,9 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 	}
 	fmt.Fprintf(stderr, "%s: evidence dir %s\n", lab, dir)
 
-	prov := evidence.CollectProvenance(ctx, root, cfg.Args, started)
+	// The evidence directory is the lab's output, not a change to the
+	// code: it never makes the tree dirty.
+	prov := evidence.CollectProvenance(ctx, root, cfg.Args, started, dir)
 	env := &Env{
 		ModuleRoot: root, EvidenceDir: dir,
 		Progress: &harness.Progress{W: stderr, Every: 500 * time.Millisecond},
@@ -174,6 +182,10 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 
 	scenarios, checks := spec.Evaluate(dir)
 	prov.FinishedAt = time.Now()
+	prov.LoadEnd = evidence.LoadAverage()
+	if env.Edged != "" {
+		prov.Binaries = evidence.HashBinaries(map[string]string{"edged": env.Edged, "peer": env.Peer})
+	}
 	report := evidence.Report{
 		Schema: evidence.SchemaVersion, Lab: spec.Name, Title: spec.Title, EvidenceDir: dir,
 		Provenance: prov, Scenarios: scenarios, Checks: checks,
@@ -187,8 +199,15 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 	if err := evidence.UpdateLatest(root, dir); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", lab, err)
 	}
+	// Last: the manifest covers every file written above, the attestation
+	// the manifest. Nothing is written into dir after this.
+	code := report.ExitCode()
+	if err := evidence.Seal(dir, report, seal); err != nil {
+		fmt.Fprintf(stderr, "%s: seal: %v\n", lab, err)
+		code = 2
+	}
 	fmt.Fprint(cfg.Stdout, evidence.Text(report))
-	return report.ExitCode()
+	return code
 }
 
 // prepare checks the lab's ports and builds the binaries once. An error

@@ -62,4 +62,19 @@ func TestMain_FullLab(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit status %d, want 0\nreport:\n%s\nprogress:\n%s", code, stdout.String(), stderr.String())
 	}
+	// The run is sealed, names the binaries that ran, and re-checks.
+	v, err := evidence.VerifySeal(dir, nil)
+	if err != nil || v.Problem != "" {
+		t.Errorf("seal: %v %+v", err, v)
+	}
+	report, err := evidence.ReadReport(filepath.Join(dir, evidence.ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Provenance.Binaries) != 2 || report.Provenance.Binaries[0].SHA256 == "" || report.Provenance.Binaries[1].SHA256 == "" {
+		t.Errorf("binaries %+v, want edged and peer with their sha256", report.Provenance.Binaries)
+	}
+	if code := CheckOnly(context.Background(), labrun.CheckConfig{Args: []string{"val24", "--check-only", dir}, Dir: dir, Stdout: &stdout, Stderr: &stderr}); code != 0 {
+		t.Errorf("--check-only exit %d:\n%s", code, stderr.String())
+	}
 }

@@ -111,6 +111,9 @@ type Env struct {
 	ModuleRoot  string
 	EvidenceDir string
 	Edged, Peer string // binaries
+	// Binaries are Edged and Peer with their sha256, hashed once built,
+	// before any scenario ran them.
+	Binaries []evidence.Binary
 	// WorkRoot holds each scenario's workdir; kept short because unix
 	// socket paths must stay under 108 bytes.
 	WorkRoot string
@@ -183,9 +186,7 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 	scenarios, checks := spec.Evaluate(dir)
 	prov.FinishedAt = time.Now()
 	prov.LoadEnd = evidence.LoadAverage()
-	if env.Edged != "" {
-		prov.Binaries = evidence.HashBinaries(map[string]string{"edged": env.Edged, "peer": env.Peer})
-	}
+	prov.Binaries = env.Binaries
 	report := evidence.Report{
 		Schema: evidence.SchemaVersion, Lab: spec.Name, Title: spec.Title, EvidenceDir: dir,
 		Provenance: prov, Scenarios: scenarios, Checks: checks,
@@ -231,6 +232,7 @@ func (e *Env) prepare(ctx context.Context, ports []string) error {
 		return err
 	}
 	e.Edged, e.Peer = bins["edged"], bins["peer"]
+	e.Binaries = evidence.HashBinaries(map[string]string{"edged": e.Edged, "peer": e.Peer})
 	e.Progress.Printf("build", "edged and peer built in %.1fs", time.Since(start).Seconds())
 	return nil
 }

@@ -43,6 +43,11 @@ type ManifestEntry struct {
 // a regular file), but the seal files at its top, sorted by path. Dot files
 // are included: nothing in the directory goes unlisted.
 func BuildManifest(dir string) ([]ManifestEntry, error) {
+	// A directory named through a symlink (evidence/latest) is walked as
+	// the directory it names, not as one file.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	var out []ManifestEntry
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -222,3 +222,21 @@ func TestCheckOnly_SignsAndVerifiesTheAttestation(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, evidence.EnvVerifyKey)
 }
+
+// evidence/latest is a symlink: a re-check through it verifies and
+// rewrites the run it points at.
+func TestCheckOnly_ThroughASymlink(t *testing.T) {
+	dir := copyRecorded(t)
+	link := filepath.Join(t.TempDir(), "latest")
+	require.NoError(t, os.Symlink(dir, link))
+	code, _, stderr := checkOnly(t, link)
+	require.Equal(t, 0, code, stderr)
+	r := readReport(t, dir)
+	real, err := filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	assert.Equal(t, real, r.EvidenceDir)
+	assert.Equal(t, evidence.VerifyMatched, r.Rechecks[0].Verified.Manifest)
+	m, err := evidence.CheckManifest(link)
+	require.NoError(t, err)
+	assert.True(t, m.OK())
+}

@@ -71,6 +71,10 @@ func CheckOnly(ctx context.Context, cfg CheckConfig, spec CheckSpec) int {
 	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 		return fail("not an evidence directory (%s)", statReason(err))
 	}
+	// evidence/latest names the run it points at.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	if !hasScenarioDirs(dir, spec.Scenarios) {
 		return fail("no scenario directories (%s/ … %s/): not a %s evidence directory",
 			spec.Scenarios[0].Name, spec.Scenarios[len(spec.Scenarios)-1].Name, spec.Name)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -153,4 +154,26 @@ func TestCheckManifest_NamesAlteredMissingAndAddedFiles(t *testing.T) {
 func TestCheckManifest_NoManifest(t *testing.T) {
 	_, err := CheckManifest(evidenceTree(t))
 	assert.ErrorIs(t, err, ErrNoManifest)
+}
+
+// Whatever a manifest holds, reading it never panics, and what it reads
+// renders back to a manifest that reads the same.
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(strings.Repeat("ab", 32) + "  S-A/edged.log\n"))
+	f.Add([]byte(`\` + strings.Repeat("01", 32) + `  back\\slash` + "\n"))
+	f.Add([]byte(strings.Repeat("0", 64) + " *binary\n\n"))
+	f.Add([]byte("garbage"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := ParseManifest(data)
+		if err != nil {
+			return
+		}
+		again, err := ParseManifest(FormatManifest(entries))
+		if err != nil {
+			t.Fatalf("re-reading the rendering of %q: %v", data, err)
+		}
+		if diff := cmp.Diff(entries, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("round trip of %q (-first +again):\n%s", data, diff)
+		}
+	})
 }

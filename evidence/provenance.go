@@ -27,6 +27,11 @@ const (
 	RevisionFromGit = "git"
 )
 
+// EnvInvokedAs, when set, is what the command line shows instead of the
+// binary's path: scripts/labs/run_relay_bandwidth_val23_lab.sh sets it to
+// itself.
+const EnvInvokedAs = "EDGELAB_INVOKED_AS"
+
 // maxGitStatus bounds how many `git status` lines the provenance keeps.
 const maxGitStatus = 20
 
@@ -94,11 +99,16 @@ func (p *Provenance) applyBuildInfo(bi *debug.BuildInfo) {
 
 // CommandLine is args as the user typed it: a program that `go run` built
 // into its go-build cache (/tmp/go-build…/b001/exe/val23) is shown as
-// `go run ./labs/val23`, the way every lab is started; anything else is
-// kept as it is.
+// `go run ./labs/val23`, the way every lab is started; a wrapper script
+// that builds the lab and runs the binary names itself in
+// $EDGELAB_INVOKED_AS; anything else is kept as it is.
 func CommandLine(args []string) []string {
 	out := append([]string(nil), args...)
 	if len(out) == 0 {
+		return out
+	}
+	if inv := os.Getenv(EnvInvokedAs); inv != "" {
+		out[0] = inv
 		return out
 	}
 	exe := filepath.ToSlash(out[0])

@@ -184,3 +184,11 @@ func TestGitignore_IgnoresGeneratedRunsNotTheSchema(t *testing.T) {
 	assert.False(t, ignored("evidence/schema/report.schema.json"))
 	assert.False(t, ignored("evidence/report.go"))
 }
+
+func TestCollectProvenance_AWrapperNamesItself(t *testing.T) {
+	t.Setenv(EnvInvokedAs, "scripts/labs/run_relay_bandwidth_val23_lab.sh")
+	args := []string{"/tmp/tmp.abc/val23", "/w/evidence/nightly"}
+	p := CollectProvenance(context.Background(), t.TempDir(), args, time.Now())
+	assert.Equal(t, []string{"scripts/labs/run_relay_bandwidth_val23_lab.sh", "/w/evidence/nightly"}, p.CommandLine)
+	assert.Equal(t, "/tmp/tmp.abc/val23", p.Executable)
+}

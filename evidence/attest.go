@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	testresult "github.com/in-toto/attestation/go/predicates/test_result/v0"
@@ -334,7 +335,7 @@ func VerifySeal(dir string, key ed25519.PublicKey) (Verification, error) {
 	case err != nil:
 		return v, fmt.Errorf("read attestation: %w", err)
 	default:
-		st, _, perr := ParseAttestation(att)
+		st, pred, perr := ParseAttestation(att)
 		switch {
 		case perr != nil:
 			v.Attestation = VerifyInvalid
@@ -344,6 +345,14 @@ func VerifySeal(dir string, key ed25519.PublicKey) (Verification, error) {
 			problems = append(problems, "evidence altered: "+AttestationFile+" does not attest this "+ManifestFile)
 		default:
 			v.Attestation = VerifyMatched
+			// The manifest protects report.json; the predicate must say
+			// what it says, or an unsigned attestation could be edited.
+			if r, err := ReadReport(filepath.Join(dir, ReportJSON)); err == nil {
+				if why := disagreement(pred, r); why != "" {
+					v.Attestation = VerifyMismatched
+					problems = append(problems, "evidence altered: "+AttestationFile+" disagrees with "+ReportJSON+": "+why)
+				}
+			}
 		}
 	}
 
@@ -367,6 +376,30 @@ func VerifySeal(dir string, key ed25519.PublicKey) (Verification, error) {
 	}
 	v.Problem = strings.Join(problems, "; ")
 	return v, nil
+}
+
+// disagreement says how a test-result predicate differs from what the
+// report's checks amount to; empty when it does not.
+func disagreement(pred *testresult.TestResult, r Report) string {
+	want, err := Attestation(r, strings.Repeat("0", 64), pred.GetUrl())
+	if err != nil {
+		return err.Error()
+	}
+	_, w, err := ParseAttestation(want)
+	if err != nil {
+		return err.Error()
+	}
+	switch {
+	case pred.GetResult() != w.GetResult():
+		return fmt.Sprintf("result %s, the report's checks make it %s", pred.GetResult(), w.GetResult())
+	case !slices.Equal(pred.GetPassedTests(), w.GetPassedTests()):
+		return fmt.Sprintf("passedTests %v, the report's %v", pred.GetPassedTests(), w.GetPassedTests())
+	case !slices.Equal(pred.GetFailedTests(), w.GetFailedTests()):
+		return fmt.Sprintf("failedTests %v, the report's %v", pred.GetFailedTests(), w.GetFailedTests())
+	case !slices.Equal(pred.GetWarnedTests(), w.GetWarnedTests()):
+		return fmt.Sprintf("warnedTests %v, the report's %v", pred.GetWarnedTests(), w.GetWarnedTests())
+	}
+	return ""
 }
 
 func attests(st *intoto.Statement, manifestSHA256 string) bool {

@@ -276,3 +276,32 @@ func TestSeal_InteroperatesWithOpenSSL(t *testing.T) {
 	require.NoError(t, err, "openssl pkeyutl -verify: %s", out)
 	assert.Contains(t, string(out), "Signature Verified Successfully")
 }
+
+// An unsigned attestation still cannot be edited to claim another result:
+// the manifest protects report.json, and the predicate must agree with it.
+func TestVerifySeal_AnAttestationMustAgreeWithTheReport(t *testing.T) {
+	for name, edit := range map[string][2]string{
+		"result":      {`"result": "FAILED"`, `"result": "PASSED"`},
+		"failedTests": {`"VAL23-05",`, ``},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := sampleReport() // 8 PASS, 1 FAIL, 1 ERROR
+			require.NoError(t, WriteReport(dir, r))
+			require.NoError(t, Seal(dir, r, SealOptions{}))
+			v, err := VerifySeal(dir, nil)
+			require.NoError(t, err)
+			require.Empty(t, v.Problem)
+
+			p := filepath.Join(dir, AttestationFile)
+			data, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.Contains(t, string(data), edit[0])
+			require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(data), edit[0], edit[1], 1)), 0o644))
+			v, err = VerifySeal(dir, nil)
+			require.NoError(t, err)
+			assert.Equal(t, VerifyMismatched, v.Attestation)
+			assert.Contains(t, v.Problem, "evidence altered: attestation.intoto.json disagrees with report.json: ")
+		})
+	}
+}

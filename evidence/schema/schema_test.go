@@ -119,3 +119,16 @@ func TestReportSchema_FileIsTheEmbeddedOne(t *testing.T) {
 	assert.Equal(t, string(schema.Report), string(data))
 	assert.True(t, strings.Contains(string(data), `"https://json-schema.org/draft/2020-12/schema"`))
 }
+
+// Any report.json a reviewer holds, against the schema:
+//
+//	EDGELAB_REPORT=DIR/report.json go test -run TestReportSchema_GivenFile ./evidence/schema
+func TestReportSchema_GivenFile(t *testing.T) {
+	path := os.Getenv("EDGELAB_REPORT")
+	if path == "" {
+		t.Skip("set EDGELAB_REPORT to a report.json to validate it")
+	}
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.NoError(t, validate(t, compile(t), data))
+}

@@ -99,6 +99,7 @@ const (
 // place.
 func WriteReport(dir string, r Report) error {
 	r.Schema = SchemaVersion
+	r.Summarize()
 	data, err := marshal(r)
 	if err != nil {
 		return fmt.Errorf("report.json: %w", err)

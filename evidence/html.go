@@ -22,7 +22,14 @@ var htmlReport = template.Must(template.New("index").Funcs(template.FuncMap{
 	"secs":  func(f float64) string { return fmt.Sprintf("%.2f s", f) },
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000Z") },
 	"join":  strings.Join,
-	"base":  path.Base,
+	"loads": func(l []float64) string {
+		parts := make([]string, len(l))
+		for i, v := range l {
+			parts[i] = fmt.Sprintf("%.2f", v)
+		}
+		return strings.Join(parts, " ")
+	},
+	"base": path.Base,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.R.Title}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -53,12 +60,13 @@ text.mark-set-bandwidth{fill:#7b2fbf;stroke:none}text.mark-phase{fill:#777;strok
 <p><b>Overall: PASS={{.Pass}} FAIL={{.Fail}}{{if .Errors}} ERROR={{.Errors}}{{end}}</b>{{if .R.Error}} — the lab could not run: {{.R.Error}}{{end}}</p>
 {{if .NotPassing}}<p>Not passing: {{range $i, $c := .NotPassing}}{{if $i}}, {{end}}<a href="#{{$c.ID}}">{{$c.ID}}</a> ({{$c.Status}}{{if $c.Link}}, see <a href="{{$c.Link}}">{{$c.Link}}</a>{{end}}){{end}}</p>{{end}}
 <p class="small">Date {{.R.Date}} · {{env .R.Provenance}} · host {{.R.Provenance.Hostname}} ·
-git {{with .R.Provenance.GitRevision}}{{.}}{{else}}unknown{{end}}{{if .R.Provenance.GitDirty}} (dirty){{end}}{{with .R.Provenance.GitError}} ({{.}}){{end}} ·
+git {{with .R.Provenance.GitRevision}}{{.}}{{else}}unknown{{end}}{{if .R.Provenance.GitDirty}} (dirty){{end}}{{with .R.Provenance.RevisionSource}} (from {{.}}){{end}}{{with .R.Provenance.GitError}} ({{.}}){{end}} ·
+{{with .R.Provenance.Kernel}}kernel {{.}} · {{end}}{{with .R.Provenance.CPUModel}}{{.}} × {{$.R.Provenance.CPUCount}} · {{end}}{{with .R.Provenance.LoadStart}}load {{loads .}}{{with $.R.Provenance.LoadEnd}} → {{loads .}}{{end}} · {{end}}
 started {{stamp .R.Provenance.StartedAt}}, {{secs .Duration}} ·
 command <code>{{join .R.Provenance.CommandLine " "}}</code><br>
 Evidence dir {{.R.EvidenceDir}} ·
-<a href="report.txt">report.txt</a> · <a href="report.json">report.json</a> · <a href="junit.xml">junit.xml</a> · <a href="environment.json">environment.json</a></p>
-{{range .R.Rechecks}}<p class="small">Re-checked {{stamp .At}} (<code>{{join .CommandLine " "}}</code>, git {{with .GitRevision}}{{.}}{{else}}unknown{{end}}{{if .GitDirty}} (dirty){{end}}){{with .EvidenceDirWas}}; the directory was at {{.}}{{end}}{{if .Changed}}; changed: {{join .Changed ", "}}{{else}}; no status changed{{end}}{{with .Note}}; {{.}}{{end}}</p>
+<a href="report.txt">report.txt</a> · <a href="report.json">report.json</a> · <a href="junit.xml">junit.xml</a> · <a href="environment.json">environment.json</a> · <a href="manifest.sha256">manifest.sha256</a> (<code>sha256sum -c manifest.sha256</code>) · <a href="attestation.intoto.json">attestation.intoto.json</a>{{range .R.Provenance.Binaries}}<br>{{.Name}} sha256 <code>{{with .SHA256}}{{.}}{{else}}unknown: {{.Error}}{{end}}</code>{{end}}</p>
+{{range .R.Rechecks}}<p class="small">Re-checked {{stamp .At}} (<code>{{join .CommandLine " "}}</code>, git {{with .GitRevision}}{{.}}{{else}}unknown{{end}}{{if .GitDirty}} (dirty){{end}}){{with .EvidenceDirWas}}; the directory was at {{.}}{{end}}{{if .Changed}}; changed: {{join .Changed ", "}}{{else}}; no status changed{{end}}{{with .Note}}; {{.}}{{end}}{{with .Verified}}; seal: manifest {{.Manifest}} ({{.Files}} files), attestation {{.Attestation}}, signature {{.Signature}}{{if .Ignored}}, re-checked despite it (--ignore-manifest){{end}}{{end}}</p>
 {{end}}
 <h2>Checks</h2>
 <table class="checks"><tr><th>check</th><th>scenario</th><th>status</th><th>observed</th><th>criterion</th><th>evidence</th></tr>
@@ -138,7 +146,7 @@ type htmlPage struct {
 // HTML renders index.html from the report alone.
 func HTML(r Report) ([]byte, error) {
 	pass, fail, errs := r.Counts()
-	p := htmlPage{R: r, Pass: pass, Fail: fail + errs, Errors: errs}
+	p := htmlPage{R: r, Pass: pass, Fail: fail, Errors: errs}
 	p.Duration = r.Provenance.FinishedAt.Sub(r.Provenance.StartedAt).Seconds()
 	if p.Duration < 0 {
 		p.Duration = 0

@@ -43,7 +43,7 @@ func TestHTML_PointsAtTheCauseOfEachFailure(t *testing.T) {
 	page := string(data)
 	for _, want := range []string{
 		`<div class="verdict error">ERROR — 1 of 10 checks could not be evaluated</div>`,
-		"<b>Overall: PASS=8 FAIL=2 ERROR=1</b>",
+		"<b>Overall: PASS=8 FAIL=1 ERROR=1</b>",
 		// The summary line at the top links each non-passing check's
 		// evidence directly: one click from the verdict to the cause.
 		`<a href="#VAL23-05">VAL23-05</a> (FAIL, see <a href="S-B/peer-evidence.json">S-B/peer-evidence.json</a>)`,
@@ -154,5 +154,34 @@ func TestHTML_VerdictFollowsTheExitCode(t *testing.T) {
 				t.Errorf("index.html lacks %q", tt.want)
 			}
 		})
+	}
+}
+
+// The page names the machine, the binaries that ran, the seal a reviewer
+// can verify, and what each re-check verified.
+func TestHTML_ShowsProvenanceAndTheSeal(t *testing.T) {
+	r := sampleReport()
+	r.Provenance.Kernel, r.Provenance.CPUModel, r.Provenance.CPUCount = "6.18.44", "AMD EPYC", 2
+	r.Provenance.LoadStart, r.Provenance.LoadEnd = []float64{1, 2, 3}, []float64{1.5, 2, 3}
+	r.Provenance.RevisionSource = RevisionFromGit
+	r.Provenance.Binaries = []Binary{{Name: "edged", SHA256: strings.Repeat("ab", 32)}, {Name: "peer", Error: "gone"}}
+	r.Rechecks = []Recheck{{At: r.Provenance.StartedAt, Verified: &Verification{Manifest: VerifyMismatched, Files: 42, Attestation: VerifyMatched, Signature: VerifyAbsent, Ignored: true}}}
+	data, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(data)
+	for _, want := range []string{
+		"(from git)",
+		"kernel 6.18.44 · AMD EPYC × 2 · load 1.00 2.00 3.00 → 1.50 2.00 3.00 ·",
+		`<a href="manifest.sha256">manifest.sha256</a> (<code>sha256sum -c manifest.sha256</code>)`,
+		`<a href="attestation.intoto.json">attestation.intoto.json</a>`,
+		"edged sha256 <code>" + strings.Repeat("ab", 32) + "</code>",
+		"peer sha256 <code>unknown: gone</code>",
+		"seal: manifest mismatched (42 files), attestation matched, signature absent, re-checked despite it (--ignore-manifest)",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("index.html lacks %q", want)
+		}
 	}
 }

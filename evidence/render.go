@@ -10,7 +10,9 @@ import (
 
 // Text renders report.txt: the seed's §9 "Final Report Format", line for
 // line. An ERROR check prints "ERROR" where PASS/FAIL would be; the Overall
-// line counts ERROR as a failure and names it only when there is one.
+// line counts each check once, so PASS+FAIL+ERROR is the number of checks,
+// and keeps the seed's exact "Overall: PASS=N FAIL=M" when there is no
+// ERROR (" ERROR=K" is added only when K > 0).
 func Text(r Report) string {
 	var b strings.Builder
 	fmt.Fprintln(&b, r.Title)
@@ -26,7 +28,7 @@ func Text(r Report) string {
 		fmt.Fprintf(&b, "%s %s %s\n", c.ID, c.Status, c.Summary)
 	}
 	pass, fail, errs := r.Counts()
-	fmt.Fprintf(&b, "Overall: PASS=%d FAIL=%d", pass, fail+errs)
+	fmt.Fprintf(&b, "Overall: PASS=%d FAIL=%d", pass, fail)
 	if errs > 0 {
 		fmt.Fprintf(&b, " ERROR=%d", errs)
 	}
@@ -173,6 +175,18 @@ type Environment struct {
 	EvidenceDir string    `json:"evidence_dir"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
+
+	RevisionSource string     `json:"revision_source,omitempty"`
+	VCSTime        *time.Time `json:"vcs_time,omitempty"`
+	ModulePath     string     `json:"module_path,omitempty"`
+	ModuleVersion  string     `json:"module_version,omitempty"`
+	Executable     string     `json:"executable,omitempty"`
+	Kernel         string     `json:"kernel,omitempty"`
+	CPUModel       string     `json:"cpu_model,omitempty"`
+	CPUCount       int        `json:"cpu_count,omitempty"`
+	LoadStart      []float64  `json:"load_average_start,omitempty"`
+	LoadEnd        []float64  `json:"load_average_end,omitempty"`
+	Binaries       []Binary   `json:"binaries,omitempty"`
 }
 
 // EnvironmentJSON renders environment.json.
@@ -183,6 +197,9 @@ func EnvironmentJSON(r Report) ([]byte, error) {
 		GitRevision: p.GitRevision, GitDirty: p.GitDirty, GitError: p.GitError,
 		CommandLine: p.CommandLine, WorkingDir: p.WorkingDir, ModuleRoot: p.ModuleRoot,
 		EvidenceDir: r.EvidenceDir, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt,
+		RevisionSource: p.RevisionSource, VCSTime: p.VCSTime, ModulePath: p.ModulePath, ModuleVersion: p.ModuleVersion,
+		Executable: p.Executable, Kernel: p.Kernel, CPUModel: p.CPUModel, CPUCount: p.CPUCount,
+		LoadStart: p.LoadStart, LoadEnd: p.LoadEnd, Binaries: p.Binaries,
 	}
 	return marshal(env)
 }

@@ -75,7 +75,7 @@ VAL23-07 PASS quota drop counters: quota_drops=12, daily_used=128B
 VAL23-08 PASS hot-reload applied: true
 VAL23-09 PASS post-hotreload delivery: 6/6
 VAL23-10 ERROR daily quota reset: not run
-Overall: PASS=8 FAIL=2 ERROR=1
+Overall: PASS=8 FAIL=1 ERROR=1
 `
 	got := Text(sampleReport())
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -190,6 +190,8 @@ func TestWriteReport_RendersEveryFileFromTheReport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReadReport() error: %v", err)
 	}
+	// report.json states the verdict its checks amount to.
+	r.Verdict, r.Tally, r.ExitStatus = Error, CheckCounts{Pass: 8, Fail: 1, Error: 1}, 2
 	if diff := cmp.Diff(r, back); diff != "" {
 		t.Errorf("report.json round trip mismatch (-want +got):\n%s", diff)
 	}
@@ -243,5 +245,17 @@ func TestReadReport_RefusesAnotherSchema(t *testing.T) {
 	_, err := ReadReport(path)
 	if err == nil || !strings.Contains(err.Error(), `schema "other/v9"`) {
 		t.Errorf("ReadReport() error = %v, want one naming schema \"other/v9\"", err)
+	}
+}
+
+// Each check is counted once: an all-ERROR run is PASS=0 FAIL=0 ERROR=10,
+// never FAIL=10 ERROR=10.
+func TestText_OverallCountsEachCheckOnce(t *testing.T) {
+	r := sampleReport()
+	for i := range r.Checks {
+		r.Checks[i].Status = Error
+	}
+	if got := Text(r); !strings.HasSuffix(got, "\nOverall: PASS=0 FAIL=0 ERROR=10\n") {
+		t.Errorf("Text() ends with %q, want PASS=0 FAIL=0 ERROR=10", got[strings.LastIndex(got[:len(got)-1], "\n"):])
 	}
 }

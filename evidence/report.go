@@ -12,8 +12,15 @@ import (
 )
 
 // SchemaVersion names the layout of report.json, so a later reader (e.g.
-// --check-only) can refuse a report it does not understand.
-const SchemaVersion = "edgelab.evidence.report/v1"
+// --check-only) can refuse a report it does not understand. v2 adds the
+// top-level verdict, counts and exit_code, the recheck's seal
+// verification and the richer provenance; nothing of v1 was renamed or
+// removed, so a v1 report still reads (SchemaV1) and is written back as v2.
+// evidence/schema/report.schema.json is its JSON Schema.
+const SchemaVersion = "edgelab.evidence.report/v2"
+
+// SchemaV1 is the earlier layout ReadReport still accepts.
+const SchemaV1 = "edgelab.evidence.report/v1"
 
 // Status is a check's verdict.
 type Status string
@@ -30,6 +37,11 @@ const (
 // Report is a whole lab run.
 type Report struct {
 	Schema string `json:"schema"`
+	// Verdict, Tally and ExitStatus restate what Checks and Error amount
+	// to, so a reader needs no rule of its own; WriteReport sets them.
+	Verdict    Status      `json:"verdict"`
+	Tally      CheckCounts `json:"counts"`
+	ExitStatus int         `json:"exit_code"`
 	// Lab is the short lab name, e.g. "VAL23".
 	Lab string `json:"lab"`
 	// Title is the first line of report.txt.
@@ -67,16 +79,40 @@ type Recheck struct {
 	// Note says what else a reader should know (e.g. report.json was
 	// absent, so the run's provenance is unknown).
 	Note string `json:"note,omitempty"`
+	// Verified is what the re-check verified of the directory's seal
+	// (manifest, attestation, signature) before evaluating it.
+	Verified *Verification `json:"verified,omitempty"`
+	// Signed says the re-check signed the new attestation.
+	Signed bool `json:"signed,omitempty"`
 }
 
 // Provenance records what produced the run, so evidence can be tied back to
 // a revision and a machine.
 type Provenance struct {
 	GitRevision string `json:"git_revision"`
-	GitDirty    bool   `json:"git_dirty"`
+	// GitDirty says the tree had changes beside the revision; the lab's
+	// own evidence directory is not one.
+	GitDirty bool `json:"git_dirty"`
 	// GitError says why the revision is unknown (not a checkout, no git).
-	GitError    string    `json:"git_error,omitempty"`
+	GitError string `json:"git_error,omitempty"`
+	// RevisionSource says where the revision came from: "buildinfo" (the
+	// binary's VCS stamp) or "git" (asked in the module root, as for
+	// `go run` or -buildvcs=false).
+	RevisionSource string `json:"revision_source,omitempty"`
+	// VCSTime is the revision's commit time.
+	VCSTime *time.Time `json:"vcs_time,omitempty"`
+	// GitStatus are the first lines of `git status --porcelain` that made
+	// the tree dirty.
+	GitStatus []string `json:"git_status,omitempty"`
+	// ModulePath and ModuleVersion are the main module as the binary's
+	// build info names it ("(devel)" for a local build).
+	ModulePath    string `json:"module_path,omitempty"`
+	ModuleVersion string `json:"module_version,omitempty"`
+	// CommandLine is the command as typed: a `go run` binary in the build
+	// cache is shown as "go run ./labs/<lab>", and Executable keeps the
+	// real os.Args[0].
 	CommandLine []string  `json:"command_line"`
+	Executable  string    `json:"executable,omitempty"`
 	WorkingDir  string    `json:"working_dir"`
 	ModuleRoot  string    `json:"module_root"`
 	GoVersion   string    `json:"go_version"`
@@ -85,6 +121,25 @@ type Provenance struct {
 	Hostname    string    `json:"hostname"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
+	// Kernel is `uname -r`; CPUModel and CPUCount the processor;
+	// LoadStart and LoadEnd the 1/5/15-minute load average when the run
+	// started and ended (a loaded machine explains a slow scenario).
+	Kernel    string    `json:"kernel,omitempty"`
+	CPUModel  string    `json:"cpu_model,omitempty"`
+	CPUCount  int       `json:"cpu_count,omitempty"`
+	LoadStart []float64 `json:"load_average_start,omitempty"`
+	LoadEnd   []float64 `json:"load_average_end,omitempty"`
+	// Binaries are the programs the lab built and ran, with their sha256.
+	Binaries []Binary `json:"binaries,omitempty"`
+}
+
+// Binary is one program a lab ran.
+type Binary struct {
+	Name   string `json:"name"` // "edged"
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256,omitempty"`
+	// Error says why the digest is unknown.
+	Error string `json:"error,omitempty"`
 }
 
 // Scenario is one scenario's run: its timings, whether its end condition was
@@ -165,6 +220,22 @@ func (r Report) Counts() (pass, fail, errs int) {
 	return pass, fail, errs
 }
 
+// CheckCounts is report.json's counts: each check counted once, so the
+// three add up to the number of checks.
+type CheckCounts struct {
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Error int `json:"error"`
+}
+
+// Summarize sets Verdict, Tally and ExitStatus from the checks and Error.
+func (r *Report) Summarize() {
+	pass, fail, errs := r.Counts()
+	r.Tally = CheckCounts{Pass: pass, Fail: fail, Error: errs}
+	r.ExitStatus = r.ExitCode()
+	r.Verdict = [...]Status{Pass, Fail, Error}[r.ExitStatus]
+}
+
 // ExitCode is the lab's exit status: 0 when every check passed, 1 when any
 // failed, 2 when any could not be evaluated (the lab could not run).
 func (r Report) ExitCode() int {
@@ -194,8 +265,11 @@ func ReadReport(path string) (Report, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Report{}, fmt.Errorf("decode report %s: %w", path, err)
 	}
-	if r.Schema != SchemaVersion {
+	if r.Schema != SchemaVersion && r.Schema != SchemaV1 {
 		return Report{}, fmt.Errorf("report %s: schema %q, want %q", path, r.Schema, SchemaVersion)
 	}
+	// A v1 report has no verdict fields; the rule that sets them is the
+	// same for both.
+	r.Summarize()
 	return r, nil
 }

@@ -27,7 +27,23 @@ const recordedRunDir = "/tmp/ev1"
 
 var recheckAt = time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
 
+// copyRecorded copies the recorded run and seals it as the lab now ends
+// every run (the recording predates manifests), so a re-check verifies it.
 func copyRecorded(t *testing.T) string {
+	t.Helper()
+	dir := copyRecordedUnsealed(t)
+	r, err := evidence.ReadReport(filepath.Join(dir, evidence.ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evidence.Seal(dir, r, evidence.SealOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// copyRecordedUnsealed is the recorded run as it was saved.
+func copyRecordedUnsealed(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "run")
 	if err := os.CopyFS(dir, os.DirFS(recordedRun)); err != nil {
@@ -38,9 +54,19 @@ func copyRecorded(t *testing.T) string {
 
 func checkOnly(t *testing.T, dir string) (code int, stdout, stderr string) {
 	t.Helper()
+	return checkOnlyWith(t, dir, false)
+}
+
+// checkOnlyWith is --check-only, with --ignore-manifest when ignore.
+func checkOnlyWith(t *testing.T, dir string, ignore bool) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
+	args := []string{"val23", "--check-only", dir}
+	if ignore {
+		args = []string{"val23", "--check-only", "--ignore-manifest", dir}
+	}
 	code = CheckOnly(context.Background(), CheckConfig{
-		Args: []string{"val23", "--check-only", dir}, Dir: dir, Stdout: &out, Stderr: &errb,
+		Args: args, Dir: dir, IgnoreManifest: ignore, Stdout: &out, Stderr: &errb,
 		Now: func() time.Time { return recheckAt },
 	})
 	return code, out.String(), errb.String()
@@ -200,6 +226,7 @@ func addSegment(t *testing.T, dir, scenario, id string) {
 func TestCheckOnly_ExtraSegmentFailsAndEveryRenderingPointsAtTheCause(t *testing.T) {
 	dir := copyRecorded(t)
 	addSegment(t, dir, SB, "val23-sb-006")
+	reseal(t, dir) // as a run that really received it would have sealed it
 
 	code, stdout, stderr := checkOnly(t, dir)
 	if code != 1 {
@@ -278,18 +305,20 @@ func TestCheckOnly_ExtraSegmentFailsAndEveryRenderingPointsAtTheCause(t *testing
 	}
 }
 
+// A run that crashed before its report also never sealed its directory:
+// --ignore-manifest re-checks what it left.
 func TestCheckOnly_WithoutReportJSONStillEvaluates(t *testing.T) {
-	dir := copyRecorded(t)
+	dir := copyRecordedUnsealed(t)
 	if err := os.Remove(filepath.Join(dir, evidence.ReportJSON)); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := checkOnly(t, dir)
+	code, stdout, stderr := checkOnlyWith(t, dir, true)
 	if code != 0 {
 		t.Fatalf("exit %d, want 0; stderr:\n%s", code, stderr)
 	}
 	r := readReport(t, dir)
-	if note := r.Rechecks[0].Note; !strings.Contains(note, "report.json was absent") {
-		t.Errorf("recheck note %q, want it to say report.json was absent", note)
+	if note := r.Rechecks[0].Note; !strings.Contains(note, "report.json was absent") || !strings.Contains(note, "no manifest.sha256") {
+		t.Errorf("recheck note %q, want it to say report.json and the manifest were absent", note)
 	}
 	// The date comes from the earliest scenario start.
 	if !strings.Contains(stdout, "\nDate: 2026-12-02\n") {
@@ -317,6 +346,10 @@ func TestCheckOnly_RefusesWhatItCannotUse(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, evidence.ReportJSON), []byte(`{"schema":"other/v9"}`), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := evidence.WriteManifest(dir); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Join(dir, evidence.AttestationFile))
 			return dir
 		}, `schema "other/v9"`},
 	}
@@ -324,7 +357,9 @@ func TestCheckOnly_RefusesWhatItCannotUse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := tt.prepare(t)
 			before, _ := os.ReadFile(filepath.Join(dir, evidence.ReportJSON))
-			code, stdout, stderr := checkOnly(t, dir)
+			// --ignore-manifest gets past the seal; these are refused all
+			// the same.
+			code, stdout, stderr := checkOnlyWith(t, dir, true)
 			if code != 2 || !strings.Contains(stderr, tt.want) || stdout != "" {
 				t.Errorf("exit %d, stderr %q, stdout %q; want 2 and an error containing %q", code, stderr, stdout, tt.want)
 			}
@@ -335,11 +370,11 @@ func TestCheckOnly_RefusesWhatItCannotUse(t *testing.T) {
 	}
 }
 
-func TestChangedStatuses(t *testing.T) {
-	before := []evidence.Check{{ID: "a", Status: evidence.Pass}, {ID: "b", Status: evidence.Error}}
-	after := []evidence.Check{{ID: "a", Status: evidence.Fail}, {ID: "b", Status: evidence.Error}, {ID: "c", Status: evidence.Pass}}
-	want := []string{"a PASS→FAIL", "c →PASS"}
-	if diff := cmp.Diff(want, changedStatuses(before, after)); diff != "" {
-		t.Errorf("changedStatuses (-want +got):\n%s", diff)
+// reseal seals dir again over its current files, as the lab would have.
+func reseal(t *testing.T, dir string) {
+	t.Helper()
+	r := readReport(t, dir)
+	if err := evidence.Seal(dir, r, evidence.SealOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

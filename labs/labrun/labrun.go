@@ -116,6 +116,9 @@ type Env struct {
 	EvidenceDir string
 	Edged, Peer string // binaries
 	Setup       string // the setup binary: seeding goes through it, so the orchestrator does not link SQLite
+	// Binaries are Edged and Peer with their sha256, hashed once built,
+	// before any scenario ran them.
+	Binaries []evidence.Binary
 	// WorkRoot holds each scenario's workdir; kept short because unix
 	// socket paths must stay under 108 bytes.
 	WorkRoot string
@@ -140,6 +143,12 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 		fmt.Fprintf(stderr, "%s: %v\n", lab, err)
 		return 2
 	}
+	// A signature asked for and impossible is known before anything runs.
+	seal, err := SealOptionsFromEnv()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", lab, err)
+		return 2
+	}
 	want := cfg.EvidenceDir
 	if want == "" {
 		want = evidence.DefaultDir(root, spec.DirName, started)
@@ -154,7 +163,9 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 	}
 	fmt.Fprintf(stderr, "%s: evidence dir %s\n", lab, dir)
 
-	prov := evidence.CollectProvenance(ctx, root, cfg.Args, started)
+	// The evidence directory is the lab's output, not a change to the
+	// code: it never makes the tree dirty.
+	prov := evidence.CollectProvenance(ctx, root, cfg.Args, started, dir)
 	env := &Env{
 		ModuleRoot: root, EvidenceDir: dir,
 		Progress: &harness.Progress{W: stderr, Every: 500 * time.Millisecond},
@@ -180,6 +191,8 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 
 	scenarios, checks := spec.Evaluate(dir)
 	prov.FinishedAt = time.Now()
+	prov.LoadEnd = evidence.LoadAverage()
+	prov.Binaries = env.Binaries
 	report := evidence.Report{
 		Schema: evidence.SchemaVersion, Lab: spec.Name, Title: spec.Title, EvidenceDir: dir,
 		Provenance: prov, Scenarios: scenarios, Checks: checks,
@@ -193,8 +206,15 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 	if err := evidence.UpdateLatest(root, dir); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", lab, err)
 	}
+	// Last: the manifest covers every file written above, the attestation
+	// the manifest. Nothing is written into dir after this.
+	code := report.ExitCode()
+	if err := evidence.Seal(dir, report, seal); err != nil {
+		fmt.Fprintf(stderr, "%s: seal: %v\n", lab, err)
+		code = 2
+	}
 	fmt.Fprint(cfg.Stdout, evidence.Text(report))
-	return report.ExitCode()
+	return code
 }
 
 // prepare checks the lab's ports and builds the binaries once. An error
@@ -235,6 +255,7 @@ func (e *Env) prepare(ctx context.Context, ports []string) error {
 		return err
 	}
 	e.Edged, e.Peer, e.Setup = bins["edged"], bins["peer"], bins["setup"]
+	e.Binaries = evidence.HashBinaries(map[string]string{"edged": e.Edged, "peer": e.Peer})
 	e.Progress.Printf("build", "edged, peer and setup built in %.1fs", time.Since(start).Seconds())
 	return nil
 }

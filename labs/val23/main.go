@@ -6,7 +6,10 @@
 //
 // --check-only re-evaluates the checks over a saved evidence directory
 // without running anything, rewrites its report files and prints the
-// report.
+// report. It first verifies the directory's manifest.sha256 and
+// attestation (and, with EDGELAB_VERIFY_KEY, its signature): evidence that
+// changed since the run is an ERROR naming the files, unless
+// --ignore-manifest.
 //
 // Exit status: 0 all checks PASS, 1 any FAIL, 2 the lab could not run (or
 // the directory cannot be re-checked).
@@ -28,8 +31,9 @@ import (
 func main() {
 	fs := flag.NewFlagSet("val23", flag.ExitOnError)
 	checkOnly := fs.Bool("check-only", false, "re-evaluate the checks over an existing evidence directory; run nothing")
+	ignoreManifest := fs.Bool("ignore-manifest", false, "with --check-only: re-check even when the directory does not match its manifest, and record that it did not")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./labs/val23 [evidence-dir]\n       go run ./labs/val23 --check-only evidence-dir")
+		fmt.Fprintln(fs.Output(), "usage: go run ./labs/val23 [evidence-dir]\n       go run ./labs/val23 --check-only [--ignore-manifest] evidence-dir")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits 2 on a bad flag
@@ -50,7 +54,7 @@ func main() {
 	}
 	var code int
 	if *checkOnly {
-		code = val23.CheckOnly(ctx, val23.CheckConfig{Args: os.Args, Dir: dir, Stdout: os.Stdout, Stderr: os.Stderr})
+		code = val23.CheckOnly(ctx, val23.CheckConfig{Args: os.Args, Dir: dir, IgnoreManifest: *ignoreManifest, Stdout: os.Stdout, Stderr: os.Stderr})
 	} else {
 		code = val23.Main(ctx, val23.Config{Config: labrun.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr}})
 	}

@@ -2,12 +2,17 @@
 // peer processes and writes its evidence directory:
 //
 //	go run ./labs/val24 [evidence-dir]
+//	go run ./labs/val24 --check-only [--ignore-manifest] evidence-dir
+//
+// --check-only verifies a saved directory's seal and re-evaluates its
+// checks, as for VAL23.
 //
 // Exit status: 0 all checks PASS, 1 any FAIL, 2 the lab could not run.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,13 +24,21 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 2 || len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
-		fmt.Fprintln(os.Stderr, "usage: go run ./labs/val24 [evidence-dir]")
+	fs := flag.NewFlagSet("val24", flag.ExitOnError)
+	checkOnly := fs.Bool("check-only", false, "re-evaluate the checks over an existing evidence directory; run nothing")
+	ignoreManifest := fs.Bool("ignore-manifest", false, "with --check-only: re-check even when the directory does not match its manifest")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: go run ./labs/val24 [evidence-dir]\n       go run ./labs/val24 --check-only [--ignore-manifest] evidence-dir")
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(os.Args[1:]) // ExitOnError: exits 2 on a bad flag
+	if fs.NArg() > 1 || *checkOnly && fs.NArg() != 1 {
+		fs.Usage()
 		os.Exit(2)
 	}
-	var dir string
-	if len(os.Args) == 2 {
-		dir = os.Args[1]
+	dir := fs.Arg(0)
+	if *checkOnly {
+		os.Exit(val24.CheckOnly(context.Background(), labrun.CheckConfig{Args: os.Args, Dir: dir, IgnoreManifest: *ignoreManifest, Stdout: os.Stdout, Stderr: os.Stderr}))
 	}
 	// Ctrl-C or SIGTERM cancels the run; the lab then stops its processes,
 	// saves the evidence it has and reports the rest as not run.

@@ -4,14 +4,21 @@
 # timelines render. Needs Debian's `chromium` package (or chromium-browser /
 # google-chrome); CI does not need it, the nightly job installs it.
 #
-#   scripts/evidence/screenshot.sh DIR
+#   scripts/evidence/screenshot.sh DIR [OUT]
+#
+# OUT defaults to DIR/index.png. A lab run ends by sealing DIR
+# (manifest.sha256 lists every file): a picture added to a sealed DIR is a
+# file the manifest does not list, and `--check-only DIR` then refuses DIR
+# as altered. Give an OUT outside DIR to keep the seal (the nightly job
+# does), or re-check with --ignore-manifest, which records the addition
+# and seals DIR again.
 #
 # Exit status: 0 screenshot written, 1 Chromium failed or wrote nothing,
 # 2 usage error, no index.html, or no Chromium installed.
 set -euo pipefail
 
-if [[ $# -ne 1 ]]; then
-	echo "usage: $0 EVIDENCE-DIR" >&2
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+	echo "usage: $0 EVIDENCE-DIR [OUT.png]" >&2
 	exit 2
 fi
 dir="$(cd "$1" 2>/dev/null && pwd)" || { echo "screenshot: $1: no such directory" >&2; exit 2; }
@@ -35,7 +42,12 @@ if [[ -z "$browser" ]]; then
 	exit 2
 fi
 
-out="$dir/index.png"
+out="${2:-$dir/index.png}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
+if [[ "$out" == "$dir/"* && -f "$dir/manifest.sha256" ]]; then
+	echo "screenshot: warning: $dir is sealed; $out will be a file its manifest.sha256 does not list (give OUT outside it to keep the seal)" >&2
+fi
+mkdir -p "$(dirname "$out")"
 profile="$(mktemp -d)"
 trap 'rm -rf "$profile"' EXIT
 rm -f "$out"

@@ -15,6 +15,7 @@ targets=(
   "./transport FuzzValidateID"
   "./edged/config FuzzParse"
   "./peer/received FuzzDecode"
+  "./evidence FuzzParseManifest"
 )
 cache="$(go env GOCACHE)/fuzz"
 module="$(go list -m)"

@@ -13,6 +13,8 @@ for a in "$@"; do
 	[[ "$a" != -* && "$a" != /* ]] && a="$PWD/$a"
 	args+=("$a")
 done
+# The report's command line shows this script, not the temporary binary.
+export EDGELAB_INVOKED_AS="${EDGELAB_INVOKED_AS:-$0}"
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bin_dir="$(mktemp -d)"
 trap 'rm -rf "$bin_dir"' EXIT

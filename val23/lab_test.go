@@ -58,25 +58,29 @@ func TestMain_PortInUseStillWritesAnAllErrorReport(t *testing.T) {
 	if len(lines) < 5 {
 		t.Fatalf("report.txt too short:\n%s", text)
 	}
+	// report.txt keeps each reason to one line of at most 160 bytes
+	// (labrun.OneLine); how long the holder's command line is depends on
+	// the test binary's path and pid.
+	line := labrun.OneLine
 	wantTail := []string{
 		"Evidence dir: " + dir,
 		"Scenario summary:",
-		"S-A unlimited baseline: not run (" + inUse + ")",
-		"S-B rate only (64B/s): not run (" + inUse + ")",
-		"S-C quota only (128B): not run (" + inUse + ")",
-		"S-D hot-reload (8→∞ B/s): not run (" + inUse + ")",
-		"S-E daily reset unit test: not run (" + inUse + ")",
+		"S-A unlimited baseline: not run (" + line(inUse) + ")",
+		"S-B rate only (64B/s): not run (" + line(inUse) + ")",
+		"S-C quota only (128B): not run (" + line(inUse) + ")",
+		"S-D hot-reload (8→∞ B/s): not run (" + line(inUse) + ")",
+		"S-E daily reset unit test: not run (" + line(inUse) + ")",
 		"10-check matrix:",
-		"VAL23-01 ERROR unlimited baseline: n/a (S-A could not run: " + inUse + ")",
-		"VAL23-02 ERROR unlimited status: n/a (S-A could not run: " + inUse + ")",
-		"VAL23-03 ERROR set-bandwidth audit: n/a (S-B could not run: " + inUse + ")",
-		"VAL23-04 ERROR rate throttle counters: n/a (S-B could not run: " + inUse + ")",
-		"VAL23-05 ERROR rate-limited delivery: n/a (S-B could not run: " + inUse + ")",
-		"VAL23-06 ERROR quota enforcement: n/a (S-C could not run: " + inUse + ")",
-		"VAL23-07 ERROR quota drop counters: n/a (S-C could not run: " + inUse + ")",
-		"VAL23-08 ERROR hot-reload applied: n/a (S-D could not run: " + inUse + ")",
-		"VAL23-09 ERROR post-hotreload delivery: n/a (S-D could not run: " + inUse + ")",
-		"VAL23-10 ERROR daily quota reset: n/a (S-E could not run: " + inUse + ")",
+		"VAL23-01 ERROR unlimited baseline: n/a (" + line("S-A could not run: "+inUse) + ")",
+		"VAL23-02 ERROR unlimited status: n/a (" + line("S-A could not run: "+inUse) + ")",
+		"VAL23-03 ERROR set-bandwidth audit: n/a (" + line("S-B could not run: "+inUse) + ")",
+		"VAL23-04 ERROR rate throttle counters: n/a (" + line("S-B could not run: "+inUse) + ")",
+		"VAL23-05 ERROR rate-limited delivery: n/a (" + line("S-B could not run: "+inUse) + ")",
+		"VAL23-06 ERROR quota enforcement: n/a (" + line("S-C could not run: "+inUse) + ")",
+		"VAL23-07 ERROR quota drop counters: n/a (" + line("S-C could not run: "+inUse) + ")",
+		"VAL23-08 ERROR hot-reload applied: n/a (" + line("S-D could not run: "+inUse) + ")",
+		"VAL23-09 ERROR post-hotreload delivery: n/a (" + line("S-D could not run: "+inUse) + ")",
+		"VAL23-10 ERROR daily quota reset: n/a (" + line("S-E could not run: "+inUse) + ")",
 		"Overall: PASS=0 FAIL=10 ERROR=10",
 	}
 	if diff := cmp.Diff(wantTail, lines[3:]); diff != "" {

@@ -33,6 +33,9 @@ import (
 type Scenario struct {
 	Name  string // "S-A"
 	Title string // as the report's scenario summary names it
+	// Floor is the least the scenario can take by design (token refill,
+	// backoff, cycles): the history records each run's time above it.
+	Floor time.Duration
 }
 
 // Def is the scenario as the driver sees it; a lab whose scenarios carry
@@ -99,6 +102,10 @@ type Config struct {
 	EvidenceDir string
 	// Stdout receives the final report; Stderr progress and notices.
 	Stdout, Stderr io.Writer
+	// History, when set, is the history file the run appends its line to
+	// (evidence.AppendHistory); the command line defaults it to
+	// <module>/evidence/history.jsonl.
+	History string
 }
 
 // EndConditionTimeout is how long each end condition may take: the VAL23
@@ -187,6 +194,7 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 	if err := evidence.UpdateLatest(root, dir); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", lab, err)
 	}
+	appendHistory(cfg.History, report, spec.Scenarios, stderr)
 	fmt.Fprint(cfg.Stdout, evidence.Text(report))
 	return report.ExitCode()
 }

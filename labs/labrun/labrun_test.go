@@ -129,14 +129,14 @@ type labScenario struct {
 }
 
 func TestLookupAndDefs(t *testing.T) {
-	list := []labScenario{{Scenario{"S-A", "a"}, 4}, {Scenario{"S-B", "b"}, 5}}
+	list := []labScenario{{Scenario{Name: "S-A", Title: "a"}, 4}, {Scenario{Name: "S-B", Title: "b"}, 5}}
 	if s, ok := Lookup(list, "S-B"); !ok || s.Count != 5 {
 		t.Errorf("Lookup(S-B) = %+v, %v", s, ok)
 	}
 	if _, ok := Lookup(list, "S-Z"); ok {
 		t.Errorf("Lookup(S-Z) found one")
 	}
-	if diff := cmp.Diff([]Scenario{{"S-A", "a"}, {"S-B", "b"}}, Defs(list)); diff != "" {
+	if diff := cmp.Diff([]Scenario{{Name: "S-A", Title: "a"}, {Name: "S-B", Title: "b"}}, Defs(list)); diff != "" {
 		t.Errorf("Defs (-want +got):\n%s", diff)
 	}
 }
@@ -221,7 +221,7 @@ func TestMain_PortInUseRecordsEveryScenarioNotRun(t *testing.T) {
 	ran := false
 	code := Main(context.Background(), Config{Args: []string{"lab", dir}, EvidenceDir: dir, Stdout: &stdout, Stderr: &stderr}, Spec{
 		Name: "LAB1", Title: "LAB1 — a lab", DirName: "lab1",
-		Scenarios: []Scenario{{"S-A", "a"}, {"S-B", "b"}},
+		Scenarios: []Scenario{{Name: "S-A", Title: "a"}, {Name: "S-B", Title: "b"}},
 		Ports:     []string{labtest.FreeAddr(t), busy},
 		Run:       func(context.Context, *Env, Scenario) { ran = true },
 		Evaluate: func(evidenceDir string) ([]evidence.Scenario, []evidence.Check) {

@@ -1,43 +1,29 @@
 // Command val24 runs the VAL24 per-peer bandwidth lab against real edged and
 // peer processes and writes its evidence directory:
 //
-//	go run ./labs/val24 [evidence-dir]
+//	go run ./labs/val24 [evidence-dir] [--history FILE]
+//	go run ./labs/val24 --check-only evidence-dir
+//	go run ./labs/val24 --diff dir-a dir-b
 //
-// Exit status: 0 all checks PASS, 1 any FAIL, 2 the lab could not run.
+// The command line is labrun.CLI's, the same for every lab (--help).
+//
+// Exit status: 0 all checks PASS, 1 any FAIL (--diff: a check went from
+// PASS to FAIL or ERROR), 2 the lab could not run or a usage error.
 package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"edgelab/labs/harness"
 	"edgelab/labs/labrun"
 	"edgelab/val24"
 )
 
 func main() {
-	if len(os.Args) > 2 || len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help") {
-		fmt.Fprintln(os.Stderr, "usage: go run ./labs/val24 [evidence-dir]")
-		os.Exit(2)
-	}
-	var dir string
-	if len(os.Args) == 2 {
-		dir = os.Args[1]
-	}
-	// Ctrl-C or SIGTERM cancels the run; the lab then stops its processes,
-	// saves the evidence it has and reports the rest as not run.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// An orchestrator whose `go run` was killed gets SIGTERM too, and its
-	// edged and peer die with it (harness.Start): no stale lab keeps the
-	// ports.
-	if err := harness.SignalWhenParentDies(syscall.SIGTERM); err != nil {
-		fmt.Fprintf(os.Stderr, "warning: %v\n", err)
-	}
-	code := val24.Main(ctx, val24.Config{Config: labrun.Config{Args: os.Args, EvidenceDir: dir, Stdout: os.Stdout, Stderr: os.Stderr}})
-	stop()
-	os.Exit(code)
+	labrun.CLI{
+		Name: "val24", Lab: val24.LabName, Short: val24.Title,
+		Run: func(ctx context.Context, cfg labrun.Config) int {
+			return val24.Main(ctx, val24.Config{Config: cfg})
+		},
+		CheckOnly: val24.CheckOnly,
+	}.Main()
 }

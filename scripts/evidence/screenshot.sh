@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Renders an evidence directory's index.html in headless Chromium and keeps
-# the picture as DIR/index.png, to check (and show) that the page and its
-# timelines render. Needs Debian's `chromium` package (or chromium-browser /
+# Renders an evidence directory's index.html (or another page of it, such
+# as trend.html) in headless Chromium and keeps the picture as DIR/index.png
+# (DIR/trend.png), to check (and show) that the page and its charts render. Needs Debian's `chromium` package (or chromium-browser /
 # google-chrome); CI does not need it, the nightly job installs it.
 #
-#   scripts/evidence/screenshot.sh DIR
+#   scripts/evidence/screenshot.sh DIR [PAGE]     PAGE defaults to index.html
 #
 # Exit status: 0 screenshot written, 1 Chromium failed or wrote nothing,
 # 2 usage error, no index.html, or no Chromium installed.
 set -euo pipefail
 
-if [[ $# -ne 1 ]]; then
-	echo "usage: $0 EVIDENCE-DIR" >&2
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+	echo "usage: $0 EVIDENCE-DIR [PAGE]" >&2
 	exit 2
 fi
 dir="$(cd "$1" 2>/dev/null && pwd)" || { echo "screenshot: $1: no such directory" >&2; exit 2; }
-page="$dir/index.html"
+name="${2:-index.html}"
+page="$dir/$name"
 if [[ ! -f "$page" ]]; then
 	echo "screenshot: $page does not exist (run the lab or --check-only first)" >&2
 	exit 2
@@ -35,7 +36,7 @@ if [[ -z "$browser" ]]; then
 	exit 2
 fi
 
-out="$dir/index.png"
+out="$dir/${name%.html}.png"
 profile="$(mktemp -d)"
 trap 'rm -rf "$profile"' EXIT
 rm -f "$out"

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -100,7 +101,7 @@ func (d DiffResult) Empty() bool {
 // timings beyond noise, id lists as sets) and scenario wall times beyond
 // noise.
 func Diff(a, b Report, noise NoiseBand) DiffResult {
-	d := DiffResult{A: a, B: b, Noise: noise, VerdictA: a.Verdict(), VerdictB: b.Verdict()}
+	d := DiffResult{A: a, B: b, Noise: noise, VerdictA: verdictOf(a), VerdictB: verdictOf(b)}
 
 	statusA := map[string]Status{}
 	for _, c := range a.Checks {
@@ -215,7 +216,7 @@ func setDiff(from, to []string) (added, removed []string) {
 // Text is the diff as --diff prints it.
 func (d DiffResult) Text(nameA, nameB string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s diff\n", cmpOr(d.B.Lab, d.A.Lab))
+	fmt.Fprintf(&b, "%s diff\n", cmp.Or(d.B.Lab, d.A.Lab))
 	for _, side := range []struct {
 		label, name string
 		r           Report
@@ -296,7 +297,7 @@ func regressedTo(reg []StatusChange) string {
 }
 
 func revision(p Provenance) string {
-	rev := cmpOr(p.GitRevision, "unknown")
+	rev := cmp.Or(p.GitRevision, "unknown")
 	if len(rev) > 12 {
 		rev = rev[:12]
 	}
@@ -306,14 +307,7 @@ func revision(p Provenance) string {
 	return rev
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func orNone(s string) string { return cmpOr(s, "(none)") }
+func orNone(s string) string { return cmp.Or(s, "(none)") }
 
 // formatValue prints an observed value: integers without a fraction, nil
 // as "(none)".

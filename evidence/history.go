@@ -37,7 +37,10 @@ type HistoryEntry struct {
 	Revision string    `json:"revision"`
 	Dirty    bool      `json:"dirty,omitempty"`
 	// Verdict is PASS, FAIL or ERROR, as the exit status 0, 1, 2 says.
-	Verdict     string `json:"verdict"`
+	Verdict string `json:"verdict"`
+	// LabError says why the lab could not run at all (its checks are all
+	// ERROR): the trend does not count such a run as a status flip.
+	LabError    string `json:"lab_error,omitempty"`
 	EvidenceDir string `json:"evidence_dir"`
 	// Checks is each check's status by id.
 	Checks map[string]Status `json:"checks"`
@@ -61,9 +64,9 @@ type HistoryScenario struct {
 	NotRun bool `json:"not_run,omitempty"`
 }
 
-// Verdict is the run's verdict in a word: PASS, FAIL or ERROR, as
+// verdictOf is the run's verdict in a word: PASS, FAIL or ERROR, as
 // ExitCode's 0, 1 and 2.
-func (r Report) Verdict() string {
+func verdictOf(r Report) string {
 	switch r.ExitCode() {
 	case 0:
 		return string(Pass)
@@ -80,7 +83,7 @@ func NewHistoryEntry(r Report, floors map[string]float64) HistoryEntry {
 	e := HistoryEntry{
 		Schema: HistorySchema, Time: r.Provenance.StartedAt.UTC(), Lab: r.Lab,
 		Revision: r.Provenance.GitRevision, Dirty: r.Provenance.GitDirty,
-		Verdict: r.Verdict(), EvidenceDir: r.EvidenceDir,
+		Verdict: verdictOf(r), LabError: r.Error, EvidenceDir: r.EvidenceDir,
 		Checks: map[string]Status{}, Scenarios: map[string]HistoryScenario{}, Counters: map[string]float64{},
 	}
 	for _, c := range r.Checks {

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
@@ -57,7 +58,8 @@ type CheckTrend struct {
 	// Statuses per run, oldest first; "" where the run lacks the check.
 	Statuses []Status
 	// Flips counts the status changes between consecutive runs within
-	// the window; a check with any is flaky.
+	// the window that judged the check (not those whose lab could not
+	// run); a check with any is flaky.
 	Flips int
 	Last  Status
 }
@@ -129,12 +131,19 @@ func newLabTrend(lab string, runs []HistoryEntry, window int) LabTrend {
 	}
 	for _, id := range sortedKeys(ids) {
 		ct := CheckTrend{ID: id}
+		prev := -1 // the last run within the window that judged the check
 		for i, r := range runs {
 			s := r.Checks[id]
 			ct.Statuses = append(ct.Statuses, s)
-			if i > from && s != "" && ct.Statuses[i-1] != "" && s != ct.Statuses[i-1] {
+			// A run whose lab could not run (a busy port) judged nothing:
+			// its ERRORs are no flip.
+			if i < from || s == "" || r.LabError != "" {
+				continue
+			}
+			if prev >= 0 && ct.Statuses[prev] != s {
 				ct.Flips++
 			}
+			prev = i
 		}
 		ct.Last = ct.Statuses[len(ct.Statuses)-1]
 		lt.Checks = append(lt.Checks, ct)
@@ -206,7 +215,7 @@ func shortRev(rev string) string {
 func statusRun(statuses []Status, n int) string {
 	var parts []string
 	for _, s := range statuses[max(0, len(statuses)-n):] {
-		parts = append(parts, cmpOr(string(s), "·"))
+		parts = append(parts, cmp.Or(string(s), "·"))
 	}
 	return strings.Join(parts, " ")
 }
@@ -333,7 +342,7 @@ func RenderTrend(t Trend) ([]byte, error) {
 		for _, c := range lt.Checks {
 			row := gridRow{CheckTrend: c}
 			for i, s := range c.Statuses[from:] {
-				row.Cells = append(row.Cells, gridCell{Status: s, Title: fmt.Sprintf("%s, %s: %s", c.ID, tl.GridRuns[i].Title, cmpOr(string(s), "absent"))})
+				row.Cells = append(row.Cells, gridCell{Status: s, Title: fmt.Sprintf("%s, %s: %s", c.ID, tl.GridRuns[i].Title, cmp.Or(string(s), "absent"))})
 			}
 			tl.Rows = append(tl.Rows, row)
 		}

@@ -21,7 +21,7 @@ func syntheticHistory(t *testing.T, n int) []HistoryEntry {
 	base := NewHistoryEntry(recordedReport(t), val23Floors)
 	var out []HistoryEntry
 	for i := range n {
-		e := clone(t, Report{}).toEntry(base)
+		e := copyEntry(base)
 		e.Time = base.Time.Add(time.Duration(i-n) * 24 * time.Hour)
 		e.Revision = strings.Repeat(string(rune('a'+i%26)), 40)
 		if i == 1 {
@@ -43,8 +43,8 @@ func syntheticHistory(t *testing.T, n int) []HistoryEntry {
 	return append(out[:3], append([]HistoryEntry{v24}, out[3:]...)...)
 }
 
-// toEntry deep-copies e (its maps), so runs do not share them.
-func (Report) toEntry(e HistoryEntry) HistoryEntry {
+// copyEntry deep-copies e (its maps), so runs do not share them.
+func copyEntry(e HistoryEntry) HistoryEntry {
 	c := e
 	c.Checks = map[string]Status{}
 	for k, v := range e.Checks {
@@ -152,4 +152,23 @@ func TestNewWallChart_ScenarioThatDidNotRunHasNoDot(t *testing.T) {
 	c := newWallChart(lt)
 	require.Len(t, c.Series, 1)
 	assert.Len(t, c.Series[0].Dots, 1)
+}
+
+// A night the lab could not run (a busy port: every check ERROR) is shown
+// but is no flip: the checks judged nothing.
+func TestNewTrend_ALabThatCouldNotRunIsNoFlip(t *testing.T) {
+	run := func(day int, st Status, labErr string) HistoryEntry {
+		return HistoryEntry{Lab: "L", Time: time.Unix(int64(day)*86400, 0), LabError: labErr, Checks: map[string]Status{"L-01": st}}
+	}
+	lt := NewTrend([]HistoryEntry{run(1, Pass, ""), run(2, Error, "port 19054 is in use"), run(3, Pass, ""), run(4, Pass, "")}, 10, nil).Labs[0]
+	assert.Empty(t, lt.Flaky)
+	assert.Equal(t, []Status{Pass, Error, Pass, Pass}, lt.Checks[0].Statuses)
+
+	lt = NewTrend([]HistoryEntry{run(1, Pass, ""), run(2, Error, ""), run(3, Pass, "")}, 10, nil).Labs[0]
+	require.Len(t, lt.Flaky, 1, "an ERROR of a lab that ran is a flip")
+	assert.Equal(t, 2, lt.Flaky[0].Flips)
+
+	// Only flips inside the window count: 5 runs, window 3.
+	lt = NewTrend([]HistoryEntry{run(1, Pass, ""), run(2, Fail, ""), run(3, Pass, ""), run(4, Pass, ""), run(5, Pass, "")}, 3, nil).Labs[0]
+	assert.Empty(t, lt.Flaky, "the flips of runs 1–3 are older than the last 3 runs' changes")
 }

@@ -193,7 +193,7 @@ func buildVersion() string {
 			v += " " + t
 		}
 	} else {
-		v += " (no VCS revision stamped: go run and -buildvcs=false leave it out)"
+		v += " (no VCS revision in the build info: go run, -buildvcs=false or no usable git leave it out)"
 	}
 	return v + " " + info.GoVersion
 }

@@ -8,7 +8,9 @@
 //     phases, the evidence it saves, its teardown;
 //   - the files of a scenario's evidence directory every lab writes
 //     (scenario.json and the rest) and ScenarioRecord;
-//   - CheckDef, the evaluation of one check over evidence read back.
+//   - CheckDef, the evaluation of one check over evidence read back;
+//   - CLI, the labs' one command line (run, --check-only, --diff,
+//     --history, --version), CheckOnly and the run's history line.
 //
 // A lab keeps only what is its own: its scenarios' steps, its evidence
 // records and its checks.

@@ -225,6 +225,7 @@ func (d DiffResult) Text(nameA, nameB string) string {
 		fmt.Fprintf(&b, "%s: %s — %s, started %s, git %s\n", side.label, side.name, side.verdict,
 			side.r.Provenance.StartedAt.UTC().Format(time.RFC3339), revision(side.r.Provenance))
 	}
+	fmt.Fprintf(&b, "timings count as changed beyond the noise band: both %s\n", d.Noise)
 	if d.VerdictA != d.VerdictB {
 		fmt.Fprintf(&b, "verdict: %s → %s\n", d.VerdictA, d.VerdictB)
 	} else {
@@ -258,7 +259,7 @@ func (d DiffResult) Text(nameA, nameB string) string {
 		}
 		lines = append(lines, fmt.Sprintf("%s: %.3f s → %.3f s (%+.3f s%s)", t.Name, t.From, t.To, delta, pct))
 	}
-	section(fmt.Sprintf("timings beyond the noise band (%s)", d.Noise), lines)
+	section("timings beyond the noise band", lines)
 	lines = nil
 	for _, s := range d.IDSets {
 		var parts []string
@@ -272,7 +273,7 @@ func (d DiffResult) Text(nameA, nameB string) string {
 	}
 	section("id sets", lines)
 	if d.Empty() {
-		fmt.Fprintf(&b, "no change beyond the noise band (%s)\n", d.Noise)
+		b.WriteString("no change beyond the noise band\n")
 	}
 	if reg := d.Regressions(); len(reg) > 0 {
 		var ids []string

@@ -234,6 +234,10 @@ type series struct {
 	Name, Class string
 	Points      string
 	Dots        []dot
+	// FloorY is where the scenario's physical floor is drawn (dashed);
+	// HasFloor is false for a floor of 0.
+	FloorY   float64
+	HasFloor bool
 }
 
 // maxChartRuns bounds the runs drawn: a year of nightlies would make the
@@ -276,7 +280,7 @@ func newWallChart(lt LabTrend) lineChart {
 		c.XTicks = append(c.XTicks, tick{x(i), fmt.Sprint(from + i + 1)})
 	}
 	for k, s := range lt.Scenarios {
-		se := series{Name: s.Name, Class: fmt.Sprintf("s%d", k%6)}
+		se := series{Name: s.Name, Class: fmt.Sprintf("s%d", k%6), FloorY: y(s.Floor), HasFloor: s.Floor > 0}
 		var pts []string
 		for i, v := range s.Seconds[from:] {
 			if math.IsNaN(v) {
@@ -381,7 +385,7 @@ var trendTemplate = template.Must(template.New("trend").Funcs(template.FuncMap{
 <style>
 .s0{stroke:#1f5fbf}.s1{stroke:#d35400}.s2{stroke:#2a7d2a}.s3{stroke:#7b2fbf}.s4{stroke:#c0392b}.s5{stroke:#117a8b}
 circle.s0{fill:#1f5fbf}circle.s1{fill:#d35400}circle.s2{fill:#2a7d2a}circle.s3{fill:#7b2fbf}circle.s4{fill:#c0392b}circle.s5{fill:#117a8b}
-.series{fill:none;stroke-width:2}circle.dot{stroke:none}
+.series{fill:none;stroke-width:2}circle.dot{stroke:none}.floor{stroke-width:1;stroke-dasharray:5 4;opacity:.8}
 table.grid td{padding:0;min-width:1.4em;height:1.4em;text-align:center;font-size:.75em}table.grid th{font-size:.8em;padding:.1em .4em}
 td.absent{background:#f4f4f4;color:#aaa}tr.flaky th{background:#fdebd0}
 </style></head><body>
@@ -398,7 +402,7 @@ td.absent{background:#f4f4f4;color:#aaa}tr.flaky th{background:#fdebd0}
 {{else}}<p>No check flipped status in the last {{$.Window}} runs.</p>{{end}}
 <h3>Wall time per scenario</h3>
 {{template "wall" .Chart}}
-<p class="small legend">{{range .Chart.Series}}<span><svg width="24" height="10"><line x1="0" y1="5" x2="24" y2="5" class="series {{.Class}}"/></svg> {{.Name}}</span>{{end}}</p>
+<p class="small legend">{{range .Chart.Series}}<span><svg width="24" height="10"><line x1="0" y1="5" x2="24" y2="5" class="series {{.Class}}"/></svg> {{.Name}}</span>{{end}}<span><svg width="24" height="10"><line x1="0" y1="5" x2="24" y2="5" class="floor s0"/></svg> dashed: that scenario's physical floor</span></p>
 <table><tr><th>scenario</th><th>last</th><th>floor</th><th>above floor</th><th>median above floor, last {{$.Window}} runs</th></tr>
 {{range .Scenarios}}<tr><td>{{.Name}}</td><td>{{secs .Last}}</td><td>{{secs .Floor}}</td><td>{{secs .LastAbove}}</td><td>{{secs .MedianAbove}}</td></tr>
 {{end}}</table>
@@ -414,6 +418,6 @@ td.absent{background:#f4f4f4;color:#aaa}tr.flaky th{background:#fdebd0}
 {{end}}<line class="axis" x1="{{.Left}}" y1="{{.Bottom}}" x2="{{.Right}}" y2="{{.Bottom}}"/><line class="axis" x1="{{.Left}}" y1="{{.Top}}" x2="{{.Left}}" y2="{{.Bottom}}"/>
 <text x="{{.Right}}" y="{{.H}}" dy="-6" text-anchor="end">{{.XTitle}}</text>
 <text x="14" y="{{.Bottom}}" transform="rotate(-90 14 {{.Bottom}})">{{.YTitle}}</text>
-{{range .Series}}<polyline class="series {{.Class}}" points="{{.Points}}"/>{{$c := .Class}}{{range .Dots}}<circle class="dot {{$c}}" cx="{{.X}}" cy="{{.Y}}" r="3"><title>{{.Title}}</title></circle>{{end}}
+{{range .Series}}{{if .HasFloor}}<line class="floor {{.Class}}" x1="{{$.Left}}" y1="{{.FloorY}}" x2="{{$.Right}}" y2="{{.FloorY}}"><title>{{.Name}} floor</title></line>{{end}}<polyline class="series {{.Class}}" points="{{.Points}}"/>{{$c := .Class}}{{range .Dots}}<circle class="dot {{$c}}" cx="{{.X}}" cy="{{.Y}}" r="3"><title>{{.Title}}</title></circle>{{end}}
 {{end}}</svg>{{end}}
 `))

@@ -128,6 +128,7 @@ func TestRenderTrend_ShowsTheFlakyCheckFirst(t *testing.T) {
 	// One polyline per scenario, a dot per run; the style is index.html's.
 	assert.Equal(t, 5, strings.Count(val23, `<polyline class="series s`))
 	assert.Equal(t, 5*14, strings.Count(val23, `<circle class="dot s`))
+	assert.Equal(t, 3, strings.Count(val23, `<line class="floor s`), "S-B, S-C and S-D have floors")
 	assert.Contains(t, html, `.verdict{font-size:1.25em`)
 	assert.Contains(t, html, `<div class="verdict pass">last run: PASS</div>`)
 	assert.Contains(t, html, "1 unreadable history lines skipped")

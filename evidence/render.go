@@ -129,7 +129,8 @@ func JUnit(r Report) ([]byte, error) {
 		tc := JUnitCase{
 			Name:      c.ID + " " + c.Description,
 			Classname: c.Scenario,
-			Time:      seconds(c.EvalSeconds),
+			// Microseconds: a check judges evidence already read.
+			Time:      fmt.Sprintf("%.6f", c.EvalSeconds),
 			SystemOut: c.Summary,
 		}
 		su := suiteFor(c.Scenario, nil)

@@ -181,16 +181,16 @@ func TestJUnit_OneSuitePerScenarioOneCasePerCheck(t *testing.T) {
 	}
 	// Each case's time is its check's evaluation, not the scenario's 1.5 s.
 	want := []row{
-		{"VAL23-01 d", "S-A", "0.001", "", ""},
-		{"VAL23-02 d", "S-A", "0.002", "", ""},
-		{"VAL23-03 d", "S-B", "0.003", "", ""},
-		{"VAL23-04 d", "S-B", "0.004", "", ""},
-		{"VAL23-05 d", "S-B", "0.005", "rate-limited delivery: 4/5 delivered", ""},
-		{"VAL23-06 d", "S-C", "0.006", "", ""},
-		{"VAL23-07 d", "S-C", "0.007", "", ""},
-		{"VAL23-08 d", "S-D", "0.008", "", ""},
-		{"VAL23-09 d", "S-D", "0.009", "", ""},
-		{"VAL23-10 d", "S-E", "0.010", "", "daily quota reset: not run"},
+		{"VAL23-01 d", "S-A", "0.001000", "", ""},
+		{"VAL23-02 d", "S-A", "0.002000", "", ""},
+		{"VAL23-03 d", "S-B", "0.003000", "", ""},
+		{"VAL23-04 d", "S-B", "0.004000", "", ""},
+		{"VAL23-05 d", "S-B", "0.005000", "rate-limited delivery: 4/5 delivered", ""},
+		{"VAL23-06 d", "S-C", "0.006000", "", ""},
+		{"VAL23-07 d", "S-C", "0.007000", "", ""},
+		{"VAL23-08 d", "S-D", "0.008000", "", ""},
+		{"VAL23-09 d", "S-D", "0.009000", "", ""},
+		{"VAL23-10 d", "S-E", "0.010000", "", "daily quota reset: not run"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("junit cases mismatch (-want +got):\n%s", diff)

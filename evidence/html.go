@@ -30,31 +30,10 @@ var htmlReport = template.Must(template.New("index").Funcs(template.FuncMap{
 		return strings.Join(parts, " ")
 	},
 	"base": path.Base,
-}).Parse(`<!DOCTYPE html>
+}).Parse(pageStyle + `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.R.Title}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.2em 1.5em;max-width:84em;color:#222}
-h1{font-size:1.5em;margin:.2em 0 .4em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}h3{font-size:1.05em;margin:1.4em 0 .3em}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.nw{white-space:nowrap}.checks td{font-size:.9em}.pass{background:#e3f6e3}.fail{background:#fbdede}.error{background:#fdebd0}
-.verdict{font-size:1.25em;font-weight:bold;padding:.5em .8em;border-radius:4px;display:inline-block;margin:.2em 0}
-.verdict.pass{border:2px solid #2a7d2a}.verdict.fail{border:2px solid #b22}.verdict.error{border:2px solid #c70}
-pre{white-space:pre-wrap;margin:.3em 0 0;font-size:.85em}
-.small{font-size:.85em;color:#555}.files a{margin-right:.8em}
-.scenarios{display:grid;grid-template-columns:repeat(auto-fill,minmax(35em,1fr));gap:0 1.5em}
-.scenarios section{min-width:0}.scenarios h3{margin-top:.8em}details{margin:.2em 0}summary{cursor:pointer}
-svg text.quota-label{fill:#c0392b}svg text.envelope-label{fill:#b86e00}
-.legend span{margin-right:1.2em;white-space:nowrap}.legend svg{border:0;vertical-align:middle}
-svg{max-width:100%;height:auto;background:#fff;border:1px solid #ddd}
-svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
-.axis{stroke:#888;stroke-width:1}.grid{stroke:#eee;stroke-width:1}
-.delivered{fill:none;stroke:#1f5fbf;stroke-width:2}.dot{fill:#1f5fbf}.dot.over{fill:#d22}
-.envelope{stroke:#e08a00;stroke-width:2;stroke-dasharray:6 4}.quota{stroke:#c0392b;stroke-width:2.5;stroke-dasharray:3 3}
-.mark-set-bandwidth{stroke:#7b2fbf;stroke-width:1.5}.mark-phase{stroke:#999;stroke-width:1;stroke-dasharray:3 3}
-text.mark-set-bandwidth{fill:#7b2fbf;stroke:none}text.mark-phase{fill:#777;stroke:none}
-.legend line{stroke-width:2}
-</style></head><body>
+{{template "style"}}</head><body>
 <h1>{{.R.Title}}</h1>
 <div class="verdict {{.VerdictClass}}">{{.Verdict}}</div>
 <p><b>Overall: PASS={{.Pass}} FAIL={{.Fail}}{{if .Errors}} ERROR={{.Errors}}{{end}}</b>{{if .R.Error}} — the lab could not run: {{.R.Error}}{{end}}</p>
@@ -105,6 +84,31 @@ Evidence dir {{.R.EvidenceDir}} ·
 {{end}}</svg>
 {{if .Limits}}<p class="small">Limits in force: {{join .Limits " · "}}</p>{{end}}{{end}}
 `))
+
+// pageStyle is the one stylesheet of index.html and trend.html, so the
+// two pages look alike: inline, since the pages must open offline.
+const pageStyle = `{{define "style"}}<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.2em 1.5em;max-width:84em;color:#222}
+h1{font-size:1.5em;margin:.2em 0 .4em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}h3{font-size:1.05em;margin:1.4em 0 .3em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.nw{white-space:nowrap}.checks td{font-size:.9em}.pass{background:#e3f6e3}.fail{background:#fbdede}.error{background:#fdebd0}
+.verdict{font-size:1.25em;font-weight:bold;padding:.5em .8em;border-radius:4px;display:inline-block;margin:.2em 0}
+.verdict.pass{border:2px solid #2a7d2a}.verdict.fail{border:2px solid #b22}.verdict.error{border:2px solid #c70}
+pre{white-space:pre-wrap;margin:.3em 0 0;font-size:.85em}
+.small{font-size:.85em;color:#555}.files a{margin-right:.8em}
+.scenarios{display:grid;grid-template-columns:repeat(auto-fill,minmax(35em,1fr));gap:0 1.5em}
+.scenarios section{min-width:0}.scenarios h3{margin-top:.8em}details{margin:.2em 0}summary{cursor:pointer}
+svg text.quota-label{fill:#c0392b}svg text.envelope-label{fill:#b86e00}
+.legend span{margin-right:1.2em;white-space:nowrap}.legend svg{border:0;vertical-align:middle}
+svg{max-width:100%;height:auto;background:#fff;border:1px solid #ddd}
+svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
+.axis{stroke:#888;stroke-width:1}.grid{stroke:#eee;stroke-width:1}
+.delivered{fill:none;stroke:#1f5fbf;stroke-width:2}.dot{fill:#1f5fbf}.dot.over{fill:#d22}
+.envelope{stroke:#e08a00;stroke-width:2;stroke-dasharray:6 4}.quota{stroke:#c0392b;stroke-width:2.5;stroke-dasharray:3 3}
+.mark-set-bandwidth{stroke:#7b2fbf;stroke-width:1.5}.mark-phase{stroke:#999;stroke-width:1;stroke-dasharray:3 3}
+text.mark-set-bandwidth{fill:#7b2fbf;stroke:none}text.mark-phase{fill:#777;stroke:none}
+.legend line{stroke-width:2}
+</style>{{end}}`
 
 func statusClass(s Status) string {
 	switch s {

@@ -54,8 +54,14 @@ func validateJUnit(doc []byte) error {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	var stack []string
 	var errs []error
-	counts := map[string]int{}
-	var declared []map[string]string // tests/failures/errors per open suite or suites
+	// Each open <testsuites> or <testsuite>: its declared counts and the
+	// elements counted inside it so far.
+	type scope struct {
+		name     string
+		declared map[string]string
+		counted  map[string]int
+	}
+	var scopes []*scope
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -94,25 +100,29 @@ func validateJUnit(doc []byte) error {
 					errs = append(errs, fmt.Errorf("<%s> lacks required attribute %s", name, r))
 				}
 			}
-			if name == "testsuites" || name == "testsuite" {
-				declared = append(declared, attrs)
+			for _, sc := range scopes {
+				sc.counted[name]++
 			}
-			counts[name]++
+			if name == "testsuites" || name == "testsuite" {
+				scopes = append(scopes, &scope{name: name, declared: attrs, counted: map[string]int{}})
+			}
 			stack = append(stack, name)
 		case xml.EndElement:
+			if n := t.Name.Local; n == "testsuites" || n == "testsuite" {
+				sc := scopes[len(scopes)-1]
+				scopes = scopes[:len(scopes)-1]
+				for attr, elem := range map[string]string{"tests": "testcase", "failures": "failure", "errors": "error"} {
+					if v, ok := sc.declared[attr]; ok {
+						if n, err := strconv.Atoi(v); err != nil || n != sc.counted[elem] {
+							errs = append(errs, fmt.Errorf("<%s name=%q> %s=%q but it holds %d <%s>", sc.name, sc.declared["name"], attr, v, sc.counted[elem], elem))
+						}
+					}
+				}
+			}
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
 			if len(stack) > 0 && !junitSchema[stack[len(stack)-1]].text && strings.TrimSpace(string(t)) != "" {
 				errs = append(errs, fmt.Errorf("text inside <%s>", stack[len(stack)-1]))
-			}
-		}
-	}
-	for _, attrs := range declared {
-		for attr, elem := range map[string]string{"tests": "testcase", "failures": "failure", "errors": "error"} {
-			if v, ok := attrs[attr]; ok {
-				if n, err := strconv.Atoi(v); err != nil || n != counts[elem] {
-					errs = append(errs, fmt.Errorf("%s=%q but the document has %d <%s>", attr, v, counts[elem], elem))
-				}
 			}
 		}
 	}
@@ -146,7 +156,7 @@ func TestValidateJUnit_RejectsWhatTheSchemaForbids(t *testing.T) {
 		{"missing counts", `<testsuites><testsuite name="a"/></testsuites>`, "lacks required attribute tests"},
 		{"bad time", `<testsuites><testsuite name="a" tests="0" failures="0" errors="0" time="1s"/></testsuites>`, `time="1s"`},
 		{"zone in timestamp", `<testsuites><testsuite name="a" tests="0" failures="0" errors="0" timestamp="2026-01-01T00:00:00Z"/></testsuites>`, "not an Ant timestamp"},
-		{"count mismatch", `<testsuites><testsuite name="a" tests="2" failures="0" errors="0"><testcase name="x"/></testsuite></testsuites>`, `tests="2" but the document has 1`},
+		{"count mismatch", `<testsuites><testsuite name="a" tests="2" failures="0" errors="0"><testcase name="x"/></testsuite></testsuites>`, `tests="2" but it holds 1 <testcase>`},
 		{"failure outside a case", `<testsuites><testsuite name="a" tests="0" failures="1" errors="0"><failure/></testsuite></testsuites>`, "<failure> inside <testsuite>"},
 	}
 	for _, tt := range tests {
@@ -164,6 +174,7 @@ func TestJUnit_FailureCarriesObservedValuesAndEvidence(t *testing.T) {
 	r.Checks[4].Observed = map[string]any{"peer_ids": []string{"val23-sb-001", "val23-sb-006"}}
 	r.Checks[4].Detail = "peer evidence ids (-want +got):\n+ \"val23-sb-006\""
 	r.Checks[4].Evidence = []string{"S-B/peer-evidence.json", "S-B/seeded.json"}
+	r.Scenarios[1].StartedAt = started
 	data, err := JUnit(r)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +183,10 @@ func TestJUnit_FailureCarriesObservedValuesAndEvidence(t *testing.T) {
 	if err := xml.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	got := doc.Suites[0].Cases[4].Failure
+	if len(doc.Suites) != 5 || doc.Suites[1].Name != "VAL23 S-B" {
+		t.Fatalf("suites %d, the second %q; want one per scenario", len(doc.Suites), doc.Suites[1].Name)
+	}
+	got := doc.Suites[1].Cases[2].Failure
 	if got == nil {
 		t.Fatalf("VAL23-05 has no <failure>:\n%s", data)
 	}
@@ -186,7 +200,7 @@ func TestJUnit_FailureCarriesObservedValuesAndEvidence(t *testing.T) {
 	if got.Message != "rate-limited delivery: 4/5 delivered" || got.Type != "FAIL" {
 		t.Errorf("failure message %q type %q", got.Message, got.Type)
 	}
-	if ts := doc.Suites[0].Timestamp; ts != "2026-03-14T09:26:53" {
+	if ts := doc.Suites[1].Timestamp; ts != "2026-03-14T09:26:53" {
 		t.Errorf("timestamp %q, want 2026-03-14T09:26:53", ts)
 	}
 }

@@ -84,7 +84,9 @@ type (
 	}
 )
 
-// JUnit renders junit.xml: one testcase per check, classname = scenario, a
+// JUnit renders junit.xml: one <testsuite> per scenario (named "<lab>
+// <S-X>: <title>", its time the scenario's wall time), one testcase per
+// check (classname = scenario, time = the check's evaluation time), a
 // <failure> for FAIL and an <error> for ERROR.
 func JUnit(r Report) ([]byte, error) {
 	pass, fail, errs := r.Counts()
@@ -92,43 +94,64 @@ func JUnit(r Report) ([]byte, error) {
 	if total < 0 {
 		total = 0
 	}
-	suite := JUnitSuite{
-		Name:     r.Lab,
-		Tests:    pass + fail + errs,
-		Failures: fail,
-		Errors:   errs,
-		Time:     seconds(total),
-		// UTC without a zone designator: the Ant schema's timestamp pattern
-		// allows none, and every reader accepts it.
-		Timestamp: r.Provenance.StartedAt.UTC().Format("2006-01-02T15:04:05"),
-		Hostname:  r.Provenance.Hostname,
-		Properties: []JUnitProperty{
-			{Name: "evidence_dir", Value: r.EvidenceDir},
-			{Name: "git_revision", Value: r.Provenance.GitRevision},
-			{Name: "git_dirty", Value: fmt.Sprint(r.Provenance.GitDirty)},
-			{Name: "go_version", Value: r.Provenance.GoVersion},
-		},
+	props := []JUnitProperty{
+		{Name: "evidence_dir", Value: r.EvidenceDir},
+		{Name: "git_revision", Value: r.Provenance.GitRevision},
+		{Name: "git_dirty", Value: fmt.Sprint(r.Provenance.GitDirty)},
+		{Name: "go_version", Value: r.Provenance.GoVersion},
+	}
+	// Suites in the report's scenario order; a check naming a scenario the
+	// report lacks gets a suite of its own after them.
+	var suites []*JUnitSuite
+	byName := map[string]*JUnitSuite{}
+	suiteFor := func(name string, s *Scenario) *JUnitSuite {
+		if su, ok := byName[name]; ok {
+			return su
+		}
+		su := &JUnitSuite{Name: r.Lab + " " + name, Hostname: r.Provenance.Hostname, Properties: props, Time: seconds(0)}
+		if s != nil {
+			if s.Title != "" {
+				su.Name += ": " + s.Title
+			}
+			su.Time = seconds(s.Seconds())
+			if !s.StartedAt.IsZero() {
+				// UTC without a zone designator: the Ant schema's timestamp
+				// pattern allows none, and every reader accepts it.
+				su.Timestamp = s.StartedAt.UTC().Format("2006-01-02T15:04:05")
+			}
+		}
+		byName[name] = su
+		suites = append(suites, su)
+		return su
+	}
+	for i := range r.Scenarios {
+		suiteFor(r.Scenarios[i].Name, &r.Scenarios[i])
 	}
 	for _, c := range r.Checks {
 		tc := JUnitCase{
 			Name:      c.ID + " " + c.Description,
 			Classname: c.Scenario,
-			Time:      seconds(c.Seconds),
+			// Microseconds: a check judges evidence already read.
+			Time:      fmt.Sprintf("%.6f", c.EvalSeconds),
 			SystemOut: c.Summary,
 		}
+		su := suiteFor(c.Scenario, nil)
+		su.Tests++
 		msg := c.Summary
 		switch c.Status {
 		case Pass:
 		case Fail:
+			su.Failures++
 			tc.Failure = &JUnitProblem{Message: msg, Type: string(Fail), Text: problemText(c)}
 		default:
+			su.Errors++
 			tc.Error = &JUnitProblem{Message: msg, Type: string(Error), Text: problemText(c)}
 		}
-		suite.Cases = append(suite.Cases, tc)
+		su.Cases = append(su.Cases, tc)
 	}
-	doc := JUnitSuites{
-		Name: r.Title, Tests: suite.Tests, Failures: fail, Errors: errs,
-		Time: suite.Time, Suites: []JUnitSuite{suite},
+	doc := JUnitSuites{Name: r.Title, Tests: pass + fail + errs, Failures: fail, Errors: errs, Time: seconds(total)}
+	for _, su := range suites {
+		doc.Suites = append(doc.Suites, *su)
 	}
 	out, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {

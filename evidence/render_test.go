@@ -124,8 +124,15 @@ func TestExitCode(t *testing.T) {
 	}
 }
 
-func TestJUnit_HasOneCasePerCheckWithFailureAndErrorElements(t *testing.T) {
-	data, err := JUnit(sampleReport())
+func TestJUnit_OneSuitePerScenarioOneCasePerCheck(t *testing.T) {
+	r := sampleReport()
+	r.Scenarios[1].Title = "rate only (64B/s)"
+	r.Scenarios[1].StartedAt = started
+	r.Scenarios[1].EndedAt = started.Add(4117 * time.Millisecond)
+	for i := range r.Checks {
+		r.Checks[i].EvalSeconds = float64(i+1) / 1000
+	}
+	data, err := JUnit(r)
 	if err != nil {
 		t.Fatalf("JUnit() error: %v", err)
 	}
@@ -133,18 +140,26 @@ func TestJUnit_HasOneCasePerCheckWithFailureAndErrorElements(t *testing.T) {
 	if err := xml.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("junit.xml does not parse: %v\n%s", err, data)
 	}
-	if len(doc.Suites) != 1 {
-		t.Fatalf("got %d testsuites, want 1", len(doc.Suites))
+	type suite struct {
+		Name, Time, Timestamp   string
+		Tests, Failures, Errors int
 	}
-	suite := doc.Suites[0]
-	type counts struct {
-		Tests, Failures, Errors, SuiteTests int
-		Name, Time                          string
+	var suites []suite
+	for _, s := range doc.Suites {
+		suites = append(suites, suite{s.Name, s.Time, s.Timestamp, s.Tests, s.Failures, s.Errors})
 	}
-	gotCounts := counts{doc.Tests, doc.Failures, doc.Errors, suite.Tests, suite.Name, suite.Time}
-	wantCounts := counts{10, 1, 1, 10, "VAL23", "12.500"}
-	if diff := cmp.Diff(wantCounts, gotCounts); diff != "" {
-		t.Errorf("junit counts mismatch (-want +got):\n%s", diff)
+	wantSuites := []suite{
+		{"VAL23 S-A", "0.000", "", 2, 0, 0},
+		{"VAL23 S-B: rate only (64B/s)", "4.117", "2026-03-14T09:26:53", 3, 1, 0},
+		{"VAL23 S-C", "0.000", "", 2, 0, 0},
+		{"VAL23 S-D", "0.000", "", 2, 0, 0},
+		{"VAL23 S-E", "0.000", "", 1, 0, 1},
+	}
+	if diff := cmp.Diff(wantSuites, suites); diff != "" {
+		t.Errorf("suites (-want +got):\n%s", diff)
+	}
+	if doc.Tests != 10 || doc.Failures != 1 || doc.Errors != 1 || doc.Time != "12.500" {
+		t.Errorf("testsuites tests=%d failures=%d errors=%d time=%s, want 10, 1, 1, 12.500", doc.Tests, doc.Failures, doc.Errors, doc.Time)
 	}
 
 	type row struct {
@@ -152,30 +167,48 @@ func TestJUnit_HasOneCasePerCheckWithFailureAndErrorElements(t *testing.T) {
 		Failure, Error        string
 	}
 	var got []row
-	for _, c := range suite.Cases {
-		r := row{Name: c.Name, Classname: c.Classname, Time: c.Time}
-		if c.Failure != nil {
-			r.Failure = c.Failure.Message
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			r := row{Name: c.Name, Classname: c.Classname, Time: c.Time}
+			if c.Failure != nil {
+				r.Failure = c.Failure.Message
+			}
+			if c.Error != nil {
+				r.Error = c.Error.Message
+			}
+			got = append(got, r)
 		}
-		if c.Error != nil {
-			r.Error = c.Error.Message
-		}
-		got = append(got, r)
 	}
+	// Each case's time is its check's evaluation, not the scenario's 1.5 s.
 	want := []row{
-		{"VAL23-01 d", "S-A", "1.500", "", ""},
-		{"VAL23-02 d", "S-A", "1.500", "", ""},
-		{"VAL23-03 d", "S-B", "1.500", "", ""},
-		{"VAL23-04 d", "S-B", "1.500", "", ""},
-		{"VAL23-05 d", "S-B", "1.500", "rate-limited delivery: 4/5 delivered", ""},
-		{"VAL23-06 d", "S-C", "1.500", "", ""},
-		{"VAL23-07 d", "S-C", "1.500", "", ""},
-		{"VAL23-08 d", "S-D", "1.500", "", ""},
-		{"VAL23-09 d", "S-D", "1.500", "", ""},
-		{"VAL23-10 d", "S-E", "1.500", "", "daily quota reset: not run"},
+		{"VAL23-01 d", "S-A", "0.001000", "", ""},
+		{"VAL23-02 d", "S-A", "0.002000", "", ""},
+		{"VAL23-03 d", "S-B", "0.003000", "", ""},
+		{"VAL23-04 d", "S-B", "0.004000", "", ""},
+		{"VAL23-05 d", "S-B", "0.005000", "rate-limited delivery: 4/5 delivered", ""},
+		{"VAL23-06 d", "S-C", "0.006000", "", ""},
+		{"VAL23-07 d", "S-C", "0.007000", "", ""},
+		{"VAL23-08 d", "S-D", "0.008000", "", ""},
+		{"VAL23-09 d", "S-D", "0.009000", "", ""},
+		{"VAL23-10 d", "S-E", "0.010000", "", "daily quota reset: not run"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("junit cases mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestJUnit_ACheckOfAnUnknownScenarioGetsItsOwnSuite(t *testing.T) {
+	r := Report{Lab: "L", Scenarios: []Scenario{{Name: "S-A"}}, Checks: []Check{{ID: "1", Scenario: "S-Z", Status: Fail}}}
+	data, err := JUnit(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc JUnitSuites
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Suites) != 2 || doc.Suites[0].Tests != 0 || doc.Suites[1].Name != "L S-Z" || doc.Suites[1].Failures != 1 {
+		t.Errorf("suites %+v; want S-A empty and S-Z holding the failure", doc.Suites)
 	}
 }
 

@@ -203,6 +203,9 @@ type Check struct {
 	Evidence []string `json:"evidence,omitempty"`
 	// Seconds is the wall time of the scenario that gathered the evidence.
 	Seconds float64 `json:"seconds"`
+	// EvalSeconds is how long evaluating the check took (junit.xml's
+	// testcase time).
+	EvalSeconds float64 `json:"eval_seconds"`
 }
 
 // Counts tallies the checks by status.

@@ -270,11 +270,13 @@ func TestCheckOnly_ExtraSegmentFailsAndEveryRenderingPointsAtTheCause(t *testing
 		t.Errorf("junit tests=%d failures=%d errors=%d, want 10, 1, 0", doc.Tests, doc.Failures, doc.Errors)
 	}
 	var failure *evidence.JUnitProblem
-	for _, tc := range doc.Suites[0].Cases {
-		if strings.HasPrefix(tc.Name, "VAL23-05 ") {
-			failure = tc.Failure
-			if tc.Classname != SB {
-				t.Errorf("VAL23-05 classname %q, want %s", tc.Classname, SB)
+	for _, suite := range doc.Suites {
+		for _, tc := range suite.Cases {
+			if strings.HasPrefix(tc.Name, "VAL23-05 ") {
+				failure = tc.Failure
+				if tc.Classname != SB || !strings.HasPrefix(suite.Name, "VAL23 S-B") || suite.Failures != 1 {
+					t.Errorf("VAL23-05 classname %q in suite %q (%d failures), want %s in S-B's suite", tc.Classname, suite.Name, suite.Failures, SB)
+				}
 			}
 		}
 	}

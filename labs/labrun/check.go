@@ -3,6 +3,7 @@ package labrun
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"edgelab/evidence"
 )
@@ -67,6 +68,8 @@ func (d CheckDef[R]) Evaluate(r R) (c evidence.Check) {
 			c.Evidence = l.EvidenceFiles(d.Files, c.Status)
 		}
 	}()
+	start := time.Now()
+	defer func() { c.EvalSeconds = time.Since(start).Seconds() }()
 	out, err := d.Eval(r)
 	if err != nil {
 		c.Status, c.Detail = evidence.Error, err.Error()

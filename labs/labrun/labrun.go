@@ -8,7 +8,9 @@
 //     phases, the evidence it saves, its teardown;
 //   - the files of a scenario's evidence directory every lab writes
 //     (scenario.json and the rest) and ScenarioRecord;
-//   - CheckDef, the evaluation of one check over evidence read back.
+//   - CheckDef, the evaluation of one check over evidence read back;
+//   - CLI, the labs' one command line (run, --check-only, --diff,
+//     --history, --version), CheckOnly and the run's history line.
 //
 // A lab keeps only what is its own: its scenarios' steps, its evidence
 // records and its checks.
@@ -37,6 +39,9 @@ type Scenario struct {
 	// neither the lab's ports nor its binaries, so it runs even when
 	// those are not to be had (a busy port is no reason to skip tests).
 	UnitTests bool
+	// Floor is the least the scenario can take by design (token refill,
+	// backoff, cycles): the history records each run's time above it.
+	Floor time.Duration
 }
 
 // Def is the scenario as the driver sees it; a lab whose scenarios carry
@@ -103,6 +108,10 @@ type Config struct {
 	EvidenceDir string
 	// Stdout receives the final report; Stderr progress and notices.
 	Stdout, Stderr io.Writer
+	// History, when set, is the history file the run appends its line to
+	// (evidence.AppendHistory); the command line defaults it to
+	// <module>/evidence/history.jsonl.
+	History string
 }
 
 // EndConditionTimeout is how long each end condition may take: the VAL23
@@ -206,6 +215,7 @@ func Main(ctx context.Context, cfg Config, spec Spec) int {
 	if err := evidence.UpdateLatest(root, dir); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", lab, err)
 	}
+	appendHistory(cfg.History, report, spec.Scenarios, stderr)
 	// Last: the manifest covers every file written above, the attestation
 	// the manifest. Nothing is written into dir after this.
 	code := report.ExitCode()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"edgelab/edged/control"
 	"edgelab/evidence"
@@ -79,10 +80,32 @@ func TestCheckDef_Evaluate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := CheckDef[*fakeRecorded]{ID: "X", Label: "lbl", Eval: func(*fakeRecorded) (Outcome, error) { return tt.eval() }}
-			if diff := cmp.Diff(tt.want, d.Evaluate(&fakeRecorded{tt.rec})); diff != "" {
+			if diff := cmp.Diff(tt.want, d.Evaluate(&fakeRecorded{tt.rec}), cmpopts.IgnoreFields(evidence.Check{}, "EvalSeconds")); diff != "" {
 				t.Errorf("Evaluate (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A check's time is its evaluation's (junit.xml's testcase time), apart
+// from the scenario's wall time; a panicking check is timed too.
+func TestCheckDef_TimesTheEvaluation(t *testing.T) {
+	start := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	rec := &fakeRecorded{ScenarioRecord{StartedAt: start, EndedAt: start.Add(4 * time.Second)}}
+	slow := CheckDef[*fakeRecorded]{Label: "slow", Eval: func(*fakeRecorded) (Outcome, error) {
+		time.Sleep(30 * time.Millisecond)
+		return Outcome{Pass: true}, nil
+	}}
+	c := slow.Evaluate(rec)
+	if c.Seconds != 4 || c.EvalSeconds < 0.03 || c.EvalSeconds > 2 {
+		t.Errorf("seconds %v eval %v; want the scenario's 4 s and about 0.03 s of evaluation", c.Seconds, c.EvalSeconds)
+	}
+	boom := CheckDef[*fakeRecorded]{Label: "boom", Eval: func(*fakeRecorded) (Outcome, error) {
+		time.Sleep(10 * time.Millisecond)
+		panic("x")
+	}}
+	if c := boom.Evaluate(rec); c.Status != evidence.Error || c.EvalSeconds < 0.01 {
+		t.Errorf("panicking check: %s eval %v, want ERROR timed", c.Status, c.EvalSeconds)
 	}
 }
 

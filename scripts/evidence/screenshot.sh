@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Renders an evidence directory's index.html in headless Chromium and keeps
-# the picture as DIR/index.png, to check (and show) that the page and its
-# timelines render. Needs Debian's `chromium` package (or chromium-browser /
+# Renders an evidence directory's index.html (or another page of it, such
+# as trend.html) in headless Chromium and keeps the picture as DIR/index.png
+# (DIR/trend.png), to check (and show) that the page and its charts render. Needs Debian's `chromium` package (or chromium-browser /
 # google-chrome); CI does not need it, the nightly job installs it.
 #
-#   scripts/evidence/screenshot.sh DIR [OUT]
+#   scripts/evidence/screenshot.sh DIR [PAGE [OUT]]     PAGE defaults to index.html
 #
-# OUT defaults to DIR/index.png. A lab run ends by sealing DIR
+# OUT defaults to DIR/<page>.png. A lab run ends by sealing DIR
 # (manifest.sha256 lists every file): a picture added to a sealed DIR is a
 # file the manifest does not list, and `--check-only DIR` then refuses DIR
 # as altered. Give an OUT outside DIR to keep the seal (the nightly job
@@ -17,12 +17,13 @@
 # 2 usage error, no index.html, or no Chromium installed.
 set -euo pipefail
 
-if [[ $# -lt 1 || $# -gt 2 ]]; then
-	echo "usage: $0 EVIDENCE-DIR [OUT.png]" >&2
+if [[ $# -lt 1 || $# -gt 3 ]]; then
+	echo "usage: $0 EVIDENCE-DIR [PAGE [OUT.png]]" >&2
 	exit 2
 fi
 dir="$(cd "$1" 2>/dev/null && pwd)" || { echo "screenshot: $1: no such directory" >&2; exit 2; }
-page="$dir/index.html"
+name="${2:-index.html}"
+page="$dir/$name"
 if [[ ! -f "$page" ]]; then
 	echo "screenshot: $page does not exist (run the lab or --check-only first)" >&2
 	exit 2
@@ -42,7 +43,7 @@ if [[ -z "$browser" ]]; then
 	exit 2
 fi
 
-out="${2:-$dir/index.png}"
+out="${3:-$dir/${name%.html}.png}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 if [[ "$out" == "$dir/"* && -f "$dir/manifest.sha256" ]]; then
 	echo "screenshot: warning: $dir is sealed; $out will be a file its manifest.sha256 does not list (give OUT outside it to keep the seal)" >&2

@@ -39,7 +39,7 @@ type usageError struct{ error }
 func (c CLI) Command(args []string, stdout, stderr io.Writer, code *int) *cobra.Command {
 	var (
 		checkOnly, diff, ignoreManifest bool
-		history         string
+		history                         string
 	)
 	cmd := &cobra.Command{
 		Use:   c.Name + " [evidence-dir]",

@@ -30,6 +30,9 @@ var htmlReport = template.Must(template.New("index").Funcs(template.FuncMap{
 		return strings.Join(parts, " ")
 	},
 	"base": path.Base,
+	// labErr reports whether text only repeats the lab's own could-not-run
+	// reason, which the page says once at the top.
+	"labErr": func(labError, text string) bool { return labError != "" && strings.Contains(text, labError) },
 }).Parse(pageStyle + `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.R.Title}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -50,7 +53,7 @@ Evidence dir {{.R.EvidenceDir}} ·
 <h2>Checks</h2>
 <table class="checks"><tr><th>check</th><th>scenario</th><th>status</th><th>observed</th><th>criterion</th><th>evidence</th></tr>
 {{range .Checks}}<tr id="{{.ID}}" class="{{class .Status}}"><td class="nw">{{if .Link}}<a href="{{.Link}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td class="nw"><a href="#{{.Scenario}}">{{.Scenario}}</a></td><td class="nw">{{.Status}}</td>
-<td>{{.Summary}}{{if .Detail}}<pre>{{.Detail}}</pre>{{end}}</td><td>{{.Criterion}}</td><td class="files">{{range .Evidence}}<a href="{{.}}" title="{{.}}">{{base .}}</a> {{end}}</td></tr>
+<td>{{if labErr $.R.Error .Detail}}n/a — the lab could not run (the reason is at the top){{else}}{{.Summary}}{{if .Detail}}<pre>{{.Detail}}</pre>{{end}}{{end}}</td><td>{{.Criterion}}</td><td class="files">{{range .Evidence}}<a href="{{.}}" title="{{.}}">{{base .}}</a> {{end}}</td></tr>
 {{end}}</table>
 <h2>Scenarios</h2>
 {{if .HasTimeline}}<p class="small legend">Timelines: bytes the peer received over time, from its <code>received_at</code> stamps, against the limits in force.
@@ -63,7 +66,7 @@ Evidence dir {{.R.EvidenceDir}} ·
 <div class="scenarios">
 {{range .Scenarios}}<section id="{{.Name}}">
 <h3>{{.Name}} {{.Title}}</h3>
-<p>{{.Summary}}<br><span class="small">{{secs .Seconds}}{{if .Error}} · not run: {{.Error}}{{else if .ReachedAt}} · end condition reached at {{secs .Reached}}{{else if .TimedOut}} · end condition NOT reached (timed out){{end}}{{if .CheckIDs}} · checks {{range $i, $id := .CheckIDs}}{{if $i}}, {{end}}<a href="#{{$id}}">{{$id}}</a>{{end}}{{end}}</span></p>
+<p>{{if labErr $.R.Error .Summary}}{{.Name}} {{.Title}}: not run{{else}}{{.Summary}}{{end}}<br><span class="small">{{secs .Seconds}}{{if labErr $.R.Error .Error}} · not run (the reason is at the top){{else if .Error}} · not run: {{.Error}}{{else if .ReachedAt}} · end condition reached at {{secs .Reached}}{{else if .TimedOut}} · end condition NOT reached (timed out){{end}}{{if .CheckIDs}} · checks {{range $i, $id := .CheckIDs}}{{if $i}}, {{end}}<a href="#{{$id}}">{{$id}}</a>{{end}}{{end}}</span></p>
 {{with .Chart}}{{template "chart" .}}{{else}}<p class="small">No delivery timeline: {{if .Error}}the scenario did not run{{else}}the scenario delivers no segments{{end}}.</p>{{end}}
 {{if or .EndCondition .PhaseLines}}<details class="small"><summary>end condition and phases</summary>{{with .EndCondition}}Waited for: {{.}}<br>{{end}}{{join .PhaseLines " · "}}</details>{{end}}
 {{if .Files}}<details class="small files"><summary>evidence files ({{len .Files}})</summary>{{range .Files}}<a href="{{.}}">{{base .}}</a> {{end}}</details>{{end}}

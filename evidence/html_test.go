@@ -185,3 +185,22 @@ func TestHTML_ShowsProvenanceAndTheSeal(t *testing.T) {
 		}
 	}
 }
+
+// A lab that could not run says why once, at the top, not again in every
+// check and scenario.
+func TestHTML_CouldNotRunSaysWhyOnce(t *testing.T) {
+	why := "port 19054 is in use by pid 42: edged run --config /tmp/x/edge.toml"
+	r := Report{Schema: SchemaVersion, Lab: "LAB", Title: "LAB — a lab", Error: why}
+	for _, s := range []string{"S-A", "S-B"} {
+		r.Scenarios = append(r.Scenarios, Scenario{Name: s, Title: "t", Summary: s + " t: not run (" + why + ")", Error: why})
+		r.Checks = append(r.Checks, Check{ID: "LAB-" + s, Scenario: s, Status: Error,
+			Summary: "x: n/a (" + s + " could not run: " + why + ")", Detail: s + " could not run: " + why})
+	}
+	page, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(page), why); n != 1 {
+		t.Errorf("the reason appears %d times in index.html, want once:\n%s", n, page)
+	}
+}

@@ -370,12 +370,7 @@ func (r *run) collectLive(ctx context.Context) {
 		r.Problem(fmt.Errorf("final status: %w", err))
 	}
 	r.CollectDecisions(ctx, r.ctl)
-	ledger, err := r.ctl.Ledger(ctx)
-	if err != nil {
-		r.Problem(fmt.Errorf("ledger dump: %w", err))
-		return
-	}
-	r.Save(labrun.FileLedger, ledger)
+	r.CollectLedger(ctx, r.ctl)
 }
 
 // unitTest is S-E: the limiter's 24 h reset test, run by go test from the

@@ -3,18 +3,17 @@ package val25
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"edgelab/edged/api"
 	"edgelab/evidence"
 	"edgelab/labs/labrun"
+	"edgelab/labs/labtest"
 	"edgelab/peer/received"
 )
 
@@ -25,42 +24,32 @@ import (
 // missing.
 const recordedRun = "testdata/recorded"
 
-// lab is a copy of the recorded run that a test may edit.
+// lab is a copy of the recorded run that a test may edit
+// (labtest.Evidence), with this lab's editors.
 type lab struct {
+	labtest.Evidence
 	t   *testing.T
 	dir string
 }
 
 func recordedLab(t *testing.T) lab {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "run")
-	require.NoError(t, os.CopyFS(dir, os.DirFS(recordedRun)))
-	return lab{t, dir}
+	e := labtest.CopyEvidence(t, recordedRun)
+	return lab{e, t, e.Dir}
 }
 
-func (l lab) path(scenario, file string) string { return filepath.Join(l.dir, scenario, file) }
+func (l lab) path(scenario, file string) string { return l.Path(scenario, file) }
 
 // edit decodes one JSON file of a scenario into v, lets f change it and
 // writes it back.
 func edit[T any](l lab, scenario, file string, f func(*T)) {
 	l.t.Helper()
-	raw, err := os.ReadFile(l.path(scenario, file))
-	require.NoError(l.t, err)
-	var v T
-	require.NoError(l.t, json.Unmarshal(raw, &v), "decode %s/%s", scenario, file)
-	f(&v)
-	require.NoError(l.t, labrun.WriteJSON(filepath.Join(l.dir, scenario), file, v))
+	labtest.EditJSON(l.Evidence, scenario, file, f)
 }
 
-func (l lab) write(scenario, file, content string) {
-	l.t.Helper()
-	require.NoError(l.t, os.WriteFile(l.path(scenario, file), []byte(content), 0o644))
-}
+func (l lab) write(scenario, file, content string) { l.t.Helper(); l.Write(scenario, file, content) }
 
-func (l lab) remove(scenario, file string) {
-	l.t.Helper()
-	require.NoError(l.t, os.Remove(l.path(scenario, file)))
-}
+func (l lab) remove(scenario, file string) { l.t.Helper(); l.Remove(scenario, file) }
 
 func (l lab) peer(scenario string, f func(*received.Evidence)) {
 	edit(l, scenario, labrun.PeerEvidenceFile(Peer), f)
@@ -102,44 +91,22 @@ func moveOf(moves []ClockMove, label string) *ClockMove {
 	panic("no clock move " + label)
 }
 
-func statuses(checks []evidence.Check) map[string]evidence.Status {
-	m := map[string]evidence.Status{}
-	for _, c := range checks {
-		m[c.ID] = c.Status
-	}
-	return m
-}
+var statuses = labtest.Statuses
 
 func checkByID(t *testing.T, checks []evidence.Check, id string) evidence.Check {
 	t.Helper()
-	for _, c := range checks {
-		if c.ID == id {
-			return c
-		}
-	}
-	t.Fatalf("no check %s", id)
-	return evidence.Check{}
+	return labtest.CheckByID(t, checks, id)
 }
 
-// assertStatuses checks all ten statuses: the named ones as given, all
-// others PASS.
+// assertStatuses checks every one of the lab's checks: the named ones as
+// given, all others PASS.
 func assertStatuses(t *testing.T, checks []evidence.Check, notPass map[string]evidence.Status) {
 	t.Helper()
-	want := map[string]evidence.Status{}
-	for _, d := range Checks {
-		want[d.ID] = evidence.Pass
+	ids := make([]string, len(Checks))
+	for i, d := range Checks {
+		ids[i] = d.ID
 	}
-	for id, s := range notPass {
-		want[id] = s
-	}
-	if diff := cmp.Diff(want, statuses(checks)); diff != "" {
-		t.Errorf("check statuses mismatch (-want +got):\n%s", diff)
-		for _, c := range checks {
-			if c.Status != want[c.ID] || c.Status != evidence.Pass {
-				t.Logf("%s %s: %s", c.ID, c.Status, c.Detail)
-			}
-		}
-	}
+	labtest.AssertStatuses(t, checks, ids, notPass)
 }
 
 func TestEvaluate_PassingEvidence(t *testing.T) {

@@ -367,29 +367,7 @@ func (r *run) finish() {
 	if r.obs != nil {
 		r.Save(labrun.FileObservations, r.obs)
 	}
-	r.Finish(r.collectLive, r.cfg.AuditLog)
-}
-
-// collectLive saves the final status and the ledger dump from the running
-// daemon.
-func (r *run) collectLive(ctx context.Context) {
-	if err := r.edged.Alive(); err != nil {
-		r.Problem(fmt.Errorf("final status: %w", err))
-		return
-	}
-	st, err := r.ctl.Status(ctx)
-	if err != nil {
-		r.Problem(fmt.Errorf("final status: %w", err))
-	} else {
-		r.Save(labrun.FileStatus, st)
-	}
-	r.CollectDecisions(ctx, r.ctl)
-	led, err := r.ctl.Ledger(ctx)
-	if err != nil {
-		r.Problem(fmt.Errorf("ledger dump: %w", err))
-		return
-	}
-	r.Save(labrun.FileLedger, led)
+	r.Finish(func(ctx context.Context) { r.CollectLive(ctx, r.edged, r.ctl) }, r.cfg.AuditLog)
 }
 
 // configOptions are the lab's edge.toml defaults: unlimited, a short tick,

@@ -370,6 +370,36 @@ func (r *Run) Seed(ctx context.Context, ledgerPath string, batches ...labsetup.S
 	return ids, nil
 }
 
+// CollectLive saves what every lab reads from the live daemon once its
+// scenario is over: the final status (relay-status.json), the limiter
+// journal and the ledger dump. A daemon no longer running, or an answer
+// that cannot be had, is a problem of the scenario.
+func (r *Run) CollectLive(ctx context.Context, edged *harness.Process, ctl *control.Client) {
+	if err := edged.Alive(); err != nil {
+		r.Problem(fmt.Errorf("final status: %w", err))
+		return
+	}
+	st, err := ctl.Status(ctx)
+	if err != nil {
+		r.Problem(fmt.Errorf("final status: %w", err))
+	} else {
+		r.Save(FileStatus, st)
+	}
+	r.CollectDecisions(ctx, ctl)
+	r.CollectLedger(ctx, ctl)
+}
+
+// CollectLedger saves the live daemon's ledger dump (ledger-dump.json); a
+// dump that could not be read is a problem.
+func (r *Run) CollectLedger(ctx context.Context, ctl *control.Client) {
+	led, err := ctl.Ledger(ctx)
+	if err != nil {
+		r.Problem(fmt.Errorf("ledger dump: %w", err))
+		return
+	}
+	r.Save(FileLedger, led)
+}
+
 // CollectDecisions saves edged's limiter journal (decisions.json) from the
 // live daemon; a journal that could not be read is a problem.
 func (r *Run) CollectDecisions(ctx context.Context, ctl *control.Client) {

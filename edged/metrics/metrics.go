@@ -6,10 +6,10 @@ package metrics
 
 import (
 	"context"
+	"edgelab/internal/version"
 	"fmt"
 	"maps"
 	"net/http"
-	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -219,21 +219,9 @@ func peerStateAttr(id, s string) metric.MeasurementOption {
 
 // buildVersion is the module version and VCS revision from the build info
 // ("(devel)" and "" when the build has none).
-func buildVersion() (version, revision string) {
-	version = "(devel)"
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return version, ""
-	}
-	if info.Main.Version != "" {
-		version = info.Main.Version
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" {
-			revision = s.Value
-		}
-	}
-	return version, revision
+func buildVersion() (string, string) {
+	b, _ := version.Info()
+	return b.Version, b.Revision
 }
 
 func boolInt(b bool) int64 {

@@ -19,23 +19,45 @@ func String() string {
 	return format(info)
 }
 
-func format(info *debug.BuildInfo) string {
-	v := info.Main.Version
-	if v == "" {
-		v = "(devel)"
+// Build is what the build info says of a binary.
+type Build struct {
+	Version   string // the module version, "(devel)" without one
+	Revision  string // vcs.revision, "" when not stamped
+	Modified  bool   // vcs.modified
+	Time      string // vcs.time
+	GoVersion string
+}
+
+// Info reads the running binary's build info; ok is false without one.
+func Info() (b Build, ok bool) {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Build{Version: "(devel)"}, false
 	}
-	var rev, at string
-	modified := false
+	return parse(info), true
+}
+
+func parse(info *debug.BuildInfo) Build {
+	b := Build{Version: info.Main.Version, GoVersion: info.GoVersion}
+	if b.Version == "" {
+		b.Version = "(devel)"
+	}
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			rev = s.Value
+			b.Revision = s.Value
 		case "vcs.time":
-			at = s.Value
+			b.Time = s.Value
 		case "vcs.modified":
-			modified = s.Value == "true"
+			b.Modified = s.Value == "true"
 		}
 	}
+	return b
+}
+
+func format(info *debug.BuildInfo) string {
+	b := parse(info)
+	v, rev, at, modified := b.Version, b.Revision, b.Time, b.Modified
 	if rev != "" {
 		if len(rev) > 12 {
 			rev = rev[:12]
@@ -49,5 +71,5 @@ func format(info *debug.BuildInfo) string {
 		}
 		v += " (" + detail + ")"
 	}
-	return fmt.Sprintf("%s %s", v, info.GoVersion)
+	return fmt.Sprintf("%s %s", v, b.GoVersion)
 }

@@ -2,12 +2,12 @@ package labrun
 
 import (
 	"context"
+	"edgelab/internal/version"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -173,28 +173,21 @@ func DiffDirs(lab, a, b string, stdout, stderr io.Writer) int {
 // version, the VCS revision and whether the tree was modified (go build
 // stamps them; go run does not, which it says).
 func buildVersion() string {
-	info, ok := debug.ReadBuildInfo()
+	b, ok := version.Info()
 	if !ok {
 		return "(no build info)"
 	}
-	v := info.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	settings := map[string]string{}
-	for _, s := range info.Settings {
-		settings[s.Key] = s.Value
-	}
-	if rev := settings["vcs.revision"]; rev != "" {
-		v += " " + rev
-		if settings["vcs.modified"] == "true" {
+	v := b.Version
+	if b.Revision != "" {
+		v += " " + b.Revision
+		if b.Modified {
 			v += " (modified)"
 		}
-		if t := settings["vcs.time"]; t != "" {
-			v += " " + t
+		if b.Time != "" {
+			v += " " + b.Time
 		}
 	} else {
 		v += " (no VCS revision in the build info: go run, -buildvcs=false or no usable git leave it out)"
 	}
-	return v + " " + info.GoVersion
+	return v + " " + b.GoVersion
 }

@@ -131,6 +131,10 @@ type Limiter struct {
 	reserved   int64 // quota bytes admitted but not yet committed or released
 	throttles  int64
 	quotaDrops int64
+	// startEmpty: a bucket created here (at start, or when a rate is
+	// first imposed) holds no tokens, as rclone's --bwlimit does, instead
+	// of the seed's full bucket ([relay.bandwidth] start_empty).
+	startEmpty bool
 }
 
 // New returns a limiter with settings s, resuming the quota usage u (as
@@ -168,10 +172,25 @@ func (l *Limiter) setAt(now time.Time, s Settings) {
 	}
 	if l.bucket == nil {
 		l.bucket = rate.NewLimiter(rate.Limit(s.BytesPerSecond), int(s.Burst()))
+		if l.startEmpty {
+			l.bucket.AllowN(now, int(s.Burst())) // a new bucket is full: spend it
+		}
 		return
 	}
 	l.bucket.SetLimitAt(now, rate.Limit(s.BytesPerSecond))
 	l.bucket.SetBurstAt(now, int(s.Burst()))
+}
+
+// SetStartEmpty makes every bucket this limiter creates from now on start
+// with no tokens, and empties a bucket that has not been drawn from yet
+// (the one New made): called right after New, the bucket starts empty.
+func (l *Limiter) SetStartEmpty(empty bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.startEmpty = empty
+	if empty && l.bucket != nil && l.bucket.TokensAt(l.now()) >= float64(l.bucket.Burst()) {
+		l.bucket.AllowN(l.now(), l.bucket.Burst())
+	}
 }
 
 // Settings returns the settings in force.

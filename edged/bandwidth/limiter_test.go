@@ -236,3 +236,56 @@ func TestLimiter_ResumesPersistedUsage(t *testing.T) {
 		t.Fatalf("after the persisted window expired: got %v, want allowed", v)
 	}
 }
+
+// start_empty: the bucket starts with no tokens (rclone's --bwlimit), so
+// the first second passes rate bytes, not rate + burst; the default stays
+// the seed's full bucket. Peers tracked afterwards start empty too.
+func TestLimits_StartEmpty(t *testing.T) {
+	tests := []struct {
+		name       string
+		startEmpty bool
+		want       []Verdict // 64 B segments at 64 B/s: at 0, 0, +1 s
+	}{
+		{"default: full bucket", false, []Verdict{Allowed, Throttled, Allowed}},
+		{"start_empty", true, []Verdict{Throttled, Throttled, Allowed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// At boot (global, a peer tracked after) and a rate first
+			// imposed live.
+			for _, scope := range []string{"", "peer-a", "live"} {
+				c := newClock()
+				s := Settings{BytesPerSecond: 64}
+				global := s
+				if scope != "" {
+					global = Settings{}
+				}
+				ls := NewLimits(global, Usage{}, c.Now)
+				ls.SetStartEmpty(tt.startEmpty)
+				switch scope {
+				case "peer-a":
+					ls.TrackPeer(scope, s, Usage{})
+				case "live":
+					ls.SetGlobal(s)
+					scope = ""
+				}
+				var got []Verdict
+				for i := range 3 {
+					if i == 2 {
+						c.Advance(time.Second)
+					}
+					d := ls.Admit(scope, 64)
+					if d.Verdict == Allowed {
+						ls.Commit(scope, 64, nil)
+					}
+					got = append(got, d.Verdict)
+				}
+				for i := range got {
+					if got[i] != tt.want[i] {
+						t.Fatalf("scope %q: verdicts %v, want %v", scope, got, tt.want)
+					}
+				}
+			}
+		})
+	}
+}

@@ -51,6 +51,8 @@ type Limits struct {
 	// segment stays PENDING, no attempt is counted) instead of a failed
 	// attempt.
 	hold bool
+	// startEmpty: peers tracked from now on start with empty buckets.
+	startEmpty bool
 	// journal is written under mu, in the order of the decisions.
 	journal journal
 }
@@ -88,12 +90,27 @@ func (ls *Limits) TrackPeer(id string, s Settings, u Usage) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	p := New(s, u, ls.now)
+	p.SetStartEmpty(ls.startEmpty)
 	p.SetPeriod(ls.period)
 	ls.peers[id] = p
 	if ls.byPeer[id] == nil {
 		ls.byPeer[id] = &Counters{}
 	}
 	ls.journalSettings(ls.now(), id, p)
+}
+
+// SetStartEmpty makes the buckets start with no tokens (rclone's
+// --bwlimit behaviour) instead of full (the seed's token-bucket table):
+// the global one now, and every peer's tracked later. Call it before the
+// first admission.
+func (ls *Limits) SetStartEmpty(empty bool) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.startEmpty = empty
+	ls.global.SetStartEmpty(empty)
+	for _, p := range ls.peers {
+		p.SetStartEmpty(empty)
+	}
 }
 
 // SetQuotaHold chooses what a quota refusal is: with hold, QuotaHeld, a

@@ -105,6 +105,10 @@ type Bandwidth struct {
 	// (the default, the seed's rule: a failed attempt) or "hold" (it stays
 	// PENDING, no attempt counted, until the window resets).
 	QuotaAction string `toml:"quota_action,omitempty"`
+	// StartEmpty makes every token bucket start with no tokens, as
+	// rclone's --bwlimit does, instead of full (the seed's default): the
+	// first second sends rate bytes, not rate + burst.
+	StartEmpty bool `toml:"start_empty,omitempty"`
 	// Schedule is a daily timetable of rates in TimeZone ([[relay.bandwidth.schedule]]):
 	// from each entry's At until the next, its rate and burst are in force
 	// (unless set-bandwidth overrides them until --reset).

@@ -201,6 +201,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	}
 	d.limits.SetPeriod(period)
 	d.limits.SetQuotaHold(cfg.Relay.Bandwidth.QuotaAction == config.QuotaHold)
+	d.limits.SetStartEmpty(cfg.Relay.Bandwidth.StartEmpty)
 	if err := d.bootPeers(ctx); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package bandwidth
 
 import (
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -298,6 +299,21 @@ func (l *Limiter) tokensAt(now time.Time) (tokens float64, ok bool) {
 		return 0, false
 	}
 	return l.bucket.TokensAt(now), true
+}
+
+// readyAt is when the bucket, drawn on by nothing else, will have given n
+// tokens from now on, those it holds included (rounded up, so that a
+// segment looked at then passes); now without a rate. The caller holds
+// l.mu.
+func (l *Limiter) readyAt(now time.Time, n int64) time.Time {
+	if l.bucket == nil || n <= 0 {
+		return now
+	}
+	lack := float64(n) - l.bucket.TokensAt(now)
+	if lack <= 0 {
+		return now
+	}
+	return now.Add(time.Duration(math.Ceil(lack / float64(l.bucket.Limit()) * float64(time.Second))))
 }
 
 // UsageAfter is the quota usage that committing size bytes now would leave;

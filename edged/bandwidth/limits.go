@@ -2,8 +2,10 @@ package bandwidth
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -55,6 +57,10 @@ type Limits struct {
 	startEmpty bool
 	// journal is written under mu, in the order of the decisions.
 	journal journal
+	// version counts the changes of settings (any scope, the quota action
+	// and period included): what was computed from the buckets before one
+	// (the executor's deferrals) no longer holds after it.
+	version atomic.Uint64
 }
 
 // NewLimits returns limits with the global settings s and quota usage u (as
@@ -93,6 +99,7 @@ func (ls *Limits) TrackPeer(id string, s Settings, u Usage) {
 	p.SetStartEmpty(ls.startEmpty)
 	p.SetPeriod(ls.period)
 	ls.peers[id] = p
+	ls.version.Add(1)
 	if ls.byPeer[id] == nil {
 		ls.byPeer[id] = &Counters{}
 	}
@@ -107,6 +114,7 @@ func (ls *Limits) SetStartEmpty(empty bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.startEmpty = empty
+	ls.version.Add(1)
 	ls.global.SetStartEmpty(empty)
 	for _, p := range ls.peers {
 		p.SetStartEmpty(empty)
@@ -120,6 +128,7 @@ func (ls *Limits) SetQuotaHold(hold bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.hold = hold
+	ls.version.Add(1)
 }
 
 // SetPeriod makes every scope's quota window the calendar period p, the
@@ -128,6 +137,7 @@ func (ls *Limits) SetPeriod(p *Period) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.period = p
+	ls.version.Add(1)
 	ls.global.SetPeriod(p)
 	for _, l := range ls.peers {
 		l.SetPeriod(p)
@@ -156,7 +166,57 @@ func (ls *Limits) set(scope string, l *Limiter, s Settings) {
 	l.mu.Lock()
 	l.setAt(now, s)
 	l.mu.Unlock()
+	ls.version.Add(1)
 	ls.journalSettings(now, scope, l)
+}
+
+// Version changes whenever settings do (SetGlobal, SetPeer, TrackPeer and
+// the other setters).
+func (ls *Limits) Version() uint64 { return ls.version.Load() }
+
+// Slack is how long peer's buckets (the global one and its own) can go on
+// filling once they hold size tokens before the fuller one is full and
+// loses what it is given: how much later than its tokens are due a
+// segment of size can be admitted at no cost to the rate. Without a rate,
+// the largest Duration.
+func (ls *Limits) Slack(peer string, size int64) time.Duration {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	slack := time.Duration(math.MaxInt64)
+	for _, s := range ls.scopes(peer) {
+		s.l.mu.Lock()
+		if b := s.l.bucket; b != nil {
+			room := max(0, float64(b.Burst())-float64(size))
+			slack = min(slack, time.Duration(room/float64(b.Limit())*float64(time.Second)))
+		}
+		s.l.mu.Unlock()
+	}
+	return slack
+}
+
+// ReadyAt is the earliest moment by which the global bucket could have
+// given global tokens, and peer's own bucket own tokens, from now on (what
+// each holds included), if nothing else drew on them: when a queue of
+// throttled segments of that many bytes could all have passed, each one
+// being no larger than the bursts. A scope without a rate is ready now.
+func (ls *Limits) ReadyAt(peer string, global, own int64) time.Time {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	now := ls.now()
+	at := now
+	for i, s := range ls.scopes(peer) {
+		need := global
+		if i > 0 {
+			need = own
+		}
+		s.l.mu.Lock()
+		t := s.l.readyAt(now, need)
+		s.l.mu.Unlock()
+		if t.After(at) {
+			at = t
+		}
+	}
+	return at
 }
 
 // SetPeer applies new settings to a tracked peer live (see Limiter.Set)

@@ -3,6 +3,7 @@ package bandwidth
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 	_ "time/tzdata" // the window tests need named zones on any machine
@@ -389,5 +390,60 @@ func TestLimits_LiveChanges(t *testing.T) {
 	// Counters survive every change.
 	if diff := cmp.Diff(map[string]Counters{"(total)": {1, 1, 0}, "a": {1, 1, 0}}, counters(ls)); diff != "" {
 		t.Errorf("counters (-want +got):\n%s", diff)
+	}
+}
+
+// ReadyAt chains the bytes of throttled segments through each bucket's
+// tokens and rate; Slack is how long the fuller bucket can go on filling;
+// Version moves with every change of settings.
+func TestLimits_ReadyAtSlackVersion(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name                string
+		global, peer        Settings
+		spend               int64 // tokens taken from both at t0 (an admission)
+		needGlobal, needOwn int64
+		wantReady           time.Duration // after t0
+		wantSlack           time.Duration
+	}{
+		{"unlimited", Settings{}, Settings{}, 0, 1 << 20, 1 << 20, 0, time.Duration(math.MaxInt64)},
+		{"global full bucket holds it", Settings{BytesPerSecond: 64}, Settings{}, 0, 64, 64, 0, 0},
+		{"global empty: 3 segments", Settings{BytesPerSecond: 64}, Settings{}, 64, 192, 192, 3 * time.Second, 0},
+		{"peer slower than global", Settings{BytesPerSecond: 1024}, Settings{BytesPerSecond: 64, BurstBytes: 256}, 64, 64, 256, 1 * time.Second, 902343750 * time.Nanosecond},
+		{"global slack with room for 3 more", Settings{BytesPerSecond: 100, BurstBytes: 400}, Settings{}, 0, 100, 100, 0, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := fakeclock.New(t0)
+			ls := NewLimits(tt.global, Usage{}, clock.Now)
+			ls.TrackPeer("peer-a", tt.peer, Usage{})
+			if tt.spend > 0 {
+				if d := ls.Admit("peer-a", tt.spend); d.Verdict != Allowed {
+					t.Fatalf("admit %d: %v", tt.spend, d.Verdict)
+				}
+			}
+			if got := ls.ReadyAt("peer-a", tt.needGlobal, tt.needOwn).Sub(t0); got != tt.wantReady {
+				t.Errorf("ReadyAt(%d, %d): got t0+%v, want t0+%v", tt.needGlobal, tt.needOwn, got, tt.wantReady)
+			}
+			if got := ls.Slack("peer-a", 100); got != tt.wantSlack {
+				t.Errorf("Slack(100): got %v, want %v", got, tt.wantSlack)
+			}
+		})
+	}
+	ls := NewLimits(Settings{}, Usage{}, nil)
+	v := ls.Version()
+	for name, change := range map[string]func(){
+		"SetGlobal":     func() { ls.SetGlobal(Settings{BytesPerSecond: 1}) },
+		"TrackPeer":     func() { ls.TrackPeer("p", Settings{}, Usage{}) },
+		"SetPeer":       func() { _ = ls.SetPeer("p", Settings{BytesPerSecond: 2}) },
+		"SetQuotaHold":  func() { ls.SetQuotaHold(true) },
+		"SetStartEmpty": func() { ls.SetStartEmpty(true) },
+		"SetPeriod":     func() { ls.SetPeriod(nil) },
+	} {
+		change()
+		if got := ls.Version(); got == v {
+			t.Errorf("%s: Version stayed %d, want it moved", name, got)
+		}
+		v = ls.Version()
 	}
 }

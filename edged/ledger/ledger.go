@@ -100,7 +100,7 @@ type Ledger struct {
 // statements are the queries run once or more per segment, prepared once:
 // preparing is a large share of a small statement's cost.
 type statements struct {
-	insertSegment, insertPayload, due, dueTarget, payload, markFailed, insertAttempt, putUsage, nextDue, generation *sql.Stmt
+	insertSegment, insertPayload, due, dueTarget, pendingByID, payload, markFailed, insertAttempt, putUsage, nextDue, generation *sql.Stmt
 	// markDeliveredIn[i] marks markChunks[i] segments at once, and
 	// addDeliveredIn[i] adds their attempts to the history.
 	markDeliveredIn, addDeliveredIn []*sql.Stmt
@@ -112,7 +112,7 @@ type statements struct {
 var markChunks = []int{256, 64, 16, 4, 1}
 
 func (st *statements) all() []*sql.Stmt {
-	return append([]*sql.Stmt{st.insertSegment, st.insertPayload, st.due, st.dueTarget, st.payload,
+	return append([]*sql.Stmt{st.insertSegment, st.insertPayload, st.due, st.dueTarget, st.pendingByID, st.payload,
 		st.markFailed, st.insertAttempt, st.putUsage, st.nextDue, st.generation}, append(st.markDeliveredIn, st.addDeliveredIn...)...)
 }
 
@@ -190,6 +190,12 @@ const dueTargetSQL = `SELECT s.id, s.target_peer, s.size, s.attempts, s.next_att
 	WHERE s.state = 'PENDING' AND s.target_peer = ? AND s.next_attempt_at <= ?
 	ORDER BY s.next_attempt_at, s.id LIMIT ? OFFSET ?`
 
+// pendingByIDSQL reads the PENDING segments among a JSON array of ids
+// (the second argument), as dueSQL fills them.
+const pendingByIDSQL = `SELECT s.id, s.target_peer, s.size, s.attempts, s.next_attempt_at, CASE WHEN s.size <= ? THEN s.payload END
+	FROM segments s
+	WHERE s.id IN (SELECT value FROM json_each(?)) AND s.state = 'PENDING'`
+
 const nextDueSQL = `SELECT MIN(next_attempt_at) FROM segments WHERE state = 'PENDING' AND next_attempt_at > ?`
 
 // markInSQL marks n segments DELIVERED at ?1. "+state" keeps the planner
@@ -228,6 +234,7 @@ func (l *Ledger) prepare() error {
 			ON CONFLICT(id) DO UPDATE SET payload = excluded.payload`},
 		{&l.stmts.due, dueSQL},
 		{&l.stmts.dueTarget, dueTargetSQL},
+		{&l.stmts.pendingByID, pendingByIDSQL},
 		{&l.stmts.payload, `SELECT s.size, s.payload_file, ` + payloadExpr + ` FROM segments s
 			LEFT JOIN segment_payloads p ON p.id = s.id WHERE s.id = ?`},
 		{&l.stmts.markFailed, `UPDATE segments SET state = ?, attempts = ?, next_attempt_at = ?,
@@ -487,17 +494,52 @@ func (l *Ledger) Due(ctx context.Context, now time.Time, limit int) ([]Segment, 
 // batch takes every target's first segment (oldest first), then every
 // target's second, and so on. With one target it is Due's order.
 func (l *Ledger) DueBatch(ctx context.Context, now time.Time, limit int, inline int64) ([]Segment, error) {
-	if inline < 0 {
-		inline = math.MaxInt64
-	}
-	segs, err := l.dueFair(ctx, now, limit, min(inline, l.rowBytes))
+	return l.DueBatchExcept(ctx, now, limit, inline, nil)
+}
+
+// DueBatchExcept is DueBatch without the segments of the targets skip
+// reports (nil: none): the executor does not read again a target whose
+// throttled segments are not due yet (relay's deferrals).
+func (l *Ledger) DueBatchExcept(ctx context.Context, now time.Time, limit int, inline int64, skip func(target string) bool) ([]Segment, error) {
+	segs, err := l.dueFair(ctx, now, limit, l.inlineLimit(inline), skip)
 	if err != nil {
 		return nil, fmt.Errorf("list due segments: %w", err)
 	}
 	return segs, nil
 }
 
-func (l *Ledger) dueFair(ctx context.Context, now time.Time, limit int, inline int64) ([]Segment, error) {
+// inlineLimit is the inline size a due query takes: inline < 0 fills every
+// payload the row holds.
+func (l *Ledger) inlineLimit(inline int64) int64 {
+	if inline < 0 {
+		inline = math.MaxInt64
+	}
+	return min(inline, l.rowBytes)
+}
+
+// PendingByID reads the segments among ids that are still PENDING, as
+// DueBatch fills them (payloads up to inline bytes), keyed by id; the
+// others (delivered, dead-lettered, pruned or unknown) are left out.
+func (l *Ledger) PendingByID(ctx context.Context, ids []string, inline int64) (map[string]Segment, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("read pending segments by id: %w", err)
+	}
+	segs, err := l.due(ctx, l.stmts.pendingByID, len(ids), l.inlineLimit(inline), string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read pending segments by id: %w", err)
+	}
+	out := make(map[string]Segment, len(segs))
+	for _, s := range segs {
+		out[s.ID] = s
+	}
+	return out, nil
+}
+
+func (l *Ledger) dueFair(ctx context.Context, now time.Time, limit int, inline int64, skip func(string) bool) ([]Segment, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -505,7 +547,23 @@ func (l *Ledger) dueFair(ctx context.Context, now time.Time, limit int, inline i
 	if err != nil {
 		return nil, err
 	}
-	if len(targets) <= 1 {
+	if skip != nil {
+		kept := targets[:0]
+		for _, p := range targets {
+			if !skip(p) {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) < len(targets) && len(kept) == 1 {
+			// The query over every target would return the skipped ones.
+			return l.due(ctx, l.stmts.dueTarget, limit, inline, kept[0], nanos(now), limit, 0)
+		}
+		targets = kept
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	if len(targets) == 1 {
 		return l.due(ctx, l.stmts.due, limit, inline, nanos(now), limit)
 	}
 	// Water-filling: every round gives each target still full an equal

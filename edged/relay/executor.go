@@ -45,7 +45,8 @@ func (f DeliverFunc) Deliver(ctx context.Context, seg ledger.Segment, payload *i
 // Store is what the executor needs of the ledger (*ledger.Ledger); tests
 // put a failing one in its place.
 type Store interface {
-	DueBatch(ctx context.Context, now time.Time, limit int, inline int64) ([]ledger.Segment, error)
+	DueBatchExcept(ctx context.Context, now time.Time, limit int, inline int64, skip func(target string) bool) ([]ledger.Segment, error)
+	PendingByID(ctx context.Context, ids []string, inline int64) (map[string]ledger.Segment, error)
 	NextDue(ctx context.Context, now time.Time) (time.Time, bool, error)
 	Generation(ctx context.Context) (int64, error)
 	OpenPayload(ctx context.Context, id string) (*ledger.PayloadReader, error)
@@ -94,8 +95,12 @@ type Executor struct {
 	Now        func() time.Time // nil means time.Now
 	Log        *slog.Logger
 
-	wake       chan struct{}
-	health     ledgerHealth
+	wake     chan struct{}
+	health   ledgerHealth
+	deferred deferrals
+	// reread: the latest cycle took a target's last deferred segments, so
+	// its other due segments were not read: the next cycle starts at once.
+	reread     bool
 	cycles     atomic.Int64
 	lastThrott atomic.Int64
 }
@@ -109,7 +114,8 @@ type CycleResult struct {
 	Throttled  int
 	Deadletter int
 	// RetryAt is the earliest moment a throttled segment will have enough
-	// tokens; zero when none will (or none was throttled).
+	// tokens (one throttled now, or one deferred earlier); zero when none
+	// will (or none was throttled).
 	RetryAt time.Time
 }
 
@@ -228,7 +234,7 @@ func (e *Executor) untilNext(ctx context.Context, res CycleResult) time.Duration
 	// A full batch that moved segments on (delivered or failed) means
 	// more may be due right now. One whose segments were all deferred
 	// would read the same segments again: it waits like any other.
-	if res.Due >= e.batchSize() && res.Delivered+res.Failed > 0 {
+	if res.Due >= e.batchSize() && res.Delivered+res.Failed > 0 || e.reread {
 		next = now
 	}
 	return max(0, next.Sub(now))
@@ -287,25 +293,72 @@ func (e *Executor) Cycle(ctx context.Context) (CycleResult, error) {
 // ledger itself (reading the batch or a payload, recording outcomes; not a
 // segment that changed under the executor).
 func (e *Executor) cycle(ctx context.Context, res *CycleResult) (err, fault error) {
-	due, err := e.Ledger.DueBatch(ctx, res.At, e.batchSize(), e.inlineBytes())
+	e.reread = false
+	inline := e.inlineBytes()
+	d := &e.deferred
+	d.sync(e.Limits.Version())
+	// First the deferred segments now due, then the due segments of the
+	// targets with none still deferred (a target whose last deferred ones
+	// are taken now is read at the next cycle, so that none comes twice).
+	taken := d.takeDue(res.At, e.batchSize())
+	var batch []ledger.Segment
+	again := map[string]bool{}
+	takenFrom := map[string]bool{}
+	if len(taken) > 0 {
+		ids := make([]string, len(taken))
+		for i, x := range taken {
+			ids[i] = x.id
+			takenFrom[x.target] = true
+		}
+		got, err := e.Ledger.PendingByID(ctx, ids, inline)
+		if err != nil {
+			// The targets are read again in full once the ledger answers.
+			err = fmt.Errorf("relay cycle: %w", err)
+			return err, err
+		}
+		for _, x := range taken {
+			if seg, ok := got[x.id]; ok { // else delivered, dead-lettered or gone meanwhile
+				batch = append(batch, seg)
+				again[x.id] = true
+			}
+		}
+	}
+	skip := func(target string) bool { return d.waiting(target) || takenFrom[target] }
+	due, err := e.Ledger.DueBatchExcept(ctx, res.At, e.batchSize()-len(batch), inline, skip)
 	if err != nil {
 		err = fmt.Errorf("relay cycle: %w", err)
 		return err, err
 	}
-	res.Due = len(due)
-	if len(due) == 0 {
+	batch = append(batch, due...)
+	res.Due = len(batch)
+	defer func() {
+		for target := range takenFrom {
+			if !d.waiting(target) {
+				e.reread = true // its other due segments, if any, come next
+			}
+			d.rebase(e.Limits, target)
+		}
+		if at, ok := d.next(e.Limits); ok && (res.RetryAt.IsZero() || at.Before(res.RetryAt)) {
+			res.RetryAt = at
+		}
+	}()
+	if len(batch) == 0 {
 		return nil, nil
 	}
 	inFlight := e.inFlight()
-	if len(due) <= e.OrderedUpTo {
+	if len(batch) <= e.OrderedUpTo {
 		inFlight = 1
 	}
 	r := e.startRun(ctx, res, inFlight)
-	for _, seg := range due {
+	var ch chain
+	for _, seg := range batch {
 		if ctx.Err() != nil || r.failed() {
 			break
 		}
-		r.admit(seg)
+		dec, looked := r.admit(seg)
+		if looked && dec.Verdict == bandwidth.Throttled && !dec.RetryAt.IsZero() {
+			d.add(seg, ch.due(e.Limits, seg, dec.Scope, dec.RetryAt), again[seg.ID])
+		}
 	}
 	return r.finish() // the recorder fills res until then
 }

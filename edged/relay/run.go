@@ -135,16 +135,17 @@ func (r *run) finish() (err, fault error) {
 // admit passes seg through the limits and, when allowed, starts its
 // delivery. It returns once the delivery has started (there was room for
 // it), so admission stays in order and happens as the delivery begins.
-func (r *run) admit(seg ledger.Segment) {
+// looked is false when the limits were not asked (the cycle is ending).
+func (r *run) admit(seg ledger.Segment) (d bandwidth.Decision, looked bool) {
 	e := r.e
 	if !r.gate.enter(r.ctx, seg.Size) {
-		return
+		return d, false
 	}
 	if r.failed() {
 		// Storing failed while this one waited for room: a delivery now
 		// could not be recorded either.
 		r.gate.back(seg.Size)
-		return
+		return d, false
 	}
 	if r.quotaHangsOnInFlight(seg) {
 		// Decide as one delivery at a time would: after the deliveries
@@ -152,10 +153,10 @@ func (r *run) admit(seg ledger.Segment) {
 		r.gate.back(seg.Size)
 		r.gate.idle()
 		if !r.gate.enter(r.ctx, seg.Size) {
-			return
+			return d, false
 		}
 	}
-	d := e.Limits.AdmitSegment(seg.ID, seg.TargetPeer, seg.Size)
+	d = e.Limits.AdmitSegment(seg.ID, seg.TargetPeer, seg.Size)
 	at := e.now()
 	switch d.Verdict {
 	case bandwidth.QuotaExceeded:
@@ -166,7 +167,7 @@ func (r *run) admit(seg ledger.Segment) {
 		}
 		// An attempt that failed at admission: it starts and ends there.
 		r.outcomes <- outcome{seg: seg, cause: cause, started: at, ended: at}
-		return
+		return d, true
 	case bandwidth.QuotaHeld:
 		r.gate.back(seg.Size)
 		// The hold action: the quota is spent, so the segment waits in
@@ -174,21 +175,22 @@ func (r *run) admit(seg ledger.Segment) {
 		if r.res.RetryAt.IsZero() || d.RetryAt.Before(r.res.RetryAt) {
 			r.res.RetryAt = d.RetryAt
 		}
-		return
+		return d, true
 	case bandwidth.Throttled:
 		r.gate.back(seg.Size)
 		// Deferred, not failed: no attempt counted, nothing written. The
-		// segment stays due and is looked at again when tokens suffice;
-		// the segments after it, for this peer or another, are still
-		// looked at in this cycle.
+		// segment stays due and is looked at again when tokens suffice
+		// (the cycle defers it until then); the segments after it, for
+		// this peer or another, are still looked at in this cycle.
 		r.res.Throttled++
 		if !d.RetryAt.IsZero() && (r.res.RetryAt.IsZero() || d.RetryAt.Before(r.res.RetryAt)) {
 			r.res.RetryAt = d.RetryAt
 		}
-		return
+		return d, true
 	}
 	r.hold(seg, 1)
 	r.work <- admitted{seg, at} // a goroutine is free: the gate let in at most InFlight
+	return d, true
 }
 
 // quotaHangsOnInFlight reports whether a daily quota would refuse seg now

@@ -41,7 +41,7 @@ func run() error {
 		work    = flag.String("work", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
 		keep    = flag.Bool("keep", false, "keep the work directory")
 		quick   = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
-		figures = flag.String("figures", "2,3,4,5,6", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only)")
+		figures = flag.String("figures", "2,3,4,5,6", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only; 2c: figure 2's CPU behind a rate limit only)")
 		out     = flag.String("json", "", "also write the rows as JSON to this file")
 	)
 	flag.Parse()
@@ -144,6 +144,25 @@ func run() error {
 			row, err := env.LimiterPrecision(ctx, sc.window)
 			rows = append(rows, row)
 			return err
+		}); err != nil {
+			return err
+		}
+	}
+	if on("2c") {
+		if err := step("figure 2c: CPU per segment behind a rate limit, against unlimited", func() error {
+			for _, rate := range []int64{10 << 20, 100 << 20} {
+				// 2 s of throttled relay: the burst (1 MiB) is a small part.
+				count := int(2 * rate / (64 << 10))
+				if *quick {
+					count /= 4
+				}
+				row, err := env.LimitedCost(ctx, rate, 1<<20, 64<<10, count)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, row)
+			}
+			return nil
 		}); err != nil {
 			return err
 		}

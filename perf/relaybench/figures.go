@@ -18,10 +18,18 @@ type Row struct {
 	Figure   string  `json:"figure"`
 	Measured string  `json:"measured"`
 	Baseline string  `json:"baseline"`
-	Ratio    float64 `json:"ratio"` // 0: no ratio
-	Target   string  `json:"target"`
-	Met      *bool   `json:"met,omitempty"` // nil: informative, no target
-	Detail   string  `json:"detail,omitempty"`
+	Ratio    float64 `json:"ratio"` // 0: no ratio; with rounds, their median
+	// RatioMin and RatioMax are the spread of the rounds' ratios (Rounds
+	// of them, each figure and baseline measured one after the other).
+	RatioMin float64 `json:"ratio_min,omitempty"`
+	RatioMax float64 `json:"ratio_max,omitempty"`
+	Rounds   int     `json:"rounds,omitempty"`
+	// Load is /proc/loadavg's 1, 5 and 15 minute figures when the row was
+	// measured: a loaded machine moves the figures (the ratios less).
+	Load   string `json:"load,omitempty"`
+	Target string `json:"target"`
+	Met    *bool  `json:"met,omitempty"` // nil: informative, no target
+	Detail string `json:"detail,omitempty"`
 }
 
 func verdict(ok bool) *bool { return &ok }
@@ -135,12 +143,24 @@ func (c Comparison) Fig() float64  { return median(c.Figs) }
 // Ratio is the median of the rounds' figure/baseline ratios: each ratio
 // compares two measurements taken one after the other, so a load that
 // comes and goes on the machine moves both.
-func (c Comparison) Ratio() float64 {
+func (c Comparison) Ratio() float64 { return median(c.Ratios()) }
+
+// Ratios are the rounds' figure/baseline ratios, in round order.
+func (c Comparison) Ratios() []float64 {
 	r := make([]float64, len(c.Figs))
 	for i := range r {
 		r[i] = c.Figs[i] / c.Bases[i]
 	}
-	return median(r)
+	return r
+}
+
+// fill sets row's ratio, its spread and the number of rounds.
+func (c Comparison) fill(row *Row) {
+	r := c.Ratios()
+	if len(r) == 0 {
+		return
+	}
+	row.Ratio, row.RatioMin, row.RatioMax, row.Rounds = median(r), slices.Min(r), slices.Max(r), len(r)
 }
 
 // Compare runs baseline and figure in rounds, one after the other, the
@@ -202,6 +222,7 @@ func (e *Env) SmallThroughput(ctx context.Context, recv Receiver, count, rounds 
 		Detail: fmt.Sprintf("medians of %d interleaved rounds (ratio: median of the rounds' ratios); relay [%s] segments/s, bare [%s] PUTs/s (%d in flight)",
 			rounds, list(c.Figs, "%.0f"), list(c.Bases, "%.0f"), streams),
 	}
+	c.fill(&row)
 	if recv == Sink {
 		row.Target, row.Met = "≥ 0.50", verdict(row.Ratio >= 0.5)
 	} else {
@@ -235,6 +256,7 @@ func (e *Env) LargeThroughput(ctx context.Context, recv Receiver, count, rounds 
 		Detail: fmt.Sprintf("medians of %d interleaved rounds (ratio: median of the rounds' ratios); relay [%s] MiB/s, stream copy [%s] MiB/s",
 			rounds, list(c.Figs, "%.0f"), list(c.Bases, "%.0f")),
 	}
+	c.fill(&row)
 	if recv == Sink {
 		row.Target, row.Met = "≥ 0.60", verdict(row.Ratio >= 0.6)
 	} else {
@@ -258,14 +280,16 @@ func (e *Env) ProtocolCeiling(ctx context.Context, rounds int, d time.Duration, 
 	if err != nil {
 		return Row{}, err
 	}
-	return Row{
+	row := Row{
 		Figure:   "3 bare PUT 1 MiB (no ledger)",
 		Measured: fmt.Sprintf("%.0f MiB/s", c.Fig()),
 		Baseline: fmt.Sprintf("TLS stream copy: %.0f MiB/s", c.Base()),
 		Ratio:    c.Ratio(),
 		Target:   "(the protocol's ceiling)",
 		Detail:   fmt.Sprintf("%d in flight, both in one process; bare PUT [%s], stream copy [%s] MiB/s", streams, list(c.Figs, "%.0f"), list(c.Bases, "%.0f")),
-	}, nil
+	}
+	c.fill(&row)
+	return row, nil
 }
 
 // LimiterPrecision is figure 2: 16 KiB segments at 1 MiB/s (burst 1 MiB)
@@ -457,7 +481,7 @@ func (e *Env) Ingress(ctx context.Context, size, senders, streams, rounds int, d
 		return Row{}, err
 	}
 	cost := 1 - c.Ratio()
-	return Row{
+	row := Row{
 		Figure:   fmt.Sprintf("6 ingress attribution, %d senders, %d B PUTs", senders, size),
 		Measured: fmt.Sprintf("on: %.1f MiB/s", c.Fig()),
 		Baseline: fmt.Sprintf("off: %.1f MiB/s", c.Base()),
@@ -466,5 +490,7 @@ func (e *Env) Ingress(ctx context.Context, size, senders, streams, rounds int, d
 		Met:      verdict(cost <= 0.05),
 		Detail: fmt.Sprintf("cost %.1f %% (1 − median of the rounds' on/off ratios); %d interleaved rounds of %s each side, %d in flight; on [%s], off [%s] MiB/s",
 			100*cost, rounds, d, streams, list(c.Figs, "%.2f"), list(c.Bases, "%.2f")),
-	}, nil
+	}
+	c.fill(&row)
+	return row, nil
 }

@@ -88,7 +88,7 @@ func run() error {
 		small, large, peerSmall, peerLarge, rounds, loaded int
 		base                                               time.Duration
 		window                                             time.Duration
-	}{30000, 1000, 1000, 100, 3, 100000, 2 * time.Second, 5 * time.Second}
+	}{30000, 1000, 1000, 100, 5, 100000, 2 * time.Second, 5 * time.Second}
 	if *quick {
 		sc.small, sc.large, sc.peerSmall, sc.peerLarge, sc.rounds, sc.loaded = 3000, 100, 200, 20, 1, 10000
 		sc.base, sc.window = 500*time.Millisecond, 2*time.Second
@@ -100,7 +100,11 @@ func run() error {
 	step := func(name string, f func() error) error {
 		fmt.Fprintf(os.Stderr, "%s…\n", name)
 		start := time.Now()
+		before := len(rows)
 		err := f()
+		for i := before; i < len(rows); i++ {
+			rows[i].Load = relaybench.LoadAverage()
+		}
 		fmt.Fprintf(os.Stderr, "  (%.1f s)\n", time.Since(start).Seconds())
 		return err
 	}
@@ -156,7 +160,7 @@ func run() error {
 				if *quick {
 					count /= 4
 				}
-				row, err := env.LimitedCost(ctx, rate, 1<<20, 64<<10, count)
+				row, err := env.LimitedCost(ctx, rate, 1<<20, 64<<10, count, sc.rounds)
 				if err != nil {
 					return err
 				}

@@ -644,18 +644,27 @@ func TestRunThroughMain(t *testing.T) {
 
 func TestRunStartsDaemon(t *testing.T) {
 	cfg := writeConfig(t, t.TempDir(), "")
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		daemonErr error
 		args      []string
 		wantCode  int
 		wantLog   string
+		profile   string // a file the run must leave, not empty
 	}{
 		{name: "clean stop", wantCode: ExitOK, wantLog: `msg="daemon ran"`},
 		{name: "daemon error", daemonErr: errors.New("listen tcp: address in use"), wantCode: ExitFailure, wantLog: `level=ERROR msg="edged stopped on an error" err="listen tcp: address in use"`},
 		{name: "json logs", args: []string{"--log-format", "json"}, wantCode: ExitOK, wantLog: `"msg":"daemon ran"`},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantCode: ExitUsage, wantLog: `edged: --log-format "xml": want text or json`},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantCode: ExitUsage, wantLog: `edged: --log-level "loud": want debug, info, warn or error`},
+		{name: "cpu profile", args: []string{"--cpu-profile", prof}, wantCode: ExitOK, wantLog: `msg="daemon ran"`, profile: prof},
+		{name: "cpu profile not writable", args: []string{"--cpu-profile", filepath.Join(notDir, "cpu.pprof")}, wantCode: ExitUsage,
+			wantLog: "edged: --cpu-profile: open " + filepath.Join(notDir, "cpu.pprof") + ": not a directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -675,6 +684,11 @@ func TestRunStartsDaemon(t *testing.T) {
 			}
 			if tt.daemonErr != nil && strings.Count(errOut.String(), tt.daemonErr.Error()) != 1 {
 				t.Errorf("stderr says the daemon's error %d times, want once:\n%s", strings.Count(errOut.String(), tt.daemonErr.Error()), errOut.String())
+			}
+			if tt.profile != "" {
+				if fi, err := os.Stat(tt.profile); err != nil || fi.Size() == 0 {
+					t.Errorf("profile %s: %v (want a non-empty file)", tt.profile, err)
+				}
 			}
 			if tt.wantCode == ExitUsage {
 				if got.File != "" {

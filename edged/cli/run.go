@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ func (a *app) runCmd() *cobra.Command {
 		logFormat string
 		logLevel  string
 		labClock  bool
+		cpuProf   string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -50,6 +52,13 @@ starts, naming the file, the line and the key (exit status 2).`,
 			}
 			cfg.LabClock = labClock
 			log := slog.New(h)
+			if cpuProf != "" {
+				stopProfile, err := startCPUProfile(cpuProf)
+				if err != nil {
+					return usageErr("--cpu-profile: %v", err)
+				}
+				defer stopProfile()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log.Info("edged starting", "config", cfg.File, "pid", os.Getpid())
@@ -66,6 +75,24 @@ starts, naming the file, the line and the key (exit status 2).`,
 	cmd.Flags().StringVar(&cfgPath, "config", "edge.toml", "path of edge.toml")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "lowest level logged: debug, info, warn or error")
+	cmd.Flags().StringVar(&cpuProf, "cpu-profile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 	cmd.Flags().BoolVar(&labClock, "lab-clock", false, "labs only: run on a clock that POST "+api.PathLabClock+" moves (quotas, backoffs, ledger times follow it)")
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until the returned func
+// runs (at a clean stop: a killed daemon leaves an unreadable file).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -33,6 +33,9 @@ type Env struct {
 	Work string
 	TLS  labsetup.TLSPaths
 	Log  io.Writer
+	// Profile: every edged writes a CPU profile of its run to
+	// edged.cpu.pprof in its run directory (edged run --cpu-profile).
+	Profile bool
 
 	runs int
 }
@@ -144,7 +147,7 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 	}
 	if r.Edged, err = r.group.Start(harness.Spec{
 		Name: "edged", Path: e.Bin["edged"], Dir: r.Dir, Log: r.path("edged.log"),
-		Args: []string{"run", "--config", "edge.toml"},
+		Args: r.edgedArgs(),
 	}); err != nil {
 		return nil, err
 	}
@@ -162,6 +165,14 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 }
 
 func (r *Run) path(name string) string { return filepath.Join(r.Dir, name) }
+
+func (r *Run) edgedArgs() []string {
+	args := []string{"run", "--config", "edge.toml"}
+	if r.env.Profile {
+		args = append(args, "--cpu-profile", r.path("edged.cpu.pprof"))
+	}
+	return args
+}
 
 // Seed inserts count PENDING segments of size bytes, prefix-0000001…, due
 // now, as setup seed does (another connection to the ledger). The payload

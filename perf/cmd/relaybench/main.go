@@ -43,8 +43,12 @@ func run() error {
 		quick   = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
 		figures = flag.String("figures", "2,3,4,5,6", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only; 2c: figure 2's CPU behind a rate limit only)")
 		out     = flag.String("json", "", "also write the rows as JSON to this file")
+		profile = flag.Bool("profile", false, "every edged writes a CPU profile, edged.cpu.pprof in its run directory (implies --keep)")
 	)
 	flag.Parse()
+	if *profile {
+		*keep = true
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -76,6 +80,10 @@ func run() error {
 	env, err := relaybench.NewEnv(bins, *work, os.Stderr)
 	if err != nil {
 		return err
+	}
+	env.Profile = *profile
+	if *keep {
+		fmt.Fprintf(os.Stderr, "work directory (kept): %s\n", *work)
 	}
 	want := strings.Split(*figures, ",")
 	on := func(f string) bool {

@@ -3,8 +3,9 @@
 # it is compared with, measured in the same run:
 #   1. the VAL23 lab's wall time (scripts/bench/lab_walltime.sh; ports
 #      19054-19055 must be free; SKIP_LAB=1 leaves it out);
-#   2-6. edged's whole-process figures (go run ./perf/cmd/relaybench: real
-#      edged, peer and sink processes on free ports), as one table;
+#   2-6, 8. edged's whole-process figures (go run ./perf/cmd/relaybench: real
+#      edged, peer and sink processes on free ports), as one table; figure 8
+#      against scripts/bench/build_before.sh's build of this tree;
 #   and the in-process Go benchmarks (bare baselines, the relay path, the
 #      ledger, ingress attribution) with -benchmem.
 #   usage: scripts/bench/run.sh [--quick] [relaybench flags...]
@@ -24,7 +25,8 @@ fi
 echo "== Go benchmarks (in-process)"
 go test -run '^$' -bench . -benchmem -benchtime 2s ./perf ./edged/ledger 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || status=1
 echo
-echo "== figures 2-6 (whole processes)"
-go run ./perf/cmd/relaybench --json "$out/relaybench.json" "$@" || status=1
+echo "== figures 2-6 and 8 (whole processes)"
+scripts/bench/build_before.sh "$out/before" || status=1
+go run ./perf/cmd/relaybench --figures 2,3,4,5,6,8 --before "$out/before" --json "$out/relaybench.json" "$@" || status=1
 echo "(rows as JSON: $out/relaybench.json)"
 exit $status

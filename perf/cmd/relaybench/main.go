@@ -3,7 +3,7 @@
 // edged, peer and sink (or takes them from --bin), runs every process on
 // free loopback ports under a work directory, and prints one table.
 //
-//	go run ./perf/cmd/relaybench [--quick] [--figures 2,3,4,5,6] [--json out.json]
+//	go run ./perf/cmd/relaybench [--quick] [--figures 2,3,4,5,6] [--before DIR] [--profile] [--json out.json]
 //
 // scripts/bench/run.sh runs it, and the Go benchmarks of ./perf, together.
 package main
@@ -37,13 +37,15 @@ func main() {
 
 func run() error {
 	var (
-		binDir  = flag.String("bin", "", "directory holding edged, peer and sink (default: build them)")
-		work    = flag.String("work", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
-		keep    = flag.Bool("keep", false, "keep the work directory")
-		quick   = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
-		figures = flag.String("figures", "2,3,4,5,6", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only; 2c: figure 2's CPU behind a rate limit only)")
-		out     = flag.String("json", "", "also write the rows as JSON to this file")
-		profile = flag.Bool("profile", false, "every edged writes a CPU profile, edged.cpu.pprof in its run directory (implies --keep)")
+		binDir     = flag.String("bin", "", "directory holding edged, peer and sink (default: build them)")
+		work       = flag.String("work", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
+		keep       = flag.Bool("keep", false, "keep the work directory")
+		quick      = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
+		figures    = flag.String("figures", "2,3,4,5,6", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only; 2c: figure 2's CPU behind a rate limit only; 8 needs --before)")
+		out        = flag.String("json", "", "also write the rows as JSON to this file")
+		before     = flag.String("before", "", "figure 8: a directory holding another build's edged and sink, the baseline of the evidence-cost figure (scripts/bench/evidence_cost.sh builds one)")
+		beforeWhat = flag.String("before-what", "the attempt history and the hostile-sender bounds", "figure 8: what the --before build leaves out")
+		profile    = flag.Bool("profile", false, "every edged writes a CPU profile, edged.cpu.pprof in its run directory (implies --keep)")
 	)
 	flag.Parse()
 	if *profile {
@@ -169,6 +171,28 @@ func run() error {
 					count /= 4
 				}
 				row, err := env.LimitedCost(ctx, rate, 1<<20, 64<<10, count, sc.rounds)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, row)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if on("8") && *before != "" {
+		if err := step("figure 8: this build against --before", func() error {
+			bins := map[string]string{"peer": env.Bin["peer"]}
+			for _, name := range []string{"edged", "sink"} {
+				bins[name] = filepath.Join(*before, name)
+			}
+			old, err := relaybench.NewEnv(bins, filepath.Join(*work, "before"), os.Stderr)
+			if err != nil {
+				return err
+			}
+			for _, c := range []struct{ size, count int }{{64, sc.small}, {1 << 20, sc.large}} {
+				row, err := env.Against(ctx, old, *beforeWhat, c.size, c.count, sc.rounds)
 				if err != nil {
 					return err
 				}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"edgelab/edged/api"
+	"edgelab/edged/config"
 	"edgelab/edged/control"
 	"edgelab/edged/ledger"
 	"edgelab/labs/harness"
@@ -89,6 +90,19 @@ type RunOptions struct {
 	Count    int
 	Size     int
 	Config   func(*labsetup.ConfigOptions) // e.g. a rate limit at boot
+	// Peers > 1: the sink listens on that many ports and edge.toml names
+	// as many peers, one per address (peer-val23 first, then peer-0002…);
+	// the segments go to them in turn. Sink only.
+	Peers int
+}
+
+// peerIDs are the targets of a run with n peers.
+func peerIDs(n int) []string {
+	ids := []string{labsetup.DefaultPeerID}
+	for i := 2; i <= n; i++ {
+		ids = append(ids, fmt.Sprintf("peer-%04d", i))
+	}
+	return ids
 }
 
 // Start seeds the ledger, starts the receiver, then edged.
@@ -104,7 +118,8 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 		}
 	}()
 	maxBytes := max(int64(o.Size), 1<<20)
-	if err := Seed(ctx, r.path("ledger.db"), "b", o.Count, o.Size); err != nil {
+	targets := peerIDs(max(1, o.Peers))
+	if err := SeedTargets(ctx, r.path("ledger.db"), "b", o.Count, o.Size, targets); err != nil {
 		return nil, err
 	}
 	ready := r.path(string(o.Receiver) + ".ready")
@@ -116,7 +131,7 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 			"--evidence", r.path("peer-evidence.json"), "--ready-file", ready, "--max-segment-bytes", strconv.FormatInt(maxBytes, 10)}
 	case Sink:
 		spec.Path = e.Bin["sink"]
-		spec.Args = []string{"--listen", "127.0.0.1:0", "--tls-dir", e.TLS.Dir,
+		spec.Args = []string{"--listen", "127.0.0.1:0", "--tls-dir", e.TLS.Dir, "--listeners", strconv.Itoa(len(targets)),
 			"--out", r.path("sink-received.json"), "--ready-file", ready, "--max-segment-bytes", strconv.FormatInt(maxBytes, 10)}
 	default:
 		return nil, fmt.Errorf("unknown receiver %q", o.Receiver)
@@ -131,7 +146,11 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r.RecvAddr = strings.TrimSpace(string(addr))
+	addrs := strings.Fields(string(addr))
+	if len(addrs) != len(targets) {
+		return nil, fmt.Errorf("the %s listens on %d addresses, want %d", o.Receiver, len(addrs), len(targets))
+	}
+	r.RecvAddr = addrs[0]
 
 	opts := labsetup.DefaultConfigOptions()
 	opts.Listen = "127.0.0.1:0"
@@ -139,6 +158,9 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 	opts.PeerAddr = r.RecvAddr
 	opts.TLSDir = e.TLS.Dir
 	opts.MaxSegmentBytes = maxBytes
+	for i, id := range targets[1:] {
+		opts.MorePeers = append(opts.MorePeers, config.Peer{ID: id, Addr: addrs[i+1], ServerName: e.TLS.PeerID})
+	}
 	if o.Config != nil {
 		o.Config(&opts)
 	}
@@ -175,10 +197,15 @@ func (r *Run) edgedArgs() []string {
 }
 
 // Seed inserts count PENDING segments of size bytes, prefix-0000001…, due
-// now, as setup seed does (another connection to the ledger). The payload
-// is a cheap pattern: the figures are about moving bytes, and the
-// receivers do not check contents.
+// now, for the lab peer, as setup seed does (another connection to the
+// ledger). The payload is a cheap pattern: the figures are about moving
+// bytes, and the receivers do not check contents.
 func Seed(ctx context.Context, path, prefix string, count, size int) error {
+	return SeedTargets(ctx, path, prefix, count, size, []string{labsetup.DefaultPeerID})
+}
+
+// SeedTargets is Seed with the segments for targets in turn.
+func SeedTargets(ctx context.Context, path, prefix string, count, size int, targets []string) error {
 	l, err := ledger.Open(path)
 	if err != nil {
 		return err
@@ -190,7 +217,7 @@ func Seed(ctx context.Context, path, prefix string, count, size int) error {
 	for start := 0; start < count; start += chunk {
 		var segs []ledger.New
 		for i := start; i < min(count, start+chunk); i++ {
-			segs = append(segs, ledger.New{ID: fmt.Sprintf("%s-%07d", prefix, i+1), TargetPeer: labsetup.DefaultPeerID, Payload: payload})
+			segs = append(segs, ledger.New{ID: fmt.Sprintf("%s-%07d", prefix, i+1), TargetPeer: targets[i%len(targets)], Payload: payload})
 		}
 		if err := l.Insert(ctx, now, segs...); err != nil {
 			return fmt.Errorf("seed: %w", err)

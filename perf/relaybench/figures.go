@@ -55,7 +55,12 @@ func (t Throughput) rate() perf.Rate {
 // Relay relays count segments of size bytes to receiver at full speed and
 // measures the rate.
 func (e *Env) Relay(ctx context.Context, recv Receiver, count, size int) (Throughput, error) {
-	r, err := e.Start(ctx, RunOptions{Receiver: recv, Count: count, Size: size})
+	return e.relay(ctx, RunOptions{Receiver: recv, Count: count, Size: size})
+}
+
+func (e *Env) relay(ctx context.Context, o RunOptions) (Throughput, error) {
+	recv, count, size := o.Receiver, o.Count, o.Size
+	r, err := e.Start(ctx, o)
 	if err != nil {
 		return Throughput{}, err
 	}

@@ -25,8 +25,8 @@ fi
 echo "== Go benchmarks (in-process)"
 go test -run '^$' -bench . -benchmem -benchtime 2s ./perf ./edged/ledger 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || status=1
 echo
-echo "== figures 2-6 and 8 (whole processes)"
+echo "== figures 1-6 and 8 (whole processes)"
 scripts/bench/build_before.sh "$out/before" || status=1
-go run ./perf/cmd/relaybench --figures 2,3,4,5,6,8 --before "$out/before" --json "$out/relaybench.json" "$@" || status=1
+go run ./perf/cmd/relaybench --figures 1,2,3,4,5,6,8 --before "$out/before" --json "$out/relaybench.json" "$@" || status=1
 echo "(rows as JSON: $out/relaybench.json)"
 exit $status

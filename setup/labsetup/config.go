@@ -39,6 +39,10 @@ type ConfigOptions struct {
 	BytesPerSecond  int64
 	BurstBytes      int64
 	DailyQuotaBytes int64
+
+	// MorePeers are [[peers]] after the one PeerID/PeerAddr name (the
+	// benchmarks' many-peer runs).
+	MorePeers []config.Peer
 }
 
 // DefaultConfigOptions is the VAL23 lab's config: unlimited bandwidth, the
@@ -92,7 +96,7 @@ func BuildConfig(opts ConfigOptions) config.Config {
 		BurstBytes:      opts.BurstBytes,
 		DailyQuotaBytes: opts.DailyQuotaBytes,
 	}
-	cfg.Peers = []config.Peer{{ID: opts.PeerID, Addr: opts.PeerAddr, ServerName: opts.PeerID}}
+	cfg.Peers = append([]config.Peer{{ID: opts.PeerID, Addr: opts.PeerAddr, ServerName: opts.PeerID}}, opts.MorePeers...)
 	return cfg
 }
 

@@ -3,7 +3,7 @@
 // edged, peer and sink (or takes them from --bin), runs every process on
 // free loopback ports under a work directory, and prints one table.
 //
-//	go run ./perf/cmd/relaybench [--quick] [--figures 2,3,4,5,6] [--before DIR] [--profile] [--json out.json]
+//	go run ./perf/cmd/relaybench [--quick] [--figures 1,2,3,4,5,6] [--before DIR] [--profile] [--json out.json]
 //
 // scripts/bench/run.sh runs it, and the Go benchmarks of ./perf, together.
 package main
@@ -117,6 +117,19 @@ func run() error {
 		}
 		fmt.Fprintf(os.Stderr, "  (%.1f s)\n", time.Since(start).Seconds())
 		return err
+	}
+	if on("1") {
+		if err := step("figure 1: 1,000 peers at distinct addresses, against one peer", func() error {
+			peers := 1000
+			if *quick {
+				peers = 50
+			}
+			row, err := env.ManyPeers(ctx, peers, sc.small, 64, sc.rounds)
+			rows = append(rows, row)
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 	if on("3s") {
 		if err := step("figure 3: 64 B segments, edged → sink, against bare PUTs", func() error {

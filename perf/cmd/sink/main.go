@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +40,7 @@ func run() error {
 	ready := flag.String("ready-file", "", "file to write the listen address to once accepting")
 	out := flag.String("out", "received.json", "where to write the records at exit")
 	maxBytes := flag.Int64("max-segment-bytes", 64<<20, "larger segments are refused with 413")
+	listeners := flag.Int("listeners", 1, "listen on this many addresses (each a new port: --listen must say port 0); the ready file lists them, one a line")
 	flag.Parse()
 	if *tlsDir == "" {
 		return errors.New("--tls-dir is required")
@@ -71,16 +73,26 @@ func run() error {
 		// peer should have the same (docs/PERFORMANCE.md).
 		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerConnection: 16 << 20, MaxReceiveBufferPerStream: 4 << 20},
 	}
-	l, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
+	if *listeners < 1 {
+		return fmt.Errorf("--listeners %d: want at least 1", *listeners)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeTLS(l, "", "") }()
+	if _, port, err := net.SplitHostPort(*listen); *listeners > 1 && (err != nil || port != "0") {
+		return fmt.Errorf("--listeners %d needs --listen host:0, not %q", *listeners, *listen)
+	}
+	done := make(chan error, *listeners)
+	var addrs []string
+	for range *listeners {
+		l, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return err
+		}
+		addrs = append(addrs, l.Addr().String())
+		go func() { done <- srv.ServeTLS(l, "", "") }()
+	}
 	if *ready != "" {
 		// Written aside and renamed, so a reader never sees it half done.
 		tmp := *ready + ".tmp"
-		if err := os.WriteFile(tmp, []byte(l.Addr().String()), 0o644); err != nil {
+		if err := os.WriteFile(tmp, []byte(strings.Join(addrs, "\n")), 0o644); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, *ready); err != nil {

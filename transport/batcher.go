@@ -98,6 +98,12 @@ func (c *Client) DeliverBatch(ctx context.Context, b *Batch) ([]BatchResult, err
 // the default max segment size, which every receiver takes in one PUT.
 const DefaultBatchBytes = 1 << 20
 
+// DefaultBatchSingleAbove is the Batcher's default for the segments that go
+// alone as a single PUT: a segment this large fills several HTTP/2 frames
+// on its own, so batching saves it little, and the single PUT streams it
+// from its file where a batch copies it into the request body.
+const DefaultBatchSingleAbove = 64 << 10
+
 // Batcher delivers segments in batches (POST /v1/segments:batch): the
 // deliveries to one target that arrive while a batch to it is being sent
 // are queued, and sent together, up to MaxSegments and MaxBytes, when that
@@ -112,8 +118,11 @@ type Batcher struct {
 	MaxSegments int
 	// MaxBytes bounds a request's payloads together; 0 means
 	// DefaultBatchBytes. It must not exceed the receiver's max segment
-	// size. A segment larger than this goes alone as a single PUT.
+	// size.
 	MaxBytes int64
+	// SingleAbove: a segment larger than this (or than MaxBytes) goes
+	// alone as a single PUT; 0 means DefaultBatchSingleAbove.
+	SingleAbove int64
 	// MaxRequests is the batched requests in flight per target at once;
 	// 0 means 1.
 	MaxRequests int
@@ -176,8 +185,12 @@ func (b *Batcher) queue(d Delivery) *batchQueue {
 // go out (it is idempotent).
 func (b *Batcher) Deliver(ctx context.Context, d Delivery) (created bool, err error) {
 	_, maxBytes, maxReqs := b.limits()
+	single := b.SingleAbove
+	if single <= 0 {
+		single = DefaultBatchSingleAbove
+	}
 	body := d.body()
-	if body.Size() > maxBytes {
+	if body.Size() > min(maxBytes, single) {
 		return b.Client.Deliver(ctx, d)
 	}
 	q := b.queue(d)

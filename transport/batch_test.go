@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -455,5 +456,84 @@ func TestBatcher_CallerContext(t *testing.T) {
 	}
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("returned after %s, want about 100ms", el)
+	}
+}
+
+// stalledBatch starts a batch declaring length bytes and count segments,
+// sends first and then nothing. The answer arrives on the channel (0 when
+// there was none).
+func stalledBatch(t *testing.T, hc *http.Client, addr string, count int, length int64, first []byte) <-chan int {
+	t.Helper()
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+transport.BatchPath, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = length
+	req.Header.Set(transport.HeaderPeerID, "edge-val23")
+	req.Header.Set("Content-Type", transport.BatchContentType)
+	req.Header.Set(transport.HeaderBatchCount, strconv.Itoa(count))
+	ch := make(chan int, 1)
+	go func() {
+		resp, err := hc.Do(req)
+		if err != nil {
+			ch <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ch <- resp.StatusCode
+	}()
+	go pw.Write(first)
+	t.Cleanup(func() { cancel(); pw.CloseWithError(io.ErrClosedPipe) })
+	return ch
+}
+
+// A hostile batch: a body that stops inside a segment is ended by the idle
+// timeout (408) — the segment before it stored, acknowledged by nothing —
+// with no budget left held; and idle batches declaring the largest size cost no
+// buffer of that size.
+func TestBatch_HostileBodies(t *testing.T) {
+	p := certs(t)
+	store := &idemStore{}
+	sh := &transport.SegmentHandler{Store: store, MaxBytes: 1 << 20, BodyIdleTimeout: 150 * time.Millisecond, Log: quietLog()}
+	addr := serve(t, p.PeerFiles(), sh)
+	hc := h2Client(t, p.EdgedFiles())
+
+	first := batchBody(seg{"ok-1", "abc"})
+	first = append(transport.AppendBatchRecord(first, "stalled", 1000), "only this"...)
+	if code := <-stalledBatch(t, hc, addr, 2, int64(len(first))+991, first); code != http.StatusRequestTimeout {
+		t.Errorf("stalled batch answered %d, want 408", code)
+	}
+	if _, ok := store.body("ok-1"); !ok {
+		t.Error("the segment before the stall was not stored (a refusal as a whole may follow stored segments)")
+	}
+	if _, ok := store.body("stalled"); ok || sh.InFlightBytes() != 0 || sh.Bodies() != 0 {
+		t.Errorf("after the timeout: stalled held %v, %d bytes in flight, %d bodies; want none", ok, sh.InFlightBytes(), sh.Bodies())
+	}
+
+	const streams = 30
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var answers []<-chan int
+	for range streams {
+		// One record declaring the whole 1 MiB, then nothing.
+		answers = append(answers, stalledBatch(t, hc, addr, 1, 1<<20+16, transport.AppendBatchRecord(nil, "idle", 1<<20)))
+	}
+	waitFor(t, "every batch in the handler", func() (bool, string) {
+		return sh.Bodies() == streams, fmt.Sprintf("%d of %d", sh.Bodies(), streams)
+	})
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew, limit := int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(streams<<20/5); grew > limit {
+		t.Errorf("heap grew by %d bytes under %d idle batches declaring 1 MiB each; want under %d", grew, streams, limit)
+	}
+	for _, a := range answers {
+		if code := <-a; code != http.StatusRequestTimeout {
+			t.Errorf("idle batch answered %d, want 408", code)
+		}
 	}
 }

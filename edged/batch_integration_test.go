@@ -1,11 +1,15 @@
 package main_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,4 +112,53 @@ func TestEdged_BatchedTransferPerPeer(t *testing.T) {
 	if err := l.stop(); err != nil {
 		t.Errorf("stop: %v", err)
 	}
+}
+
+// A batch to edged's own listener: each segment answered as its PUT would
+// be (201 new, 200 the same body again, 409 another body under a held id,
+// 400 an unknown target is refused for every segment alike), and the new
+// ones relayed on.
+func TestEdged_ListenerServesBatches(t *testing.T) {
+	l := newLab(t, labsetup.DefaultConfigOptions())
+	l.start()
+	addr := l.status().Listen
+	certs, err := labsetup.IssueClientCerts(l.tls.Dir, filepath.Join(l.dir, "senders"), labsetup.CertOptions{}, "sender-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newSender(t, certs["sender-1"], "sender-1", "6f6b2c1e-1d3a-4f5e-9a1b-0c2d3e4f5a61", 1).conns[0]
+	body := func(s string) *io.SectionReader { return io.NewSectionReader(strings.NewReader(s), 0, int64(len(s))) }
+	send := func(target string, segs ...[2]string) []int {
+		t.Helper()
+		b := &transport.Batch{Addr: addr, ServerName: "edge-it", TargetPeer: target}
+		for _, s := range segs {
+			if err := b.Add(s[0], body(s[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := c.DeliverBatch(context.Background(), b)
+		if err != nil {
+			t.Fatalf("DeliverBatch: %v", err)
+		}
+		var codes []int
+		for _, r := range res {
+			codes = append(codes, r.Status)
+		}
+		return codes
+	}
+	got := send("peer-it", [2]string{"in-1", "one"}, [2]string{"in-2", "two"}, [2]string{"in-1", "one"}, [2]string{"in-2", "TWO"})
+	if diff := cmp.Diff([]int{201, 201, 200, 409}, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	if got := send("peer-zz", [2]string{"in-3", "three"}); !cmp.Equal([]int{400}, got) {
+		t.Errorf("unknown target: %v, want [400]", got)
+	}
+	l.waitFor("in-1 and in-2 relayed", func() (bool, string) {
+		st := l.status()
+		return st.Segments.Delivered == 2, fmt.Sprintf("segments=%+v", st.Segments)
+	})
+	if diff := cmp.Diff([]string{"in-1", "in-2"}, sorted(l.peer.IDs())); diff != "" {
+		t.Errorf("relayed (-want +got):\n%s", diff)
+	}
+	l.stop()
 }

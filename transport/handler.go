@@ -160,7 +160,7 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ID: id, Payload: payload, FromPeer: snd.from, Session: snd.session,
 		TargetPeer: r.Header.Get(HeaderTargetPeer), Identity: identity,
 	})
-	if msg != "" {
+	if code >= 300 {
 		httpError(w, code, "%s", msg)
 		return
 	}

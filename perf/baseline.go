@@ -1,6 +1,7 @@
 // Package perf holds the baselines edged's figures are compared with — a
 // bare HTTP/2 mutual-TLS PUT client and server (the segment protocol with
-// no ledger behind it) and a bare TLS 1.3 stream copy on loopback — and
+// no ledger behind it), the same pair through the batched transfer, and a
+// bare TLS 1.3 stream copy on loopback — and
 // Sink, a receiver that only records when each segment arrived. The Go
 // benchmarks in this package and the whole-process figures of
 // perf/relaybench (scripts/bench/run.sh) both use them, so a baseline is
@@ -119,6 +120,37 @@ func BarePUT(ctx context.Context, p labsetup.TLSPaths, size, streams int, d time
 	// connection is open long before a busy relay.
 	if err := put(ctx); err != nil {
 		return Rate{}, fmt.Errorf("bare PUT: %w", err)
+	}
+	n, el, err := parallel(ctx, streams, d, put)
+	return Rate{Ops: n, Bytes: n * int64(size), Elapsed: el}, err
+}
+
+// BareBatch is BarePUT through the batched transfer (POST
+// /v1/segments:batch): streams goroutines deliver segments of size bytes
+// through one transport.Batcher, as edged's executor does with batch = true,
+// to a bare server — the batched pair with no ledger on either side. Ops
+// are segments.
+func BareBatch(ctx context.Context, p labsetup.TLSPaths, size, streams int, d time.Duration) (Rate, error) {
+	srv, err := StartBareServer(p)
+	if err != nil {
+		return Rate{}, err
+	}
+	defer srv.Close()
+	c, err := Client(p)
+	if err != nil {
+		return Rate{}, err
+	}
+	defer c.CloseIdle()
+	b := &transport.Batcher{Client: c}
+	payload := bytes.Repeat([]byte{'x'}, size)
+	var seq atomic.Int64
+	put := func(ctx context.Context) error {
+		id := "bare-" + strconv.FormatInt(seq.Add(1), 10)
+		_, err := b.Deliver(ctx, transport.Delivery{Addr: srv.Addr, ServerName: p.PeerID, ID: id, TargetPeer: p.PeerID, Payload: payload})
+		return err
+	}
+	if err := put(ctx); err != nil {
+		return Rate{}, fmt.Errorf("bare batch: %w", err)
 	}
 	n, el, err := parallel(ctx, streams, d, put)
 	return Rate{Ops: n, Bytes: n * int64(size), Elapsed: el}, err

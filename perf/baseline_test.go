@@ -79,6 +79,40 @@ func BenchmarkBarePUT64KiB(b *testing.B) { benchPUT(b, 64<<10) }
 // ceiling for edged's largest segments.
 func BenchmarkBarePUT1MiB(b *testing.B) { benchPUT(b, 1<<20) }
 
+// BenchmarkBareBatch64 is BenchmarkBarePUT64 through the batched transfer:
+// one transport.Batcher, 64 B segments, as many callers in flight.
+func BenchmarkBareBatch64(b *testing.B) {
+	p := labTLS(b)
+	srv, err := StartBareServer(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	client, err := Client(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batcher := &transport.Batcher{Client: client}
+	payload := bytes.Repeat([]byte{'x'}, 64)
+	var seq atomic.Int64
+	b.SetBytes(64)
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, err := batcher.Deliver(context.Background(), transport.Delivery{
+				Addr: srv.Addr, ServerName: p.PeerID, ID: "bench-" + strconv.FormatInt(seq.Add(1), 10),
+				TargetPeer: p.PeerID, Payload: payload,
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "segments/s")
+}
+
 // BenchmarkTLSStreamCopy is the byte-rate baseline: one TLS 1.3 connection on
 // loopback, 1 MiB written per op and read to the end on the other side.
 func BenchmarkTLSStreamCopy(b *testing.B) {

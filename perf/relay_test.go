@@ -25,6 +25,13 @@ import (
 // segment's time goes.
 func relayInProcess(tb testing.TB, n, size, inFlight int, start func()) Rate {
 	tb.Helper()
+	return relayInProcessWith(tb, n, size, inFlight, false, start)
+}
+
+// relayInProcessWith is relayInProcess, through a transport.Batcher (the
+// batched transfer, [[peers]] batch = true) when batch is set.
+func relayInProcessWith(tb testing.TB, n, size, inFlight int, batch bool, start func()) Rate {
+	tb.Helper()
 	p := labTLS(tb)
 	var sink Sink
 	srv, err := StartServer(p, &transport.SegmentHandler{Store: &sink, MaxBytes: 64 << 20})
@@ -37,6 +44,7 @@ func relayInProcess(tb testing.TB, n, size, inFlight int, start func()) Rate {
 		tb.Fatal(err)
 	}
 	defer client.CloseIdle()
+	batcher := &transport.Batcher{Client: client}
 	led, err := ledger.Open(filepath.Join(tb.TempDir(), "ledger.db"))
 	if err != nil {
 		tb.Fatal(err)
@@ -56,7 +64,12 @@ func relayInProcess(tb testing.TB, n, size, inFlight int, start func()) Rate {
 	exec := &relay.Executor{
 		Ledger: led, Limits: bandwidth.NewLimits(bandwidth.Settings{}, bandwidth.Usage{}, nil),
 		Deliverer: relay.DeliverFunc(func(ctx context.Context, seg ledger.Segment, payload *io.SectionReader) error {
-			_, err := client.Deliver(ctx, transport.Delivery{Addr: srv.Addr, ServerName: p.PeerID, ID: seg.ID, TargetPeer: seg.TargetPeer, Body: payload})
+			d := transport.Delivery{Addr: srv.Addr, ServerName: p.PeerID, ID: seg.ID, TargetPeer: seg.TargetPeer, Body: payload}
+			if batch {
+				_, err := batcher.Deliver(ctx, d)
+				return err
+			}
+			_, err := client.Deliver(ctx, d)
 			return err
 		}),
 		MaxRetry: 3, BackoffBase: time.Second, Tick: time.Second, BatchSize: 1024, InFlight: inFlight,
@@ -88,9 +101,11 @@ func relayInProcess(tb testing.TB, n, size, inFlight int, start func()) Rate {
 	return Rate{Ops: int64(n), Bytes: int64(n) * int64(size), Elapsed: el}
 }
 
-func benchRelay(b *testing.B, size int) {
+func benchRelay(b *testing.B, size int) { benchRelayWith(b, size, false) }
+
+func benchRelayWith(b *testing.B, size int, batch bool) {
 	b.SetBytes(int64(size))
-	r := relayInProcess(b, b.N, size, daemon.RelayInFlight, b.ResetTimer)
+	r := relayInProcessWith(b, b.N, size, daemon.RelayInFlight, batch, b.ResetTimer)
 	b.StopTimer()
 	b.ReportMetric(r.OpsPerSec(), "segments/s")
 }
@@ -98,6 +113,10 @@ func benchRelay(b *testing.B, size int) {
 // BenchmarkRelay64 relays 64 B segments in one process, as many in flight
 // as edged keeps; compare with BenchmarkBarePUT64.
 func BenchmarkRelay64(b *testing.B) { benchRelay(b, 64) }
+
+// BenchmarkRelayBatch64 is BenchmarkRelay64 through the batched transfer;
+// compare with BenchmarkBareBatch64 and BenchmarkBarePUT64.
+func BenchmarkRelayBatch64(b *testing.B) { benchRelayWith(b, 64, true) }
 
 // BenchmarkRelay1MiB is the same with 1 MiB segments; compare with
 // BenchmarkTLSStreamCopy and BenchmarkBarePUT1MiB.

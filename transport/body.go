@@ -96,19 +96,52 @@ func (b *byteBudget) inUse() int64 {
 // within idle (give or take a quarter), else the read deadline of the
 // stream (HTTP/2 or HTTP/1) ends it.
 func readBody(w http.ResponseWriter, r *http.Request, n int64, budget *byteBudget, wait, idle time.Duration, held *int64) ([]byte, error) {
-	rc := http.NewResponseController(w)
-	buf := make([]byte, 0, min(n, firstChunk))
+	src := &deadlineReader{rc: http.NewResponseController(w), r: r.Body, idle: idle}
+	return readN(r.Context(), src, n, budget, wait, idle, held)
+}
+
+// errReadIdle is what a deadlineReader returns when its read deadline
+// passed; readN names the bytes received.
+var errReadIdle = errors.New("read deadline passed")
+
+// deadlineReader reads a request body with the stream's read deadline
+// moved along with progress: every read must make progress within idle
+// (give or take a quarter).
+type deadlineReader struct {
+	rc   *http.ResponseController
+	r    io.Reader
+	idle time.Duration
 	// The deadline moves with progress, but at most every idle/4: setting
 	// it costs a round trip to the HTTP/2 connection's loop.
-	var deadlineSet time.Time
+	set time.Time
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(d.set) > d.idle/4 {
+		if err := d.rc.SetReadDeadline(now.Add(d.idle)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return 0, fmt.Errorf("set read deadline: %w", err)
+		}
+		d.set = now
+	}
+	n, err := d.r.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errReadIdle
+	}
+	return n, err
+}
+
+// readN reads exactly n bytes of src into a buffer that grows with what
+// was received, as readBody does.
+func readN(ctx context.Context, src io.Reader, n int64, budget *byteBudget, wait, idle time.Duration, held *int64) ([]byte, error) {
+	buf := make([]byte, 0, min(n, firstChunk))
 	for int64(len(buf)) < n {
 		if len(buf) == cap(buf) {
 			// ×4 from at least 16 KiB: a 1 MiB body is copied 336 KiB
 			// on the way, and holds at most 4× what it received.
 			newCap := min(n, max(int64(4*cap(buf)), 16<<10))
 			grow := newCap - int64(cap(buf))
-			ctx, cancel := context.WithTimeout(r.Context(), wait)
-			err := budget.acquire(ctx, grow)
+			actx, cancel := context.WithTimeout(ctx, wait)
+			err := budget.acquire(actx, grow)
 			cancel()
 			if err != nil {
 				return nil, err
@@ -118,13 +151,7 @@ func readBody(w http.ResponseWriter, r *http.Request, n int64, budget *byteBudge
 			copy(nb, buf)
 			buf = nb
 		}
-		if now := time.Now(); now.Sub(deadlineSet) > idle/4 {
-			if err := rc.SetReadDeadline(now.Add(idle)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-				return nil, fmt.Errorf("set read deadline: %w", err)
-			}
-			deadlineSet = now
-		}
-		m, err := r.Body.Read(buf[len(buf):cap(buf)])
+		m, err := src.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
 		if err == io.EOF {
 			if int64(len(buf)) < n {
@@ -133,7 +160,7 @@ func readBody(w http.ResponseWriter, r *http.Request, n int64, budget *byteBudge
 			break
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if errors.Is(err, errReadIdle) {
 				return nil, fmt.Errorf("%w: nothing received for %s after %d of %d bytes", errBodyIdle, idle, len(buf), n)
 			}
 			return nil, err

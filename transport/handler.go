@@ -30,7 +30,8 @@ type Store interface {
 	Put(ctx context.Context, seg Incoming) (created bool, err error)
 }
 
-// SegmentHandler serves PUT /v1/segments/{id} for a Store.
+// SegmentHandler serves PUT /v1/segments/{id} and the batched POST
+// /v1/segments:batch (batch.go) for a Store.
 type SegmentHandler struct {
 	Store    Store
 	MaxBytes int64        // larger bodies get 413
@@ -47,6 +48,10 @@ type SegmentHandler struct {
 	// BodyIdleTimeout ends a body that sends nothing for this long; 0 means
 	// DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration
+	// MaxBatchSegments bounds the segments of one batched request (POST
+	// /v1/segments:batch); 0 means MaxBatchSegments. The payloads of a
+	// batch are bounded by MaxBytes together.
+	MaxBatchSegments int
 
 	budgetOnce sync.Once
 	budget     *byteBudget
@@ -67,6 +72,20 @@ func (h *SegmentHandler) bodyBudget() *byteBudget {
 	return h.budget
 }
 
+func (h *SegmentHandler) budgetWait() time.Duration {
+	if h.BudgetWait > 0 {
+		return h.BudgetWait
+	}
+	return DefaultBudgetWait
+}
+
+func (h *SegmentHandler) bodyIdle() time.Duration {
+	if h.BodyIdleTimeout > 0 {
+		return h.BodyIdleTimeout
+	}
+	return DefaultBodyIdleTimeout
+}
+
 // InFlightBytes is the body bytes the handler holds in memory now.
 func (h *SegmentHandler) InFlightBytes() int64 { return h.bodyBudget().inUse() }
 
@@ -82,6 +101,10 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if r.URL.Path == BatchPath {
+		h.serveBatch(w, r, log)
+		return
+	}
 	if r.Method != http.MethodPut {
 		w.Header().Set("Allow", http.MethodPut)
 		httpError(w, http.StatusMethodNotAllowed, "method %s not allowed, use PUT", r.Method)
@@ -96,40 +119,11 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		httpError(w, http.StatusUnauthorized, "client certificate required")
+	snd, ok := h.checkSender(w, r, log, "id", id)
+	if !ok {
 		return
 	}
-	certID := Identity(r.TLS.PeerCertificates[0])
-	declared := r.Header.Get(HeaderPeerID)
-	session := r.Header.Get(HeaderSessionID)
-	if declared != "" && declared != certID {
-		log.Warn("segment refused: declared peer id contradicts certificate",
-			"id", id, "declared", declared, "certificate", certID)
-		httpError(w, http.StatusForbidden, "declared %s %q contradicts the client certificate identity %q",
-			HeaderPeerID, declared, certID)
-		return
-	}
-	if declared != "" && ReservedIdentity(declared) {
-		log.Warn("segment refused: peer id in a reserved namespace", "id", id, "declared", declared)
-		httpError(w, http.StatusForbidden, "%s %q is in a namespace reserved for sessions and the overflow series",
-			HeaderPeerID, declared)
-		return
-	}
-	if session != "" {
-		if err := ValidateSessionID(session); err != nil {
-			httpError(w, http.StatusBadRequest, "%s: %v", HeaderSessionID, err)
-			return
-		}
-	}
-	identity := declared
-	if identity == "" && session != "" {
-		identity = SessionKey(session)
-	}
-	if identity == "" {
-		httpError(w, http.StatusBadRequest, "%s or %s is required", HeaderPeerID, HeaderSessionID)
-		return
-	}
+	identity := snd.identity
 	if r.ContentLength < 0 {
 		httpError(w, http.StatusLengthRequired, "Content-Length is required")
 		return
@@ -144,13 +138,7 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer bodyDone()
 	var held int64
 	defer func() { budget.release(held) }()
-	wait, idle := h.BudgetWait, h.BodyIdleTimeout
-	if wait <= 0 {
-		wait = DefaultBudgetWait
-	}
-	if idle <= 0 {
-		idle = DefaultBodyIdleTimeout
-	}
+	wait, idle := h.budgetWait(), h.bodyIdle()
 	payload, err := readBody(w, r, r.ContentLength, budget, wait, idle, &held)
 	switch {
 	case errors.Is(err, errBudget):
@@ -168,38 +156,96 @@ func (h *SegmentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bodyDone()
+	code, msg := h.put(r.Context(), log, Incoming{
+		ID: id, Payload: payload, FromPeer: snd.from, Session: snd.session,
+		TargetPeer: r.Header.Get(HeaderTargetPeer), Identity: identity,
+	})
+	if code >= 300 {
+		httpError(w, code, "%s", msg)
+		return
+	}
+	w.WriteHeader(code)
+}
+
+// put stores one segment and says what the single PUT answers for it: 201
+// created, 200 already held with this body, or an error status and its
+// message (409 another body, 400 refused by the store, 500 failed).
+// Accepted bytes are credited to the sender.
+func (h *SegmentHandler) put(ctx context.Context, log *slog.Logger, in Incoming) (code int, msg string) {
+	created, err := h.Store.Put(ctx, in)
+	if err != nil {
+		var bad *BadSegmentError
+		if errors.As(err, &bad) {
+			return http.StatusBadRequest, err.Error()
+		}
+		var conflict *ConflictError
+		if errors.As(err, &conflict) {
+			log.Warn("segment refused: the id is held with another body", "id", in.ID, "from_peer", in.FromPeer, "bytes", len(in.Payload))
+			return http.StatusConflict, err.Error()
+		}
+		log.Error("store segment", "id", in.ID, "err", err)
+		return http.StatusInternalServerError, fmt.Sprintf("store segment %s: %v", in.ID, err)
+	}
+	if h.Ingress != nil {
+		h.Ingress.Add(in.Identity, int64(len(in.Payload)))
+	}
+	if created {
+		return http.StatusCreated, ""
+	}
+	return http.StatusOK, ""
+}
+
+// sender is who sent a request, as the certificate and the sender headers
+// say.
+type sender struct {
+	from     string // declared Edge-Peer-Id, else the certificate identity
+	identity string // who the bytes are credited to
+	session  string
+}
+
+// checkSender checks a request's certificate and sender headers, for a
+// single PUT and a batch alike; it answers the request and returns false
+// when they are refused. logKey and logVal name the request in the log.
+func (h *SegmentHandler) checkSender(w http.ResponseWriter, r *http.Request, log *slog.Logger, logKey, logVal string) (sender, bool) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		httpError(w, http.StatusUnauthorized, "client certificate required")
+		return sender{}, false
+	}
+	certID := Identity(r.TLS.PeerCertificates[0])
+	declared := r.Header.Get(HeaderPeerID)
+	session := r.Header.Get(HeaderSessionID)
+	if declared != "" && declared != certID {
+		log.Warn("segment refused: declared peer id contradicts certificate",
+			logKey, logVal, "declared", declared, "certificate", certID)
+		httpError(w, http.StatusForbidden, "declared %s %q contradicts the client certificate identity %q",
+			HeaderPeerID, declared, certID)
+		return sender{}, false
+	}
+	if declared != "" && ReservedIdentity(declared) {
+		log.Warn("segment refused: peer id in a reserved namespace", logKey, logVal, "declared", declared)
+		httpError(w, http.StatusForbidden, "%s %q is in a namespace reserved for sessions and the overflow series",
+			HeaderPeerID, declared)
+		return sender{}, false
+	}
+	if session != "" {
+		if err := ValidateSessionID(session); err != nil {
+			httpError(w, http.StatusBadRequest, "%s: %v", HeaderSessionID, err)
+			return sender{}, false
+		}
+	}
+	identity := declared
+	if identity == "" && session != "" {
+		identity = SessionKey(session)
+	}
+	if identity == "" {
+		httpError(w, http.StatusBadRequest, "%s or %s is required", HeaderPeerID, HeaderSessionID)
+		return sender{}, false
+	}
 	from := declared
 	if from == "" {
 		from = certID
 	}
-	created, err := h.Store.Put(r.Context(), Incoming{
-		ID: id, Payload: payload, FromPeer: from, Session: session,
-		TargetPeer: r.Header.Get(HeaderTargetPeer), Identity: identity,
-	})
-	if err != nil {
-		var bad *BadSegmentError
-		if errors.As(err, &bad) {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		var conflict *ConflictError
-		if errors.As(err, &conflict) {
-			log.Warn("segment refused: the id is held with another body", "id", id, "from_peer", from, "bytes", len(payload))
-			httpError(w, http.StatusConflict, "%v", err)
-			return
-		}
-		log.Error("store segment", "id", id, "err", err)
-		httpError(w, http.StatusInternalServerError, "store segment %s: %v", id, err)
-		return
-	}
-	if h.Ingress != nil {
-		h.Ingress.Add(identity, int64(len(payload)))
-	}
-	if created {
-		w.WriteHeader(http.StatusCreated)
-	} else {
-		w.WriteHeader(http.StatusOK)
-	}
+	return sender{from: from, identity: identity, session: session}, true
 }
 
 // BadSegmentError is returned by a Store that refuses a segment because of

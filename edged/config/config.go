@@ -180,6 +180,11 @@ type Peer struct {
 	ID         string `toml:"id"`
 	Addr       string `toml:"addr"`
 	ServerName string `toml:"server_name"`
+	// Batch sends this peer's segments in batched requests (POST
+	// /v1/segments:batch, DESIGN.md §7 "Batched transfer"), several per
+	// request when deliveries to it overlap; the peer must serve that
+	// path. Default false: one PUT per segment.
+	Batch bool `toml:"batch,omitempty"`
 }
 
 // Default returns a config with every default filled in and no peers.
@@ -267,6 +272,35 @@ func Parse(path string, data []byte) (Config, error) {
 // are plain errors rather than toml.ParseError.
 var typeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
+// typeMessage says what a key of the wrong type wants and what it got.
+func typeMessage(msg, raw string) string {
+	if raw == "" {
+		return msg
+	}
+	if strings.HasSuffix(msg, "destination has type boolean") {
+		return fmt.Sprintf("want true or false, got %s", raw)
+	}
+	return fmt.Sprintf("%s; got %s", msg, raw)
+}
+
+// rawValue is the text after "=" on line (1-based) of data, as written:
+// what a type error names. Empty when the line holds no simple key = value.
+func rawValue(data []byte, line int) string {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	_, v, ok := strings.Cut(lines[line-1], "=")
+	v = strings.TrimSpace(v)
+	if !ok || v == "" || strings.ContainsAny(v, "{[") {
+		return ""
+	}
+	if len(v) > 60 {
+		v = v[:60] + "…"
+	}
+	return v
+}
+
 func decodeError(path string, data []byte, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
@@ -283,7 +317,7 @@ func decodeError(path string, data []byte, err error) error {
 		if line == 0 {
 			line = at.Line
 		}
-		return &Error{File: path, Line: line, Col: at.Col, Key: m[2], Msg: m[3]}
+		return &Error{File: path, Line: line, Col: at.Col, Key: m[2], Msg: typeMessage(m[3], rawValue(data, line))}
 	}
 	return &Error{File: path, Msg: err.Error()}
 }

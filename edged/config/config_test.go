@@ -77,6 +77,57 @@ func TestParse_Valid(t *testing.T) {
 	}
 }
 
+// [[peers]] batch: the batched transfer per peer, off unless set; a config
+// without it encodes without it (the labs' files unchanged).
+func TestParse_PeerBatch(t *testing.T) {
+	dir := t.TempDir()
+	writeTLS(t, dir)
+	path := filepath.Join(dir, "edge.toml")
+	tests := []struct {
+		name string
+		edit func(string) string
+		want []bool // Batch of each peer
+	}{
+		{"default off", func(s string) string { return s }, []bool{false, false}},
+		{"on for one peer", func(s string) string {
+			return strings.Replace(s, `server_name = "b.example"`, "server_name = \"b.example\"\nbatch = true", 1)
+		}, []bool{false, true}},
+		{"explicitly off", func(s string) string {
+			return strings.Replace(s, `addr = "127.0.0.1:19055"`, "addr = \"127.0.0.1:19055\"\nbatch = false", 1)
+		}, []bool{false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse(path, []byte(tt.edit(valid)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []bool
+			for _, p := range cfg.Peers {
+				got = append(got, p.Batch)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("batch per peer (-want +got):\n%s", diff)
+			}
+		})
+	}
+	cfg, err := Parse(path, []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := cfg.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "batch") {
+		t.Errorf("a config without batch encodes with it:\n%s", data)
+	}
+	cfg.Peers[0].Batch = true
+	if data, _ = cfg.Encode(); !strings.Contains(string(data), "batch = true") {
+		t.Errorf("batch = true is not encoded:\n%s", data)
+	}
+}
+
 func TestParse_Errors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -127,6 +178,15 @@ func TestParse_Errors(t *testing.T) {
 		{"more peers than max_tracked_peers", func(s string) string {
 			return strings.Replace(s, "[[peers]]", "[ingress]\nmax_tracked_peers = 1\n\n[[peers]]", 1)
 		}, []string{"key ingress.max_tracked_peers: is 1 but [[peers]] lists 2"}},
+		{"batch not a boolean", func(s string) string {
+			return strings.Replace(s, `addr = "127.0.0.1:19056"`, "addr = \"127.0.0.1:19056\"\nbatch = \"yes\"", 1)
+		}, []string{`edge.toml:24:1: key peers.batch: want true or false, got "yes"`}},
+		{"batch a number", func(s string) string {
+			return strings.Replace(s, `addr = "127.0.0.1:19055"`, "addr = \"127.0.0.1:19055\"\nbatch = 1", 1)
+		}, []string{"edge.toml:20:1: key peers.batch: want true or false, got 1"}},
+		{"wrong type names the value", func(s string) string {
+			return strings.Replace(s, "max_retry_count = 5", `max_retry_count = "five"`, 1)
+		}, []string{`edge.toml:11:1: key relay.max_retry_count: incompatible types`, `got "five"`}},
 		{"missing TLS file", func(s string) string {
 			return strings.Replace(s, "tls/ca.pem", "tls/nope.pem", 1)
 		}, []string{"edge.toml:5:1: key tls.ca", "nope.pem"}},

@@ -89,7 +89,11 @@ type Daemon struct {
 	executor *relay.Executor
 	audit    auditLog
 	client   *transport.Client
-	ingress  *transport.Attribution
+	// batcher delivers to the peers with [[peers]] batch = true: the
+	// deliveries to one peer that overlap go in one request (DESIGN.md §7,
+	// "Batched transfer").
+	batcher *transport.Batcher
+	ingress *transport.Attribution
 	// maxPeers caps the per-peer figures ([ingress] max_tracked_peers).
 	maxPeers int
 	ingressK *ingressKeys // the sender names the ledger's ingress buckets use (ingress.go)
@@ -218,6 +222,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Daemon,
 	closers = append(closers, func() { d.audit.Close() })
 
 	d.client = &transport.Client{TLS: clientTLS, PeerID: d.nodeID, SessionID: d.sessionID}
+	// A batch's payloads are at most one segment of edged's largest: what
+	// the peer takes in one PUT already.
+	d.batcher = &transport.Batcher{Client: d.client, MaxBytes: cfg.Relay.MaxSegmentBytes}
 	// One cap for every per-peer figure: ingress senders, status targets
 	// and the metrics SDK's cardinality limit.
 	d.maxPeers = cfg.Ingress.MaxTrackedPeers
@@ -434,16 +441,24 @@ func (d *Daemon) resolveNodeID(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-// deliver sends one segment to its target peer over mTLS.
+// deliver sends one segment to its target peer over mTLS: a PUT of its
+// own, or its place in the next batch to a peer with batch = true.
 func (d *Daemon) deliver(ctx context.Context, seg ledger.Segment, payload *io.SectionReader) error {
 	peer, ok := d.cfg.Peer(seg.TargetPeer)
 	if !ok {
 		return fmt.Errorf("unknown target peer %q (not in [[peers]])", seg.TargetPeer)
 	}
-	_, err := d.client.Deliver(ctx, transport.Delivery{
+	dl := transport.Delivery{
 		Addr: peer.Addr, ServerName: peer.ServerName, ID: seg.ID,
 		TargetPeer: seg.TargetPeer, Body: payload,
-	})
+	}
+	var err error
+	if peer.Batch {
+		// Its own answer, or the batch's failure: retried per segment.
+		_, err = d.batcher.Deliver(ctx, dl)
+	} else {
+		_, err = d.client.Deliver(ctx, dl)
+	}
 	return err
 }
 

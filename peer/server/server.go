@@ -224,16 +224,21 @@ func Run(ctx context.Context, opts Options) error {
 	return s.Shutdown(sctx)
 }
 
-// ServeHTTP sends segment paths to the segment handler before the mux:
-// ServeMux would clean "/v1/segments/.." into a redirect, and the protocol
-// answers a bad id with 400.
+// ServeHTTP sends segment paths (and the batched POST /v1/segments:batch,
+// each of whose segments the store records as if PUT singly) to the
+// segment handler before the mux: ServeMux would clean "/v1/segments/.."
+// into a redirect, and the protocol answers a bad id with 400.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, transport.SegmentsPath) {
+	if strings.HasPrefix(r.URL.Path, transport.SegmentsPath) || r.URL.Path == transport.BatchPath {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		s.seg.ServeHTTP(rec, r)
-		s.log.Info("segment request", "method", r.Method, "path", r.URL.Path, "status", rec.code,
+		args := []any{"method", r.Method, "path", r.URL.Path, "status", rec.code,
 			"bytes", r.ContentLength, "peer_id", r.Header.Get(transport.HeaderPeerID),
-			"session", r.Header.Get(transport.HeaderSessionID), "cert", certIdentity(r), "proto", r.Proto)
+			"session", r.Header.Get(transport.HeaderSessionID), "cert", certIdentity(r), "proto", r.Proto}
+		if r.URL.Path == transport.BatchPath {
+			args = append(args, "segments", r.Header.Get(transport.HeaderBatchCount))
+		}
+		s.log.Info("segment request", args...)
 		return
 	}
 	s.mux.ServeHTTP(w, r)

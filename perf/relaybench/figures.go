@@ -55,10 +55,11 @@ func (t Throughput) rate() perf.Rate {
 // Relay relays count segments of size bytes to receiver at full speed and
 // measures the rate.
 func (e *Env) Relay(ctx context.Context, recv Receiver, count, size int) (Throughput, error) {
-	return e.relay(ctx, RunOptions{Receiver: recv, Count: count, Size: size})
+	return e.relayWith(ctx, RunOptions{Receiver: recv, Count: count, Size: size})
 }
 
-func (e *Env) relay(ctx context.Context, o RunOptions) (Throughput, error) {
+// relayWith is Relay for any run options (o.Count segments of o.Size).
+func (e *Env) relayWith(ctx context.Context, o RunOptions) (Throughput, error) {
 	recv, count, size := o.Receiver, o.Count, o.Size
 	r, err := e.Start(ctx, o)
 	if err != nil {
@@ -193,6 +194,24 @@ func Compare(rounds int, baseline, figure func() (float64, error)) (Comparison, 
 	return c, nil
 }
 
+// CompareN runs every measure once per round, in an order that rotates
+// from round to round (each measure first in turn), and returns each
+// measure's values in round order.
+func CompareN(rounds int, measures ...func() (float64, error)) ([][]float64, error) {
+	out := make([][]float64, len(measures))
+	for i := range rounds {
+		for j := range measures {
+			k := (i + j) % len(measures)
+			v, err := measures[k]()
+			if err != nil {
+				return out, err
+			}
+			out[k] = append(out[k], v)
+		}
+	}
+	return out, nil
+}
+
 func list(xs []float64, format string) string {
 	s := ""
 	for i, x := range xs {
@@ -235,6 +254,54 @@ func (e *Env) SmallThroughput(ctx context.Context, recv Receiver, count, rounds 
 		row.Target = "(peer's evidence file bounds it)"
 	}
 	return row, nil
+}
+
+// BatchThroughput is figure 3b (issue #17 item 6): edged relaying 64 B
+// segments to the sink with [[peers]] batch = true, against the bare
+// single-PUT pair (perf.BarePUT, target ≥ 1.0) and the bare batched pair
+// (perf.BareBatch: the same Batcher, no ledger), the three measured in
+// interleaved rounds whose order rotates.
+func (e *Env) BatchThroughput(ctx context.Context, count, rounds int, baseDur time.Duration, streams int) ([]Row, error) {
+	vals, err := CompareN(rounds,
+		func() (float64, error) {
+			r, err := perf.BarePUT(ctx, e.TLS, 64, streams, baseDur)
+			return r.OpsPerSec(), err
+		},
+		func() (float64, error) {
+			r, err := perf.BareBatch(ctx, e.TLS, 64, streams, baseDur)
+			return r.OpsPerSec(), err
+		},
+		func() (float64, error) {
+			t, err := e.relayWith(ctx, RunOptions{Receiver: Sink, Count: count, Size: 64, Config: func(o *labsetup.ConfigOptions) { o.PeerBatch = true }})
+			e.logf("  relay %d × 64 B → sink, batch on: %.0f segments/s (%d redelivered; %s)", count, t.rate().OpsPerSec(), t.Redelivered, t.cpu())
+			return t.rate().OpsPerSec(), err
+		})
+	if err != nil {
+		return nil, err
+	}
+	put := Comparison{Bases: vals[0], Figs: vals[2]}
+	batch := Comparison{Bases: vals[1], Figs: vals[2]}
+	detail := fmt.Sprintf("medians of %d interleaved rounds (ratio: median of the rounds' ratios); relay batch on [%s] segments/s, bare PUT [%s] PUTs/s, bare batch [%s] segments/s (%d in flight)",
+		rounds, list(vals[2], "%.0f"), list(vals[0], "%.0f"), list(vals[1], "%.0f"), streams)
+	fig := fmt.Sprintf("3b relay 64 B → sink, batch on (%d segments)", count)
+	rowPut := Row{
+		Figure:   fig,
+		Measured: fmt.Sprintf("%.0f segments/s", put.Fig()),
+		Baseline: fmt.Sprintf("bare PUT 64 B: %.0f PUTs/s", put.Base()),
+		Target:   "≥ 1.00",
+		Detail:   detail,
+	}
+	put.fill(&rowPut)
+	rowPut.Met = verdict(rowPut.Ratio >= 1)
+	rowBatch := Row{
+		Figure:   fig,
+		Measured: fmt.Sprintf("%.0f segments/s", batch.Fig()),
+		Baseline: fmt.Sprintf("bare batch 64 B: %.0f segments/s", batch.Base()),
+		Target:   "(the batched protocol's ceiling)",
+		Detail:   detail,
+	}
+	batch.fill(&rowBatch)
+	return []Row{rowPut, rowBatch}, nil
 }
 
 // LargeThroughput is figure 3 for 1 MiB segments: edged's MiB/s against a

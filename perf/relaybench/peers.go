@@ -14,7 +14,7 @@ func (e *Env) ManyPeers(ctx context.Context, peers, count, size, rounds int) (Ro
 	var rss [2]int64
 	cpu := func(n int, slot int) func() (float64, error) {
 		return func() (float64, error) {
-			t, err := e.relay(ctx, RunOptions{Receiver: Sink, Count: count, Size: size, Peers: n})
+			t, err := e.relayWith(ctx, RunOptions{Receiver: Sink, Count: count, Size: size, Peers: n})
 			if err != nil {
 				return 0, err
 			}

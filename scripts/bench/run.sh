@@ -27,6 +27,6 @@ go test -run '^$' -bench . -benchmem -benchtime 2s ./perf ./edged/ledger 2>&1 | 
 echo
 echo "== figures 1-6 and 8 (whole processes)"
 scripts/bench/build_before.sh "$out/before" || status=1
-go run ./perf/cmd/relaybench --figures 1,2,3,4,5,6,8 --before "$out/before" --json "$out/relaybench.json" "$@" || status=1
+go run ./perf/cmd/relaybench --figures 1,2,3,4,5,6,3b,8 --before "$out/before" --json "$out/relaybench.json" "$@" || status=1
 echo "(rows as JSON: $out/relaybench.json)"
 exit $status

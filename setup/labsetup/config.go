@@ -30,6 +30,9 @@ type ConfigOptions struct {
 	// relative to the config file's directory, as edged resolves it.
 	TLSDir        string
 	MetricsListen string
+	// PeerBatch sets [[peers]] batch = true: the batched transfer to the
+	// peer (the labs keep the single PUT).
+	PeerBatch bool
 
 	TickInterval       time.Duration
 	MaxRetryCount      int
@@ -96,7 +99,7 @@ func BuildConfig(opts ConfigOptions) config.Config {
 		BurstBytes:      opts.BurstBytes,
 		DailyQuotaBytes: opts.DailyQuotaBytes,
 	}
-	cfg.Peers = append([]config.Peer{{ID: opts.PeerID, Addr: opts.PeerAddr, ServerName: opts.PeerID}}, opts.MorePeers...)
+	cfg.Peers = append([]config.Peer{{ID: opts.PeerID, Addr: opts.PeerAddr, ServerName: opts.PeerID, Batch: opts.PeerBatch}}, opts.MorePeers...)
 	return cfg
 }
 

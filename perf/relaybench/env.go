@@ -35,6 +35,8 @@ type Env struct {
 	Log  io.Writer
 
 	runs int
+	// seedRate is the bytes/s the latest figure 2 run seeded at.
+	seedRate float64
 }
 
 // NewEnv generates the lab certificates under work.
@@ -86,6 +88,9 @@ type RunOptions struct {
 	Count    int
 	Size     int
 	Config   func(*labsetup.ConfigOptions) // e.g. a rate limit at boot
+	// StartEmpty writes [relay.bandwidth] start_empty = true: token
+	// buckets start with no tokens (labsetup has no option for it).
+	StartEmpty bool
 }
 
 // Start seeds the ledger, starts the receiver, then edged.
@@ -142,6 +147,18 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 	if _, err := labsetup.WriteConfig(r.path("edge.toml"), opts); err != nil {
 		return nil, err
 	}
+	if o.StartEmpty {
+		// WriteConfig has validated the rest; the key is edged's own.
+		cfg := labsetup.BuildConfig(opts)
+		cfg.Relay.Bandwidth.StartEmpty = true
+		data, err := cfg.Encode()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(r.path("edge.toml"), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	if r.Edged, err = r.group.Start(harness.Spec{
 		Name: "edged", Path: e.Bin["edged"], Dir: r.Dir, Log: r.path("edged.log"),
 		Args: []string{"run", "--config", "edge.toml"},
@@ -168,6 +185,11 @@ func (r *Run) path(name string) string { return filepath.Join(r.Dir, name) }
 // is a cheap pattern: the figures are about moving bytes, and the
 // receivers do not check contents.
 func Seed(ctx context.Context, path, prefix string, count, size int) error {
+	return SeedDue(ctx, path, prefix, count, size, time.Now())
+}
+
+// SeedDue is Seed with the segments due at due (and created then).
+func SeedDue(ctx context.Context, path, prefix string, count, size int, due time.Time) error {
 	l, err := ledger.Open(path)
 	if err != nil {
 		return err
@@ -175,7 +197,7 @@ func Seed(ctx context.Context, path, prefix string, count, size int) error {
 	defer l.Close()
 	payload := bytes.Repeat([]byte("edgelab-"), size/8+1)[:size]
 	const chunk = 512
-	now := time.Now()
+	now := due
 	for start := 0; start < count; start += chunk {
 		var segs []ledger.New
 		for i := start; i < min(count, start+chunk); i++ {

@@ -43,6 +43,8 @@ func run() error {
 		quick   = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
 		figures = flag.String("figures", "2,3,4,5,6", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only)")
 		out     = flag.String("json", "", "also write the rows as JSON to this file")
+		// Figure 2's scenarios run this many times each (default 5, 1 with --quick).
+		precisionRuns = flag.Int("precision-runs", 0, "runs of each figure 2 scenario (0: 5, or 1 with --quick)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -87,11 +89,14 @@ func run() error {
 	sc := struct {
 		small, large, peerSmall, peerLarge, rounds, loaded int
 		base                                               time.Duration
-		window                                             time.Duration
-	}{30000, 1000, 1000, 100, 3, 100000, 2 * time.Second, 5 * time.Second}
+		precisionRuns                                      int
+	}{30000, 1000, 1000, 100, 3, 100000, 2 * time.Second, 5}
 	if *quick {
 		sc.small, sc.large, sc.peerSmall, sc.peerLarge, sc.rounds, sc.loaded = 3000, 100, 200, 20, 1, 10000
-		sc.base, sc.window = 500*time.Millisecond, 2*time.Second
+		sc.base, sc.precisionRuns = 500*time.Millisecond, 1
+	}
+	if *precisionRuns > 0 {
+		sc.precisionRuns = *precisionRuns
 	}
 	// The bare client keeps as many PUTs in flight as edged's executor.
 	const streams = daemon.RelayInFlight
@@ -141,7 +146,12 @@ func run() error {
 	}
 	if on("2") {
 		if err := step("figure 2: limiter precision", func() error {
-			row, err := env.LimiterPrecision(ctx, sc.window)
+			prows, err := env.LimiterPrecision(ctx, relaybench.PrecisionScenarios(*quick), sc.precisionRuns)
+			rows = append(rows, prows...)
+			if err != nil {
+				return err
+			}
+			row, err := env.Rclone(ctx, 1<<20, 6<<20, sc.precisionRuns)
 			rows = append(rows, row)
 			return err
 		}); err != nil {

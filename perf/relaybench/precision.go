@@ -82,7 +82,12 @@ type precisionRun struct {
 	// the transport); OverFromArrival against rate × t + burst with t from
 	// the first ARRIVAL, the measurement the issue made.
 	Over, AdmittedOver, OverFromArrival int64
-	// Achieved is (received − initial) / (rate × window).
+	// Achieved is (received − initial) / (rate × (t_last − t_admit0)),
+	// t_last the last arrival in the window: what the bucket allowed by
+	// then that has arrived. Measured to the last arrival rather than to
+	// the window's end, a stall at the end (another process holding the
+	// CPU) does not count as the limiter's; one in the middle is caught
+	// up from the tokens it left.
 	Achieved float64
 	// Lag is arrival − admission per segment: the first one's, the median
 	// and the largest.
@@ -406,11 +411,12 @@ func measurePrecision(sc PrecisionScenario, setAt time.Time, setTokens float64, 
 	}
 	pr.AdmittedMax100ms = max100ms(adm)
 	got = 0
-	first := arr[0].At
+	first, last := arr[0].At, arr[0].At
 	for i, a := range arr {
 		if a.At.After(end) {
 			break
 		}
+		last = a.At
 		if i > 0 && a.At.Sub(arr[i-1].At) > pr.MaxGap {
 			pr.MaxGap, pr.GapAt = a.At.Sub(arr[i-1].At), arr[i-1].At.Sub(t0)
 		}
@@ -419,7 +425,7 @@ func measurePrecision(sc PrecisionScenario, setAt time.Time, setTokens float64, 
 		pr.OverFromArrival = max(pr.OverFromArrival, got-int64(burst+rate*a.At.Sub(first).Seconds()))
 	}
 	pr.Received, pr.Bound = got, int64(bound(end))
-	pr.Achieved = (float64(got) - initial) / (rate * sc.Window.Seconds())
+	pr.Achieved = (float64(got) - initial) / (rate * last.Sub(t0).Seconds())
 
 	// The peer's first second and 100 ms windows, as rclone's are measured.
 	pr.ArrivalOrigin = first.Sub(t0)

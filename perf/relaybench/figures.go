@@ -310,7 +310,7 @@ func (e *Env) LoadedLedger(ctx context.Context, count, size int, blockedCycles i
 	e.logf("  %d pending, throttle_count %d after %d cycles: RSS %.1f MiB (peak %.1f MiB)", blocked.Segments.Pending,
 		blocked.ThrottleCount, blocked.ExecutorCycles, mib(memBlocked.RSS), mib(memBlocked.HWM))
 
-	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{}); err != nil {
+	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{BytesPerSecond: api.Value(0)}); err != nil {
 		return Row{}, Row{}, err
 	}
 	var lat []time.Duration

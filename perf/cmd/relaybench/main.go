@@ -43,8 +43,10 @@ func run() error {
 		quick   = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
 		figures = flag.String("figures", "2,3,4,5,6", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only)")
 		out     = flag.String("json", "", "also write the rows as JSON to this file")
-		// Figure 2's scenarios run this many times each (default 5, 1 with --quick).
-		precisionRuns = flag.Int("precision-runs", 0, "runs of each figure 2 scenario (0: 5, or 1 with --quick)")
+		// Figure 2's scenarios run this many times each: 3 by default,
+		// which keeps scripts/bench/run.sh under 10 minutes on a busy
+		// machine; docs/PERFORMANCE.md's figures are of 5.
+		precisionRuns = flag.Int("precision-runs", 0, "runs of each figure 2 scenario (0: 3, or 1 with --quick)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -90,7 +92,7 @@ func run() error {
 		small, large, peerSmall, peerLarge, rounds, loaded int
 		base                                               time.Duration
 		precisionRuns                                      int
-	}{30000, 1000, 1000, 100, 3, 100000, 2 * time.Second, 5}
+	}{30000, 1000, 1000, 100, 3, 100000, 2 * time.Second, 3}
 	if *quick {
 		sc.small, sc.large, sc.peerSmall, sc.peerLarge, sc.rounds, sc.loaded = 3000, 100, 200, 20, 1, 10000
 		sc.base, sc.precisionRuns = 500*time.Millisecond, 1

@@ -39,6 +39,8 @@ type Env struct {
 	Profile bool
 
 	runs int
+	// seedRate is the bytes/s the latest figure 2 run seeded at.
+	seedRate float64
 }
 
 // NewEnv generates the lab certificates under work.
@@ -90,6 +92,9 @@ type RunOptions struct {
 	Count    int
 	Size     int
 	Config   func(*labsetup.ConfigOptions) // e.g. a rate limit at boot
+	// StartEmpty writes [relay.bandwidth] start_empty = true: token
+	// buckets start with no tokens (labsetup has no option for it).
+	StartEmpty bool
 	// Peers > 1: the sink listens on that many ports and edge.toml names
 	// as many peers, one per address (peer-val23 first, then peer-0002…);
 	// the segments go to them in turn. Sink only.
@@ -167,6 +172,18 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 	if _, err := labsetup.WriteConfig(r.path("edge.toml"), opts); err != nil {
 		return nil, err
 	}
+	if o.StartEmpty {
+		// WriteConfig has validated the rest; the key is edged's own.
+		cfg := labsetup.BuildConfig(opts)
+		cfg.Relay.Bandwidth.StartEmpty = true
+		data, err := cfg.Encode()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(r.path("edge.toml"), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	if r.Edged, err = r.group.Start(harness.Spec{
 		Name: "edged", Path: e.Bin["edged"], Dir: r.Dir, Log: r.path("edged.log"),
 		Args: r.edgedArgs(),
@@ -201,11 +218,21 @@ func (r *Run) edgedArgs() []string {
 // ledger). The payload is a cheap pattern: the figures are about moving
 // bytes, and the receivers do not check contents.
 func Seed(ctx context.Context, path, prefix string, count, size int) error {
-	return SeedTargets(ctx, path, prefix, count, size, []string{labsetup.DefaultPeerID})
+	return SeedTargetsDue(ctx, path, prefix, count, size, []string{labsetup.DefaultPeerID}, time.Now())
+}
+
+// SeedDue is Seed with the segments due at due (and created then).
+func SeedDue(ctx context.Context, path, prefix string, count, size int, due time.Time) error {
+	return SeedTargetsDue(ctx, path, prefix, count, size, []string{labsetup.DefaultPeerID}, due)
 }
 
 // SeedTargets is Seed with the segments for targets in turn.
 func SeedTargets(ctx context.Context, path, prefix string, count, size int, targets []string) error {
+	return SeedTargetsDue(ctx, path, prefix, count, size, targets, time.Now())
+}
+
+// SeedTargetsDue is SeedTargets with the segments due at due.
+func SeedTargetsDue(ctx context.Context, path, prefix string, count, size int, targets []string, due time.Time) error {
 	l, err := ledger.Open(path)
 	if err != nil {
 		return err
@@ -213,7 +240,7 @@ func SeedTargets(ctx context.Context, path, prefix string, count, size int, targ
 	defer l.Close()
 	payload := bytes.Repeat([]byte("edgelab-"), size/8+1)[:size]
 	const chunk = 512
-	now := time.Now()
+	now := due
 	for start := 0; start < count; start += chunk {
 		var segs []ledger.New
 		for i := start; i < min(count, start+chunk); i++ {

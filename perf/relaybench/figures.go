@@ -365,85 +365,6 @@ func (e *Env) ProtocolCeiling(ctx context.Context, rounds int, d time.Duration, 
 	return row, nil
 }
 
-// LimiterPrecision is figure 2: 16 KiB segments at 1 MiB/s (burst 1 MiB)
-// for a window of the peer's receive times. At every arrival the bytes
-// received so far must stay within one segment above the token-bucket
-// bound rate × t + burst (t from the first arrival), and at the end of the
-// window within one segment below it.
-//
-// edged first relays one segment unlimited, so that its connection to the
-// peer is open: the first arrival is then one delivery after the first
-// admission, as every later one is, rather than a TLS handshake later,
-// which would shift the whole curve by rate × handshake. Then the rate is
-// set live (the bucket starts full) and the segments are seeded.
-func (e *Env) LimiterPrecision(ctx context.Context, window time.Duration) (Row, error) {
-	const (
-		rate = 1 << 20
-		size = 16 << 10
-	)
-	burst := int64(rate)
-	r, err := e.Start(ctx, RunOptions{Receiver: Peer, Count: 1, Size: 64})
-	if err != nil {
-		return Row{}, err
-	}
-	defer r.Stop()
-	if _, err := r.WaitDelivered(ctx, 1, 20*time.Millisecond, 30*time.Second, nil); err != nil {
-		return Row{}, fmt.Errorf("limiter precision: warm-up: %w", err)
-	}
-	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{BytesPerSecond: api.Value(rate)}); err != nil {
-		return Row{}, err
-	}
-	count := int((float64(rate)*(window.Seconds()+1.5) + float64(burst)) / size)
-	if err := Seed(ctx, r.path("ledger.db"), "p", count, size); err != nil {
-		return Row{}, err
-	}
-	want := 1 + int64((float64(rate)*(window.Seconds()+0.5)+float64(burst))/size)
-	st, err := r.WaitDelivered(ctx, want, 50*time.Millisecond, window+30*time.Second, nil)
-	if err != nil {
-		return Row{}, fmt.Errorf("limiter precision: %w", err)
-	}
-	all, _, err := r.Finish()
-	if err != nil {
-		return Row{}, err
-	}
-	var arrivals []Arrival
-	for _, a := range all {
-		if a.ID != "b-0000001" { // the warm-up
-			arrivals = append(arrivals, a)
-		}
-	}
-	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At.Before(arrivals[j].At) })
-	t0 := arrivals[0].At
-	var (
-		got       int64
-		excess    = int64(-1 << 62) // largest (received − bound) at any arrival
-		atEnd     int64
-		arrivedIn int
-	)
-	for _, a := range arrivals {
-		t := a.At.Sub(t0)
-		if t > window {
-			break
-		}
-		got += a.Bytes
-		arrivedIn++
-		bound := int64(float64(rate)*t.Seconds()) + burst
-		excess = max(excess, got-bound)
-		atEnd = got
-	}
-	boundEnd := int64(float64(rate)*window.Seconds()) + burst
-	ok := excess <= size && atEnd >= boundEnd-size && atEnd <= boundEnd+size
-	return Row{
-		Figure:   fmt.Sprintf("2 limiter precision (16 KiB at 1 MiB/s, %s, peer)", window),
-		Measured: fmt.Sprintf("%d B in %s; max over bound %+d B; at the end %+d B", atEnd, window, excess, atEnd-boundEnd),
-		Baseline: fmt.Sprintf("rate × t + burst = %d B", boundEnd),
-		Target:   "within 16384 B",
-		Met:      verdict(ok),
-		Detail: fmt.Sprintf("%d segments arrived in the window (t from the first arrival); bound checked at every arrival from the peer's received_at; throttle_count %d at the end",
-			arrivedIn, st.ThrottleCount),
-	}, nil
-}
-
 // percentile of sorted durations, nearest rank.
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
@@ -486,7 +407,7 @@ func (e *Env) LoadedLedger(ctx context.Context, count, size int, blockedCycles i
 	e.logf("  %d pending, throttle_count %d after %d cycles: RSS %.1f MiB (peak %.1f MiB)", blocked.Segments.Pending,
 		blocked.ThrottleCount, blocked.ExecutorCycles, mib(memBlocked.RSS), mib(memBlocked.HWM))
 
-	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{}); err != nil {
+	if _, err := r.Control.SetBandwidth(ctx, api.SetBandwidthRequest{BytesPerSecond: api.Value(0)}); err != nil {
 		return Row{}, Row{}, err
 	}
 	var lat []time.Duration

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"edgelab/edged/api"
+	"edgelab/edged/config"
 	"edgelab/edged/control"
 	"edgelab/edged/ledger"
 	"edgelab/labs/harness"
@@ -86,6 +87,10 @@ type RunOptions struct {
 	Count    int
 	Size     int
 	Config   func(*labsetup.ConfigOptions) // e.g. a rate limit at boot
+	// Peers > 1 lists that many peers in edge.toml (peer-0001…, every one
+	// at the receiver) and spreads the seeded segments over them in turn:
+	// the status's per-peer work at fleet size.
+	Peers int
 }
 
 // Start seeds the ledger, starts the receiver, then edged.
@@ -101,7 +106,11 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 		}
 	}()
 	maxBytes := max(int64(o.Size), 1<<20)
-	if err := Seed(ctx, r.path("ledger.db"), "b", o.Count, o.Size); err != nil {
+	targets := []string{labsetup.DefaultPeerID}
+	if o.Peers > 1 {
+		targets = PeerIDs(o.Peers)
+	}
+	if err := SeedTargets(ctx, r.path("ledger.db"), "b", o.Count, o.Size, targets); err != nil {
 		return nil, err
 	}
 	ready := r.path(string(o.Receiver) + ".ready")
@@ -139,7 +148,7 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 	if o.Config != nil {
 		o.Config(&opts)
 	}
-	if _, err := labsetup.WriteConfig(r.path("edge.toml"), opts); err != nil {
+	if err := writeConfig(r.path("edge.toml"), opts, targets, e.TLS.PeerID); err != nil {
 		return nil, err
 	}
 	if r.Edged, err = r.group.Start(harness.Spec{
@@ -163,11 +172,44 @@ func (e *Env) Start(ctx context.Context, o RunOptions) (_ *Run, err error) {
 
 func (r *Run) path(name string) string { return filepath.Join(r.Dir, name) }
 
+// PeerIDs are the ids of n configured peers: peer-0001…
+func PeerIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("peer-%04d", i+1)
+	}
+	return ids
+}
+
+// writeConfig writes edge.toml for opts; with several targets, one
+// [[peers]] entry each, all at the receiver under its TLS name.
+func writeConfig(path string, opts labsetup.ConfigOptions, targets []string, serverName string) error {
+	if len(targets) <= 1 {
+		_, err := labsetup.WriteConfig(path, opts)
+		return err
+	}
+	cfg := labsetup.BuildConfig(opts)
+	cfg.Peers = cfg.Peers[:0]
+	for _, id := range targets {
+		cfg.Peers = append(cfg.Peers, config.Peer{ID: id, Addr: opts.PeerAddr, ServerName: serverName})
+	}
+	data, err := cfg.Encode()
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
 // Seed inserts count PENDING segments of size bytes, prefix-0000001…, due
 // now, as setup seed does (another connection to the ledger). The payload
 // is a cheap pattern: the figures are about moving bytes, and the
 // receivers do not check contents.
 func Seed(ctx context.Context, path, prefix string, count, size int) error {
+	return SeedTargets(ctx, path, prefix, count, size, []string{labsetup.DefaultPeerID})
+}
+
+// SeedTargets is Seed with the segments spread over targets in turn.
+func SeedTargets(ctx context.Context, path, prefix string, count, size int, targets []string) error {
 	l, err := ledger.Open(path)
 	if err != nil {
 		return err
@@ -179,7 +221,7 @@ func Seed(ctx context.Context, path, prefix string, count, size int) error {
 	for start := 0; start < count; start += chunk {
 		var segs []ledger.New
 		for i := start; i < min(count, start+chunk); i++ {
-			segs = append(segs, ledger.New{ID: fmt.Sprintf("%s-%07d", prefix, i+1), TargetPeer: labsetup.DefaultPeerID, Payload: payload})
+			segs = append(segs, ledger.New{ID: fmt.Sprintf("%s-%07d", prefix, i+1), TargetPeer: targets[i%len(targets)], Payload: payload})
 		}
 		if err := l.Insert(ctx, now, segs...); err != nil {
 			return fmt.Errorf("seed: %w", err)

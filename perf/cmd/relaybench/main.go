@@ -3,7 +3,7 @@
 // edged, peer and sink (or takes them from --bin), runs every process on
 // free loopback ports under a work directory, and prints one table.
 //
-//	go run ./perf/cmd/relaybench [--quick] [--figures 2,3,4,5,6] [--json out.json]
+//	go run ./perf/cmd/relaybench [--quick] [--figures 2,3,4,5,6,7] [--json out.json]
 //
 // scripts/bench/run.sh runs it, and the Go benchmarks of ./perf, together.
 package main
@@ -41,8 +41,10 @@ func run() error {
 		work    = flag.String("work", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
 		keep    = flag.Bool("keep", false, "keep the work directory")
 		quick   = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
-		figures = flag.String("figures", "2,3,4,5,6", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only)")
+		figures = flag.String("figures", "2,3,4,5,6,7", "which figures to run (3s, 3l, 3p: figure 3's small, large and peer parts only; 7a, 7p: figure 7's backlog and fleet parts)")
 		out     = flag.String("json", "", "also write the rows as JSON to this file")
+		pending = flag.Int("status-pending", 1000000, "figure 7: PENDING segments of the one-peer status run")
+		fleet   = flag.Int("status-peers", 1000, "figure 7: configured peers of the fleet status run")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -169,6 +171,29 @@ func run() error {
 			return nil
 		}); err != nil {
 			return err
+		}
+	}
+	{
+		// 7a: the backlog's cost (one target, every segment oversize);
+		// 7p: the fleet's (many targets, a few segments each).
+		runs := []struct {
+			name               string
+			count, size, peers int
+		}{{"7a", *pending, 64, 1}, {"7p", *fleet * 10, 64, *fleet}}
+		if *quick {
+			runs[0].count, runs[1].count, runs[1].peers = 20000, 1000, 100
+		}
+		for _, run := range runs {
+			if !on(run.name) {
+				continue
+			}
+			if err := step(fmt.Sprintf("figure 7: status with %d pending over %d peer(s)", run.count, run.peers), func() error {
+				row, err := env.StatusLatency(ctx, run.count, run.size, run.peers, 200, 20*time.Millisecond)
+				rows = append(rows, row)
+				return err
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	rows = slices.DeleteFunc(rows, func(r relaybench.Row) bool { return r.Figure == "" })

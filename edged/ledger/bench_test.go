@@ -220,3 +220,28 @@ func BenchmarkPendingOversizeTargets(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInsert inserts segments of 64 B (in their rows), one per
+// transaction as the listener does and 512 per transaction as setup seed
+// does: the per-segment cost of the row, its indexes and the counters its
+// triggers keep. One op is one segment.
+func BenchmarkInsert(b *testing.B) {
+	for _, batch := range []int{1, 512} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			l := open(b, filepath.Join(b.TempDir(), "l.db"))
+			ctx := context.Background()
+			payload := make([]byte, 64)
+			segs := make([]New, 0, batch)
+			b.ResetTimer()
+			for start := 0; start < b.N; start += batch {
+				segs = segs[:0]
+				for i := start; i < min(b.N, start+batch); i++ {
+					segs = append(segs, New{ID: fmt.Sprintf("seg-%08d", i), TargetPeer: fmt.Sprintf("peer-%d", i%4), Payload: payload})
+				}
+				if err := l.Insert(ctx, t0, segs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

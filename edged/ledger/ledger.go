@@ -772,10 +772,13 @@ func pendingAboveSQL(n int) string {
 
 // pendingAbove counts, per target with PENDING segments (only peer when
 // it is not ""), those larger than its burst (burstOf; 0: none); targets
-// with none are left out. It reads every class row of those targets (sizesSchema) and,
-// only for the targets with segments in their burst's own class, the
-// distinct sizes there: whatever the number of segments, and in two
-// statements whatever the number of targets.
+// with none are left out. It reads every class row (sizesSchema) and,
+// only for the bursts whose own class holds segments, every target's
+// distinct sizes in that class: whatever the number of segments, and in
+// two statements whatever the number of targets. (Two reads: a change
+// committed between them may be seen by one only, as between two status
+// requests. Bursts are at most one per configured peer plus the global
+// one, far below SQLite's limit on the parameters of the second.)
 func (l *Ledger) pendingAbove(ctx context.Context, burstOf func(peer string) int64, peer string) (map[string]int64, error) {
 	out := map[string]int64{}
 	q, args := `SELECT target_peer, class, segments FROM pending_size_classes`, []any{}

@@ -1,6 +1,10 @@
 package ledger
 
-import "math"
+import (
+	"fmt"
+	"math"
+	"strings"
+)
 
 // sizesSchema (user_version 6) keeps the PENDING segments per target and
 // size up to date by triggers, as segment_counts does per state, so that
@@ -74,11 +78,19 @@ INSERT INTO pending_size_classes (target_peer, class, segments)
 `
 
 // sizeClassSQL is SQL for the class of the integer expression x (see
-// sizesSchema; sizeClass in Go): x shifted right by 4 bits per hex digit
-// after its first, and back.
+// sizesSchema; sizeClass in Go): x with every bit below its leading hex
+// digit cleared, found by comparisons alone. The triggers evaluate it for
+// every segment that enters or leaves PENDING, so it avoids functions:
+// with printf and length the triggers cost a DELIVERED mark about three
+// times as much (docs/PERFORMANCE.md, issue #17 item 4).
 func sizeClassSQL(x string) string {
-	shift := `(4 * (length(printf('%x', ` + x + `)) - 1))`
-	return `((` + x + ` >> ` + shift + `) << ` + shift + `)`
+	var b strings.Builder
+	b.WriteString("(CASE WHEN " + x + " < 16 THEN " + x)
+	for digits := 2; digits < 16; digits++ {
+		fmt.Fprintf(&b, " WHEN %s < %d THEN %s & %d", x, int64(1)<<(4*digits), x, ^(int64(1)<<(4*(digits-1)) - 1))
+	}
+	fmt.Fprintf(&b, " ELSE %s & %d END)", x, ^(int64(1)<<60 - 1))
+	return b.String()
 }
 
 // enterPending counts new's row in, leavePending counts old's out.

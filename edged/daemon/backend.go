@@ -134,17 +134,16 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	d.mu.Unlock()
 	ls := d.limits.Stats()
 	st := ls.Global
-	counts, err := d.ledger.Counts(ctx)
+	// One read of the counter rows for the totals and every peer's.
+	tallies, err := d.ledger.Tallies(ctx)
 	if err != nil {
 		return api.Status{}, err
 	}
-	byPeer, err := d.ledger.DeliveredByPeer(ctx)
-	if err != nil {
-		return api.Status{}, err
-	}
-	peerCounts, err := d.ledger.CountsByPeer(ctx)
-	if err != nil {
-		return api.Status{}, err
+	var counts ledger.Tally
+	for _, t := range tallies {
+		counts.Pending += t.Pending
+		counts.Delivered += t.Delivered
+		counts.Deadletter += t.Deadletter
 	}
 	var globalBurst int64
 	if st.Settings.BytesPerSecond > 0 {
@@ -178,12 +177,12 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 		QuotaHeldCount: st.QuotaHeldCount,
 		DailyUsedBytes: st.Usage.UsedBytes,
 		Segments: api.SegmentCounts{
-			Pending:         counts[ledger.Pending],
-			Delivered:       counts[ledger.Delivered],
-			Deadletter:      counts[ledger.Deadletter],
+			Pending:         counts.Pending,
+			Delivered:       counts.Delivered,
+			Deadletter:      counts.Deadletter,
 			BlockedOversize: blocked,
 		},
-		Peers:              map[string]api.PeerStatus{},
+		Peers:              make(map[string]api.PeerStatus, max(len(tallies), len(d.cfg.Peers))),
 		Ingress:            api.Ingress{Bytes: total, ByPeer: ingress, KeyKinds: keyKinds(ingress)},
 		ExecutorCycles:     d.executor.Cycles(),
 		LastCycleThrottled: d.executor.LastCycleThrottled(),
@@ -204,19 +203,15 @@ func (d *Daemon) Status(ctx context.Context) (api.Status, error) {
 	}
 	peer := func(id string) api.PeerStatus {
 		p := out.Peers[id]
-		c := peerCounts[id]
-		p.PendingSegments, p.DeadletterSegments = c[ledger.Pending], c[ledger.Deadletter]
+		t := tallies[id]
+		p.PendingSegments, p.DeadletterSegments = t.Pending, t.Deadletter
+		p.DeliveredSegments, p.DeliveredBytes = t.Delivered, t.DeliveredBytes
 		p.BlockedOversize = oversize[id]
 		return p
 	}
 	// Targets in the ledger that are not configured keep their figures.
-	for id := range peerCounts {
+	for id := range tallies {
 		out.Peers[id] = peer(id)
-	}
-	for id, t := range byPeer {
-		p := peer(id)
-		p.DeliveredSegments, p.DeliveredBytes = t.Segments, t.Bytes
-		out.Peers[id] = p
 	}
 	for _, cp := range d.cfg.Peers {
 		p := peer(cp.ID)

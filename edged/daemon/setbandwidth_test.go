@@ -20,7 +20,7 @@ import (
 
 // startTestDaemon runs a daemon on a fresh lab directory (no segment
 // listener, rate 1000 B/s from edge.toml) until the test ends.
-func startTestDaemon(t *testing.T, edit ...func(*config.Config)) (*Daemon, config.Config) {
+func startTestDaemon(t testing.TB, edit ...func(*config.Config)) (*Daemon, config.Config) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "edd") // short: the control socket lives here
 	if err != nil {

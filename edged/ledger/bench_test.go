@@ -191,3 +191,57 @@ func BenchmarkDueTargets(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPendingOversizeTargets is BenchmarkPendingOversize at fleet
+// size: 1,000 targets of 10 pending segments each (64–66 B). With a burst
+// of 32 B every segment is in a larger size class (class rows only); with
+// 65 B they are all in the burst's own class, so every target's exact
+// sizes are read too (the layout's worst case per target). One op is one
+// count of every target.
+func BenchmarkPendingOversizeTargets(b *testing.B) {
+	const targets = 1000
+	l := open(b, filepath.Join(b.TempDir(), "l.db"))
+	ctx := context.Background()
+	var segs []New
+	for i := range targets * 10 {
+		segs = append(segs, New{ID: fmt.Sprintf("seg-%08d", i), TargetPeer: fmt.Sprintf("peer-%04d", i%targets), Payload: make([]byte, 64+i%3)})
+	}
+	if err := l.Insert(ctx, t0, segs...); err != nil {
+		b.Fatal(err)
+	}
+	for _, burst := range []int64{32, 65} {
+		b.Run(fmt.Sprintf("burst=%d", burst), func(b *testing.B) {
+			for b.Loop() {
+				got, err := l.PendingOversize(ctx, burst, nil)
+				if err != nil || len(got) != targets {
+					b.Fatalf("%d targets oversize, %v", len(got), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkInsert inserts segments of 64 B (in their rows), one per
+// transaction as the listener does and 512 per transaction as setup seed
+// does: the per-segment cost of the row, its indexes and the counters its
+// triggers keep. One op is one segment.
+func BenchmarkInsert(b *testing.B) {
+	for _, batch := range []int{1, 512} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			l := open(b, filepath.Join(b.TempDir(), "l.db"))
+			ctx := context.Background()
+			payload := make([]byte, 64)
+			segs := make([]New, 0, batch)
+			b.ResetTimer()
+			for start := 0; start < b.N; start += batch {
+				segs = segs[:0]
+				for i := start; i < min(b.N, start+batch); i++ {
+					segs = append(segs, New{ID: fmt.Sprintf("seg-%08d", i), TargetPeer: fmt.Sprintf("peer-%d", i%4), Payload: payload})
+				}
+				if err := l.Insert(ctx, t0, segs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -730,39 +730,70 @@ func (l *Ledger) Defer(ctx context.Context, id string, next time.Time) error {
 
 // Counts returns the number of segments in each state.
 func (l *Ledger) Counts(ctx context.Context) (map[State]int64, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT state, SUM(segments) FROM segment_counts GROUP BY state`)
+	tallies, err := l.Tallies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("count segments: %w", err)
+		return nil, err
+	}
+	out := map[State]int64{Pending: 0, Delivered: 0, Deadletter: 0}
+	for _, t := range tallies {
+		out[Pending] += t.Pending
+		out[Delivered] += t.Delivered
+		out[Deadletter] += t.Deadletter
+	}
+	return out, nil
+}
+
+// Tally is one target peer's segments in each state, and the bytes
+// delivered to it.
+type Tally struct {
+	Pending, Delivered, Deadletter int64
+	DeliveredBytes                 int64
+}
+
+// Tallies returns the tally of every target peer with segments, from
+// segment_counts in one statement: the status needs the counts per state,
+// per peer and the delivered bytes, and at fleet size one read of the
+// counter rows costs less than three.
+func (l *Ledger) Tallies(ctx context.Context) (map[string]Tally, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT target_peer, state, segments, bytes FROM segment_counts WHERE segments > 0`)
+	if err != nil {
+		return nil, fmt.Errorf("count segments per peer: %w", err)
 	}
 	defer rows.Close()
-	out := map[State]int64{Pending: 0, Delivered: 0, Deadletter: 0}
+	out := map[string]Tally{}
 	for rows.Next() {
+		var p string
 		var s State
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, fmt.Errorf("count segments: %w", err)
+		var n, bytes int64
+		if err := rows.Scan(&p, &s, &n, &bytes); err != nil {
+			return nil, fmt.Errorf("count segments per peer: %w", err)
 		}
-		out[s] = n
+		t := out[p]
+		switch s {
+		case Pending:
+			t.Pending = n
+		case Delivered:
+			t.Delivered, t.DeliveredBytes = n, bytes
+		case Deadletter:
+			t.Deadletter = n
+		}
+		out[p] = t
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count segments per peer: %w", err)
+	}
+	return out, nil
 }
 
 // PendingLargerThan counts PENDING segments (optionally for one target peer)
 // bigger than size bytes: those a burst of size can never pass.
 func (l *Ledger) PendingLargerThan(ctx context.Context, size int64, peer string) (int64, error) {
-	targets := []string{peer}
-	if peer == "" {
-		var err error
-		if targets, err = l.pendingTargets(ctx); err != nil {
-			return 0, fmt.Errorf("count oversize segments: %w", err)
-		}
+	counts, err := l.pendingAbove(ctx, func(string) int64 { return size }, peer)
+	if err != nil {
+		return 0, fmt.Errorf("count oversize segments: %w", err)
 	}
 	var total int64
-	for _, p := range targets {
-		n, err := l.pendingAbove(ctx, p, size)
-		if err != nil {
-			return 0, fmt.Errorf("count oversize segments: %w", err)
-		}
+	for _, n := range counts {
 		total += n
 	}
 	return total, nil
@@ -786,14 +817,88 @@ func (l *Ledger) pendingTargets(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-const pendingAboveSQL = `SELECT COUNT(*) FROM segments WHERE state = 'PENDING' AND target_peer = ? AND size > ?`
+// pendingAboveSQL lists, for each (burst, class) of the n rows of its
+// VALUES (class: the burst's size class, sizeClass), the PENDING sizes of
+// every target in that class larger than the burst (see sizesSchema): one
+// range of pending_sizes per distinct burst, whatever the number of
+// targets. CROSS JOIN keeps the bursts outside.
+func pendingAboveSQL(n int) string {
+	return `SELECT b.column1, s.target_peer, s.segments
+	FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + `) b
+	CROSS JOIN pending_sizes s ON s.class = b.column2 AND s.size > b.column1`
+}
 
-// pendingAbove counts the PENDING segments for peer larger than size: a
-// range of the segments_pending_size index, whatever the ledger's size.
-func (l *Ledger) pendingAbove(ctx context.Context, peer string, size int64) (int64, error) {
-	var n int64
-	err := l.db.QueryRowContext(ctx, pendingAboveSQL, peer, size).Scan(&n)
-	return n, err
+// pendingAbove counts, per target with PENDING segments (only peer when
+// it is not ""), those larger than its burst (burstOf; 0: none); targets
+// with none are left out. It reads every class row (sizesSchema) and,
+// only for the bursts whose own class holds segments, every target's
+// distinct sizes in that class: whatever the number of segments, and in
+// two statements whatever the number of targets. (Two reads: a change
+// committed between them may be seen by one only, as between two status
+// requests. Bursts are at most one per configured peer plus the global
+// one, far below SQLite's limit on the parameters of the second.)
+func (l *Ledger) pendingAbove(ctx context.Context, burstOf func(peer string) int64, peer string) (map[string]int64, error) {
+	out := map[string]int64{}
+	q, args := `SELECT target_peer, class, segments FROM pending_size_classes`, []any{}
+	if peer != "" {
+		q, args = q+` WHERE target_peer = ?`, append(args, peer)
+	}
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	within := map[int64]bool{} // bursts whose own class holds segments
+	for rows.Next() {
+		var p string
+		var class, n int64
+		if err := rows.Scan(&p, &class, &n); err != nil {
+			return nil, err
+		}
+		burst := burstOf(p)
+		if burst <= 0 || n <= 0 {
+			continue
+		}
+		switch lo, hi := sizeClass(burst); {
+		case class >= hi:
+			out[p] += n
+		case class == lo:
+			within[burst] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if len(within) == 0 {
+		return out, nil
+	}
+	args = args[:0]
+	for burst := range within {
+		lo, _ := sizeClass(burst)
+		args = append(args, burst, lo)
+	}
+	q = pendingAboveSQL(len(within))
+	if peer != "" {
+		q, args = q+` WHERE s.target_peer = ?`, append(args, peer)
+	}
+	if rows, err = l.db.QueryContext(ctx, q, args...); err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		var burst, n int64
+		if err := rows.Scan(&burst, &p, &n); err != nil {
+			return nil, err
+		}
+		// Every target with sizes in the class comes with every burst of
+		// that class: only its own burst counts.
+		if burstOf(p) == burst {
+			out[p] += n
+		}
+	}
+	return out, rows.Err()
 }
 
 // PeerTotals is what was delivered to one target peer.
@@ -804,21 +909,17 @@ type PeerTotals struct {
 
 // DeliveredByPeer sums DELIVERED segments per target peer.
 func (l *Ledger) DeliveredByPeer(ctx context.Context) (map[string]PeerTotals, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT target_peer, segments, bytes FROM segment_counts WHERE state = 'DELIVERED' AND segments > 0`)
+	tallies, err := l.Tallies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sum delivered segments: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := map[string]PeerTotals{}
-	for rows.Next() {
-		var p string
-		var t PeerTotals
-		if err := rows.Scan(&p, &t.Segments, &t.Bytes); err != nil {
-			return nil, fmt.Errorf("sum delivered segments: %w", err)
+	for p, t := range tallies {
+		if t.Delivered > 0 {
+			out[p] = PeerTotals{Segments: t.Delivered, Bytes: t.DeliveredBytes}
 		}
-		out[p] = t
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Usage returns the stored quota usage of scope ("" global).
@@ -924,56 +1025,40 @@ func (l *Ledger) IntegrityCheck(ctx context.Context) (string, error) {
 // CountsByPeer returns the number of segments in each state per target
 // peer.
 func (l *Ledger) CountsByPeer(ctx context.Context) (map[string]map[State]int64, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT target_peer, state, segments FROM segment_counts WHERE segments > 0`)
+	tallies, err := l.Tallies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("count segments per peer: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]map[State]int64{}
-	for rows.Next() {
-		var p string
-		var s State
-		var n int64
-		if err := rows.Scan(&p, &s, &n); err != nil {
-			return nil, fmt.Errorf("count segments per peer: %w", err)
+	out := make(map[string]map[State]int64, len(tallies))
+	for p, t := range tallies {
+		c := map[State]int64{}
+		for s, n := range map[State]int64{Pending: t.Pending, Delivered: t.Delivered, Deadletter: t.Deadletter} {
+			if n > 0 {
+				c[s] = n
+			}
 		}
-		if out[p] == nil {
-			out[p] = map[State]int64{}
-		}
-		out[p][s] = n
+		out[p] = c
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PendingOversize counts, per target peer, the PENDING segments that a rate
 // limit can never pass: larger than the global burst (when globalBurst > 0)
 // or than their target's own burst (peerBursts; 0 or absent: no rate).
 func (l *Ledger) PendingOversize(ctx context.Context, globalBurst int64, peerBursts map[string]int64) (map[string]int64, error) {
-	out := map[string]int64{}
 	if globalBurst <= 0 && len(peerBursts) == 0 {
-		return out, nil
+		return map[string]int64{}, nil
 	}
-	targets, err := l.pendingTargets(ctx)
+	// The smaller burst in force for a target decides.
+	burstOf := func(p string) int64 {
+		if b := peerBursts[p]; b > 0 && (globalBurst <= 0 || b < globalBurst) {
+			return b
+		}
+		return globalBurst
+	}
+	out, err := l.pendingAbove(ctx, burstOf, "")
 	if err != nil {
 		return nil, fmt.Errorf("count oversize segments: %w", err)
-	}
-	// One indexed count per target, whatever the number of segments: the
-	// smaller burst in force for it decides.
-	for _, p := range targets {
-		burst := globalBurst
-		if b := peerBursts[p]; b > 0 && (burst <= 0 || b < burst) {
-			burst = b
-		}
-		if burst <= 0 {
-			continue
-		}
-		n, err := l.pendingAbove(ctx, p, burst)
-		if err != nil {
-			return nil, fmt.Errorf("count oversize segments: %w", err)
-		}
-		if n > 0 {
-			out[p] = n
-		}
 	}
 	return out, nil
 }

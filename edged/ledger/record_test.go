@@ -454,7 +454,8 @@ func TestQueryPlans(t *testing.T) {
 		{"due of a target", dueTargetSQL, []any{4096, "p", 0, 10, 0}, []string{"SEARCH s USING INDEX segments_pending_target (target_peer=? AND next_attempt_at<?)"}, false},
 		{"mark 4", markInSQL(4), []any{0, "a", "b", "c", "d"}, []string{"USING INDEX sqlite_autoindex_segments_1 (id=?)"}, false},
 		{"next due", nextDueSQL, []any{0}, []string{"segments_pending"}, false},
-		{"oversize of a peer", pendingAboveSQL, []any{"p", 10}, []string{"SEARCH segments USING COVERING INDEX segments_pending_size (target_peer=? AND size>?)"}, false},
+		{"oversize within the bursts' classes", pendingAboveSQL(2), []any{10, 10, 70, 64},
+			[]string{"SEARCH s USING PRIMARY KEY (class=?)"}, false},
 		{"history of 4 delivered", addDeliveredInSQL(4), []any{"a", 0, 0, "b", 0, 0, "c", 0, 0, "d", 0, 0},
 			[]string{"SEARCH s USING INDEX sqlite_autoindex_segments_1 (id=?)"}, false},
 		{"history of a segment", historySQL + ` WHERE s.id = ?` + historyOrder, []any{"a"},
@@ -496,7 +497,8 @@ func TestQueryPlans(t *testing.T) {
 	}
 }
 
-// The migration leaves the partial indexes of PENDING rows only.
+// The migration leaves the partial indexes of PENDING rows only, and drops
+// the size index the counters of version 6 replaced.
 func TestOpen_MigrationReplacesTheDueIndex(t *testing.T) {
 	l := open(t, writeOldLedger(t))
 	rows, err := l.db.Query(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'segments' AND sql IS NOT NULL ORDER BY name`)
@@ -512,7 +514,7 @@ func TestOpen_MigrationReplacesTheDueIndex(t *testing.T) {
 		}
 		got = append(got, name)
 	}
-	if diff := cmp.Diff([]string{"segments_deadletter", "segments_payload_file", "segments_pending", "segments_pending_size", "segments_pending_target"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"segments_deadletter", "segments_payload_file", "segments_pending", "segments_pending_target"}, got); diff != "" {
 		t.Errorf("indexes on segments (-want +got):\n%s", diff)
 	}
 }

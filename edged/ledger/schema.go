@@ -21,12 +21,11 @@ CREATE TABLE IF NOT EXISTS segments (
 	updated_at      INTEGER NOT NULL,
 	delivered_at    INTEGER
 );
--- Only PENDING rows are ever looked up: by due time (the cycle's batch),
--- and by target and size (the status's count of segments too large for a
--- burst). Partial indexes keep delivered rows out of them, and marking a
--- segment DELIVERED only deletes its entries.
+-- Only PENDING rows are ever looked up by due time (the cycle's batch).
+-- Partial indexes keep delivered rows out of them, and marking a segment
+-- DELIVERED only deletes its entries. (The status's count of segments too
+-- large for a burst reads counters since version 6: sizesSchema.)
 CREATE INDEX IF NOT EXISTS segments_pending ON segments(next_attempt_at, id) WHERE state = 'PENDING';
-CREATE INDEX IF NOT EXISTS segments_pending_size ON segments(target_peer, size) WHERE state = 'PENDING';
 -- The due segments of one target, in due order: a cycle reads each target's
 -- share of its batch (DueBatch), so one target's backlog cannot fill it.
 -- An index only: ledgers of this schema version without it get it on open,
@@ -121,7 +120,7 @@ CREATE INDEX attempts_segment ON attempts(segment_id, attempt);
 
 // schemaVersion is the PRAGMA user_version of a ledger with every
 // migration applied.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // createSchema creates the tables of a new ledger and brings an older one
 // up to schemaVersion, each migration in one transaction: two processes
@@ -181,6 +180,11 @@ func createSchema(db *sql.DB) error {
 	if v < 5 {
 		if _, err := tx.Exec(retentionSchema); err != nil {
 			return fmt.Errorf("migrate schema to version 5 (retention keeps delivered counts): %w", err)
+		}
+	}
+	if v < 6 {
+		if _, err := tx.Exec(sizesSchema); err != nil {
+			return fmt.Errorf("migrate schema to version 6 (pending counts per size): %w", err)
 		}
 	}
 	if v < schemaVersion {

@@ -2,7 +2,9 @@ package relaybench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"time"
@@ -487,4 +489,80 @@ func (e *Env) Ingress(ctx context.Context, size, senders, streams, rounds int, d
 	}
 	c.fill(&row)
 	return row, nil
+}
+
+// StatusLatency is figure 7: GET /v1/relay/status on a ledger of count
+// PENDING segments of size bytes spread over peers configured targets
+// (1: the lab's one peer), with every segment larger than the burst
+// (1 B/s), so that the status counts oversize segments for every target.
+// After the executor's first cycles it times requests requests, one every
+// interval, over the control socket (a new connection each, as the CLI).
+func (e *Env) StatusLatency(ctx context.Context, count, size, peers, requests int, interval time.Duration) (Row, error) {
+	seedStart := time.Now()
+	r, err := e.Start(ctx, RunOptions{Receiver: Sink, Count: count, Size: size, Peers: peers, Config: func(o *labsetup.ConfigOptions) {
+		o.BytesPerSecond = 1
+	}})
+	if err != nil {
+		return Row{}, err
+	}
+	defer r.Stop()
+	e.logf("  seeded %d segments over %d peer(s) and started edged in %.1f s", count, peers, time.Since(seedStart).Seconds())
+	st0, err := r.Control.Status(ctx)
+	if err != nil {
+		return Row{}, err
+	}
+	// Wait for the executor to have looked at its batches, so the timed
+	// requests see a relay in its steady blocked state.
+	if _, err := r.WaitStatus(ctx, 100*time.Millisecond, 60*time.Second, nil,
+		func(st api.Status) bool { return st.ExecutorCycles >= st0.ExecutorCycles+2 }); err != nil {
+		return Row{}, fmt.Errorf("wait for blocked cycles: %w", err)
+	}
+	cpu0, _, err := r.CPU()
+	if err != nil {
+		return Row{}, err
+	}
+	began := time.Now()
+	var lat, decode []time.Duration
+	var last api.Status
+	var answer int // bytes
+	for range requests {
+		// As Control.Status, with the client's decoding timed apart.
+		start := time.Now()
+		body, err := r.Control.Do(ctx, http.MethodGet, api.PathStatus, nil)
+		if err != nil {
+			return Row{}, err
+		}
+		decoding := time.Now()
+		var st api.Status
+		if err := json.Unmarshal(body, &st); err != nil {
+			return Row{}, fmt.Errorf("decode status: %w", err)
+		}
+		lat = append(lat, time.Since(start))
+		decode = append(decode, time.Since(decoding))
+		last, answer = st, len(body)
+		select {
+		case <-ctx.Done():
+			return Row{}, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+	cpu1, _, err := r.CPU()
+	if err != nil {
+		return Row{}, err
+	}
+	busy := float64(cpu1-cpu0) / float64(time.Since(began))
+	slices.Sort(lat)
+	slices.Sort(decode)
+	p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
+	if last.Segments.Pending != int64(count) || last.Segments.BlockedOversize != int64(count) {
+		return Row{}, fmt.Errorf("status: %d pending, %d oversize, want %d of each", last.Segments.Pending, last.Segments.BlockedOversize, count)
+	}
+	return Row{
+		Figure:   fmt.Sprintf("7 GET /v1/relay/status, %d PENDING × %d B over %d peer(s), rate-limited", count, size, peers),
+		Measured: fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", ms(p50), ms(p99), ms(lat[len(lat)-1])),
+		Target:   "p99 < 20 ms",
+		Met:      verdict(p99 < 20*time.Millisecond),
+		Detail: fmt.Sprintf("%d requests over the control socket (a new connection each, as the CLI), one every %s, edged blocked at 1 B/s (every segment oversize: %d), %d peers in the status (%d B of JSON, the client's decoding of it p50 %.1f ms, p99 %.1f ms, included); edged used %.0f%% of a CPU meanwhile",
+			len(lat), interval, last.Segments.BlockedOversize, len(last.Peers), answer, ms(percentile(decode, 0.5)), ms(percentile(decode, 0.99)), 100*busy),
+	}, r.Stop()
 }

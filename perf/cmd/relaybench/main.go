@@ -3,7 +3,7 @@
 // edged, peer and sink (or takes them from --bin), runs every process on
 // free loopback ports under a work directory, and prints one table.
 //
-//	go run ./perf/cmd/relaybench [--quick] [--figures 1,2,3,4,5,6,3b,8] [--before DIR] [--profile] [--json out.json]
+//	go run ./perf/cmd/relaybench [--quick] [--figures 1,2,3,4,5,6,7,3b,8] [--before DIR] [--profile] [--json out.json]
 //
 // scripts/bench/run.sh runs it, and the Go benchmarks of ./perf, together.
 package main
@@ -41,7 +41,7 @@ func run() error {
 		work       = flag.String("work", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
 		keep       = flag.Bool("keep", false, "keep the work directory")
 		quick      = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
-		figures    = flag.String("figures", "2,3,4,5,6", "which figures to run (1: 1,000 peers, not in the default; 3s, 3l, 3p: figure 3's small, large and peer parts only; 3b: 64 B with the batched transfer, not in 3; 2c: figure 2's CPU behind a rate limit only; 8 needs --before)")
+		figures    = flag.String("figures", "2,3,4,5,6,7", "which figures to run (1: 1,000 peers, not in the default; 3s, 3l, 3p: figure 3's small, large and peer parts only; 3b: 64 B with the batched transfer, not in 3; 2c: figure 2's CPU behind a rate limit only; 7a, 7p: figure 7's backlog and fleet parts; 8 needs --before)")
 		out        = flag.String("json", "", "also write the rows as JSON to this file")
 		before     = flag.String("before", "", "figure 8: a directory holding another build's edged and sink, the baseline of the evidence-cost figure (scripts/bench/evidence_cost.sh builds one)")
 		beforeWhat = flag.String("before-what", "the attempt history and the hostile-sender bounds", "figure 8: what the --before build leaves out")
@@ -50,6 +50,8 @@ func run() error {
 		// which keeps scripts/bench/run.sh under 10 minutes on a busy
 		// machine; docs/PERFORMANCE.md's figures are of 5.
 		precisionRuns = flag.Int("precision-runs", 0, "runs of each figure 2 scenario (0: 3, or 1 with --quick)")
+		pending       = flag.Int("status-pending", 1000000, "figure 7: PENDING segments of the one-peer status run")
+		fleet         = flag.Int("status-peers", 1000, "figure 7: configured peers of the fleet status run")
 	)
 	flag.Parse()
 	if *profile {
@@ -260,6 +262,29 @@ func run() error {
 			return nil
 		}); err != nil {
 			return err
+		}
+	}
+	{
+		// 7a: the backlog's cost (one target, every segment oversize);
+		// 7p: the fleet's (many targets, a few segments each).
+		runs := []struct {
+			name               string
+			count, size, peers int
+		}{{"7a", *pending, 64, 1}, {"7p", *fleet * 10, 64, *fleet}}
+		if *quick {
+			runs[0].count, runs[1].count, runs[1].peers = 20000, 1000, 100
+		}
+		for _, run := range runs {
+			if !on(run.name) {
+				continue
+			}
+			if err := step(fmt.Sprintf("figure 7: status with %d pending over %d peer(s)", run.count, run.peers), func() error {
+				row, err := env.StatusLatency(ctx, run.count, run.size, run.peers, 200, 20*time.Millisecond)
+				rows = append(rows, row)
+				return err
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	rows = slices.DeleteFunc(rows, func(r relaybench.Row) bool { return r.Figure == "" })

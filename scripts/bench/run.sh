@@ -3,7 +3,7 @@
 # it is compared with, measured in the same run:
 #   1. the VAL23 lab's wall time (scripts/bench/lab_walltime.sh; ports
 #      19054-19055 must be free; SKIP_LAB=1 leaves it out);
-#   2-6, 8. edged's whole-process figures (go run ./perf/cmd/relaybench: real
+#   2-9. edged's whole-process figures (go run ./perf/cmd/relaybench: real
 #      edged, peer and sink processes on free ports), as one table; figure 8
 #      against scripts/bench/build_before.sh's build of this tree;
 #   and the in-process Go benchmarks (bare baselines, the relay path, the
@@ -23,10 +23,10 @@ if [ "${SKIP_LAB:-0}" != 1 ]; then
   echo
 fi
 echo "== Go benchmarks (in-process)"
-go test -run '^$' -bench . -benchmem -benchtime 2s ./perf ./edged/ledger 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || status=1
+go test -run '^$' -bench . -benchmem -benchtime 1s ./perf ./edged/ledger 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || status=1
 echo
-echo "== figures 1-6 and 8 (whole processes)"
+echo "== figures 2-9 (whole processes)"
 scripts/bench/build_before.sh "$out/before" || status=1
-go run ./perf/cmd/relaybench --figures 1,2,3,4,5,6,3b,8 --before "$out/before" --json "$out/relaybench.json" "$@" || status=1
+go run ./perf/cmd/relaybench --figures 2,3,3b,4,5,6,7,8,9 --before "$out/before" --json "$out/relaybench.json" "$@" || status=1
 echo "(rows as JSON: $out/relaybench.json)"
 exit $status

@@ -3,7 +3,7 @@
 // edged, peer and sink (or takes them from --bin), runs every process on
 // free loopback ports under a work directory, and prints one table.
 //
-//	go run ./perf/cmd/relaybench [--quick] [--figures 1,2,3,4,5,6,7,3b,8] [--before DIR] [--profile] [--json out.json]
+//	go run ./perf/cmd/relaybench [--quick] [--figures 2,3,3b,4,5,6,7,8,9] [--before DIR] [--profile] [--json out.json]
 //
 // scripts/bench/run.sh runs it, and the Go benchmarks of ./perf, together.
 package main
@@ -41,7 +41,7 @@ func run() error {
 		work       = flag.String("work", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
 		keep       = flag.Bool("keep", false, "keep the work directory")
 		quick      = flag.Bool("quick", false, "fewer and smaller runs (a smoke test, not figures to publish)")
-		figures    = flag.String("figures", "2,3,4,5,6,7", "which figures to run (1: 1,000 peers, not in the default; 3s, 3l, 3p: figure 3's small, large and peer parts only; 3b: 64 B with the batched transfer, not in 3; 2c: figure 2's CPU behind a rate limit only; 7a, 7p: figure 7's backlog and fleet parts; 8 needs --before)")
+		figures    = flag.String("figures", "2,3,4,5,6,7", "which figures to run (9: 1,000 peers, not in the default; 3s, 3l, 3p: figure 3's small, large and peer parts only; 3b: 64 B with the batched transfer, not in 3; 2c: figure 2's CPU behind a rate limit only; 7a, 7p: figure 7's backlog and fleet parts; 8 needs --before)")
 		out        = flag.String("json", "", "also write the rows as JSON to this file")
 		before     = flag.String("before", "", "figure 8: a directory holding another build's edged and sink, the baseline of the evidence-cost figure (scripts/bench/evidence_cost.sh builds one)")
 		beforeWhat = flag.String("before-what", "the attempt history and the hostile-sender bounds", "figure 8: what the --before build leaves out")
@@ -127,8 +127,8 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "  (%.1f s)\n", time.Since(start).Seconds())
 		return err
 	}
-	if on("1") {
-		if err := step("figure 1: 1,000 peers at distinct addresses, against one peer", func() error {
+	if on("9") {
+		if err := step("figure 9: 1,000 peers at distinct addresses, against one peer", func() error {
 			peers := 1000
 			if *quick {
 				peers = 50

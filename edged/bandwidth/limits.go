@@ -194,6 +194,23 @@ func (ls *Limits) Slack(peer string, size int64) time.Duration {
 	return slack
 }
 
+// ShortBy is how long from now until peer's buckets both hold size tokens,
+// if nothing else draws on them: 0 when they hold them already. A
+// duration, not a moment, so that a caller compares it with its own clock
+// reading and not with a later one taken here.
+func (ls *Limits) ShortBy(peer string, size int64) time.Duration {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	now := ls.now()
+	var short time.Duration
+	for _, s := range ls.scopes(peer) {
+		s.l.mu.Lock()
+		short = max(short, s.l.readyAt(now, size).Sub(now))
+		s.l.mu.Unlock()
+	}
+	return short
+}
+
 // ReadyAt is the earliest moment by which the global bucket could have
 // given global tokens, and peer's own bucket own tokens, from now on (what
 // each holds included), if nothing else drew on them: when a queue of

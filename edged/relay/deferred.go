@@ -173,18 +173,28 @@ func (d *deferrals) add(seg ledger.Segment, due time.Time, again bool) {
 	d.n++
 }
 
-// rebase moves target's queue back so that its first segment is due no
-// sooner than its buckets, as they are now, could give it: the cycle's
-// admissions came later than the moments computed, or another target took
-// tokens meanwhile. Called once the cycle has admitted what it could.
-func (d *deferrals) rebase(lim *bandwidth.Limits, target string) {
+// rebase moves target's queue so that its first segment is due when its
+// buckets, as they are now, could give it: later when they are short (a
+// cycle woke after the moment asked for and a full bucket lost tokens, or
+// another target took some), sooner when they already hold it (the cycle
+// took fewer than the buckets gave meanwhile, and what they hold would
+// otherwise wait behind the chain until a full bucket lost it). Called once
+// the cycle has admitted what it could. A first segment already due and
+// held by the buckets is left where it is: moving it to now would push the
+// whole queue back by the cycle's own duration every cycle.
+func (d *deferrals) rebase(lim *bandwidth.Limits, target string, now time.Time) {
 	q := d.byTarget[target]
 	if len(q) == 0 {
 		return
 	}
 	head := q[0]
-	if ready := lim.ReadyAt(target, head.size, head.size); ready.After(head.due.Add(d.lag[target])) {
+	due := head.due.Add(d.lag[target])
+	short := lim.ShortBy(target, head.size)
+	switch ready := now.Add(short); {
+	case short > 0 && ready.After(due): // short: later
 		d.lag[target] = ready.Sub(head.due)
+	case short == 0 && due.After(now): // held already: now
+		d.lag[target] = now.Sub(head.due)
 	}
 }
 

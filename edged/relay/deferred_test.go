@@ -2,6 +2,9 @@ package relay
 
 import (
 	"context"
+	"io"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,6 +175,45 @@ func TestExecutor_Deferrals(t *testing.T) {
 			t.Errorf("delivered (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("a slice of a deferred backlog goes several at a time", func(t *testing.T) {
+		// 1 KiB/s, burst 1 KiB: 16 of 100 × 64 B pass at once, the rest
+		// come due one every 62.5 ms. A cycle 250 ms later takes 4 of
+		// them, fewer than OrderedUpTo, with 80 still deferred: not one
+		// at a time (which would cap the rate at a round trip a segment).
+		f := newFixture(t, bandwidth.Settings{BytesPerSecond: 1024}, 3)
+		f.exec.InFlight, f.exec.OrderedUpTo = 8, 16
+		f.seed("q", 100, 64)
+		if res := f.cycle(); res.Delivered != 16 {
+			t.Fatalf("first cycle: %+v, want the burst's 16 delivered", res)
+		}
+		f.clock.Advance(250 * time.Millisecond)
+		o := &overlap{want: 2, wait: 5 * time.Second}
+		f.exec.Deliverer = o
+		if res := f.cycle(); res.Delivered != 4 || res.Throttled != 0 {
+			t.Fatalf("cycle at +250ms: %+v, want the 4 due delivered", res)
+		}
+		if o.max < 2 {
+			t.Errorf("4 deferred segments due, 80 behind them: got at most %d under way at once, want several", o.max)
+		}
+	})
+	t.Run("deliveries that take time do not slow the rate", func(t *testing.T) {
+		// 10 KiB/s, burst 10 KiB: after the burst a 64 B segment comes
+		// due every 6.25 ms, and a cycle wakes up to 25 ms late to take
+		// several. Each delivery takes 3 ms of the clock, so a cycle ends
+		// after the first segment behind it came due: that must not move
+		// the queue back to the cycle's end every cycle (which cost 14 %
+		// of the rate at 10 MiB/s to the lab peer).
+		f := newFixture(t, bandwidth.Settings{BytesPerSecond: 10240}, 3)
+		f.exec.InFlight = 1
+		f.peer.during = func() { f.clock.Advance(3 * time.Millisecond) }
+		start := f.clock.Now()
+		f.seed("q", 600, 64)
+		f.drain(6000)
+		ideal := time.Duration(float64(600*64-10240) / 10240 * float64(time.Second))
+		if took := f.clock.Now().Sub(start); took > ideal+ideal/50 {
+			t.Errorf("600 × 64 B at 10 KiB/s with 3 ms deliveries took %v, want at most %v + 2 %%", took, ideal)
+		}
+	})
 	t.Run("oversize segments are looked at in every cycle", func(t *testing.T) {
 		f := newFixture(t, bandwidth.Settings{BytesPerSecond: 8}, 5)
 		f.seed("sd", 6, 64)
@@ -185,4 +227,35 @@ func TestExecutor_Deferrals(t *testing.T) {
 			t.Errorf("throttle_count %d, want 18 (6 a cycle)", got)
 		}
 	})
+}
+
+// overlap is a Deliverer that holds each delivery until want are under way
+// at once or wait has passed, and records the most under way.
+type overlap struct {
+	want int
+	wait time.Duration
+
+	mu         sync.Mutex
+	under, max int
+}
+
+func (o *overlap) Deliver(context.Context, ledger.Segment, *io.SectionReader) error {
+	o.mu.Lock()
+	o.under++
+	o.max = max(o.max, o.under)
+	o.mu.Unlock()
+	deadline := time.Now().Add(o.wait)
+	for {
+		o.mu.Lock()
+		enough := o.max >= o.want
+		o.mu.Unlock()
+		if enough || time.Now().After(deadline) {
+			break
+		}
+		runtime.Gosched()
+	}
+	o.mu.Lock()
+	o.under--
+	o.mu.Unlock()
+	return nil
 }

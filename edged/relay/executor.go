@@ -336,7 +336,7 @@ func (e *Executor) cycle(ctx context.Context, res *CycleResult) (err, fault erro
 			if !d.waiting(target) {
 				e.reread = true // its other due segments, if any, come next
 			}
-			d.rebase(e.Limits, target)
+			d.rebase(e.Limits, target, e.now())
 		}
 		if at, ok := d.next(e.Limits); ok && (res.RetryAt.IsZero() || at.Before(res.RetryAt)) {
 			res.RetryAt = at
@@ -346,7 +346,12 @@ func (e *Executor) cycle(ctx context.Context, res *CycleResult) (err, fault erro
 		return nil, nil
 	}
 	inFlight := e.inFlight()
-	if len(batch) <= e.OrderedUpTo {
+	if len(batch) <= e.OrderedUpTo && d.n == 0 {
+		// A handful of segments and no backlog deferred behind them.
+		// With deferrals left, the cycle is a slice of a throttled
+		// backlog: one at a time would cap the rate at one delivery's
+		// round trip per segment (issue #17), where a backlog read whole
+		// went InFlight at a time before deferrals.
 		inFlight = 1
 	}
 	r := e.startRun(ctx, res, inFlight)

@@ -23,7 +23,7 @@ if [ "${SKIP_LAB:-0}" != 1 ]; then
   echo
 fi
 echo "== Go benchmarks (in-process)"
-go test -run '^$' -bench . -benchmem -benchtime 1s ./perf ./edged/ledger 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || status=1
+go test -run '^$' -bench . -benchmem -benchtime 500ms ./perf ./edged/ledger 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || status=1
 echo
 echo "== figures 2-9 (whole processes)"
 scripts/bench/build_before.sh "$out/before" || status=1

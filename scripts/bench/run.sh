@@ -6,8 +6,8 @@
 #   2-9. edged's whole-process figures (go run ./perf/cmd/relaybench: real
 #      edged, peer and sink processes on free ports), as one table; figure 8
 #      against scripts/bench/build_before.sh's build of this tree;
-#   and the in-process Go benchmarks (bare baselines, the relay path, the
-#      ledger, ingress attribution) with -benchmem.
+#   and the in-process Go benchmarks (bare baselines, the relay path,
+#      ingress attribution; the ledger's with BENCH_LEDGER=1) with -benchmem.
 #   usage: scripts/bench/run.sh [--quick] [relaybench flags...]
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +23,10 @@ if [ "${SKIP_LAB:-0}" != 1 ]; then
   echo
 fi
 echo "== Go benchmarks (in-process)"
-go test -run '^$' -bench . -benchmem -benchtime 500ms ./perf ./edged/ledger 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || status=1
+# The ledger's benchmarks (about a minute of seeding) only with BENCH_LEDGER=1.
+pkgs=./perf
+[ "${BENCH_LEDGER:-0}" = 1 ] && pkgs="./perf ./edged/ledger"
+go test -run '^$' -bench . -benchmem -benchtime 500ms $pkgs 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || status=1
 echo
 echo "== figures 2-9 (whole processes)"
 scripts/bench/build_before.sh "$out/before" || status=1

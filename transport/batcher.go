@@ -60,15 +60,7 @@ func (c *Client) DeliverBatch(ctx context.Context, b *Batch) ([]BatchResult, err
 	}
 	req.Header.Set("Content-Type", BatchContentType)
 	req.Header.Set(HeaderBatchCount, strconv.Itoa(len(b.ids)))
-	if c.PeerID != "" {
-		req.Header.Set(HeaderPeerID, c.PeerID)
-	}
-	if c.SessionID != "" {
-		req.Header.Set(HeaderSessionID, c.SessionID)
-	}
-	if b.TargetPeer != "" {
-		req.Header.Set(HeaderTargetPeer, b.TargetPeer)
-	}
+	c.setSender(req.Header, b.TargetPeer)
 	resp, err := c.pool(b.Addr, b.ServerName).do(req)
 	if err != nil {
 		return nil, fmt.Errorf("post batch of %d segments to %s: %w", len(b.ids), b.Addr, err)

@@ -132,15 +132,7 @@ func (c *Client) Deliver(ctx context.Context, d Delivery) (created bool, err err
 	}
 	req.Header.Set("Content-Length", strconv.FormatInt(payload.Size(), 10))
 	req.Header.Set("Content-Type", "application/octet-stream")
-	if c.PeerID != "" {
-		req.Header.Set(HeaderPeerID, c.PeerID)
-	}
-	if c.SessionID != "" {
-		req.Header.Set(HeaderSessionID, c.SessionID)
-	}
-	if d.TargetPeer != "" {
-		req.Header.Set(HeaderTargetPeer, d.TargetPeer)
-	}
+	c.setSender(req.Header, d.TargetPeer)
 	resp, err := c.pool(d.Addr, d.ServerName).do(req)
 	if err != nil {
 		return false, fmt.Errorf("put segment %s to %s: %w", d.ID, d.Addr, err)
@@ -164,5 +156,20 @@ func (c *Client) CloseIdle() {
 		p.hc.CloseIdleConnections()
 		// The next delivery may need a new connection: take turns again.
 		p.up.Store(false)
+	}
+}
+
+// setSender sets the headers that name the sender (its peer id, its
+// session id) and the target peer, where set: the same on a single PUT
+// and a batch.
+func (c *Client) setSender(h http.Header, target string) {
+	if c.PeerID != "" {
+		h.Set(HeaderPeerID, c.PeerID)
+	}
+	if c.SessionID != "" {
+		h.Set(HeaderSessionID, c.SessionID)
+	}
+	if target != "" {
+		h.Set(HeaderTargetPeer, target)
 	}
 }

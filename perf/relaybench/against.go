@@ -28,7 +28,7 @@ func (e *Env) Against(ctx context.Context, before *Env, what string, size, count
 		return Row{}, fmt.Errorf("against %s: %w", what, err)
 	}
 	row := Row{
-		Figure:   fmt.Sprintf("8 cost of %s: relay %s → sink (%d segments)", what, sizeName(size), count),
+		Figure:   fmt.Sprintf("8 cost of %s: relay %s → sink (%d segments)", what, bytesName(int64(size)), count),
 		Measured: fmt.Sprintf("%.0f segments/s", c.Fig()),
 		Baseline: fmt.Sprintf("without: %.0f segments/s", c.Base()),
 		Target:   "cost ≤ 5 %",

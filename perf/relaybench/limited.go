@@ -33,7 +33,7 @@ func (e *Env) LimitedCost(ctx context.Context, rate, burst int64, size, count, r
 		return Row{}, fmt.Errorf("limited cost at %s: %w", mibps(rate), err)
 	}
 	row := Row{
-		Figure:   fmt.Sprintf("2c CPU per segment at %s (%d × %s, burst %s, sink)", mibps(rate), count, sizeName(size), sizeName(int(burst))),
+		Figure:   fmt.Sprintf("2c CPU per segment at %s (%d × %s, burst %s, sink)", mibps(rate), count, bytesName(int64(size)), bytesName(burst)),
 		Measured: fmt.Sprintf("edged %.0f µs/segment", c.Fig()),
 		Baseline: fmt.Sprintf("unlimited %.0f µs/segment", c.Base()),
 		Target:   "≤ 2.00 × unlimited",
@@ -91,14 +91,4 @@ func (e *Env) relayCost(ctx context.Context, limit *api.SetBandwidthRequest, siz
 
 func micros(d time.Duration, n int) float64 { return d.Seconds() * 1e6 / float64(n) }
 
-func mibps(rate int64) string { return fmt.Sprintf("%g MiB/s", float64(rate)/(1<<20)) }
-
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func mibps(rate int64) string { return bytesName(rate) + "/s" }

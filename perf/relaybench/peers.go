@@ -19,7 +19,7 @@ func (e *Env) ManyPeers(ctx context.Context, peers, count, size, rounds int) (Ro
 				return 0, err
 			}
 			rss[slot] = t.EdgedPeakRSS
-			e.logf("  %d × %s to %d peers: %.0f segments/s (%s)", count, sizeName(size), n, t.rate().OpsPerSec(), t.cpu())
+			e.logf("  %d × %s to %d peers: %.0f segments/s (%s)", count, bytesName(int64(size)), n, t.rate().OpsPerSec(), t.cpu())
 			return t.EdgedCPU.Seconds() * 1e6 / float64(t.Segments), nil
 		}
 	}
@@ -28,7 +28,7 @@ func (e *Env) ManyPeers(ctx context.Context, peers, count, size, rounds int) (Ro
 		return Row{}, fmt.Errorf("%d peers: %w", peers, err)
 	}
 	row := Row{
-		Figure:   fmt.Sprintf("9 CPU per segment, %d peers at distinct addresses (%d × %s, sink)", peers, count, sizeName(size)),
+		Figure:   fmt.Sprintf("9 CPU per segment, %d peers at distinct addresses (%d × %s, sink)", peers, count, bytesName(int64(size))),
 		Measured: fmt.Sprintf("edged %.0f µs/segment, peak RSS %.1f MiB", c.Fig(), mib(rss[1])),
 		Baseline: fmt.Sprintf("one peer: %.0f µs/segment, peak RSS %.1f MiB", c.Base(), mib(rss[0])),
 		Target:   "≤ 1.50 × one peer",

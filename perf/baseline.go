@@ -97,32 +97,7 @@ func Client(p labsetup.TLSPaths) (*transport.Client, error) {
 // BarePUT PUTs segments of size bytes to a bare server for d, with streams
 // PUTs in flight on one HTTP/2 connection, as edged's executor does.
 func BarePUT(ctx context.Context, p labsetup.TLSPaths, size, streams int, d time.Duration) (Rate, error) {
-	srv, err := StartBareServer(p)
-	if err != nil {
-		return Rate{}, err
-	}
-	defer srv.Close()
-	c, err := Client(p)
-	if err != nil {
-		return Rate{}, err
-	}
-	defer c.CloseIdle()
-	payload := bytes.Repeat([]byte{'x'}, size)
-	var seq atomic.Int64
-	put := func(ctx context.Context) error {
-		// A distinct id per PUT, as segments have: a repeated :path would
-		// be cheaper to encode than edged's requests are.
-		id := "bare-" + strconv.FormatInt(seq.Add(1), 10)
-		_, err := c.Deliver(ctx, transport.Delivery{Addr: srv.Addr, ServerName: p.PeerID, ID: id, TargetPeer: p.PeerID, Payload: payload})
-		return err
-	}
-	// One PUT first, so the handshake is not in the figure: edged's
-	// connection is open long before a busy relay.
-	if err := put(ctx); err != nil {
-		return Rate{}, fmt.Errorf("bare PUT: %w", err)
-	}
-	n, el, err := parallel(ctx, streams, d, put)
-	return Rate{Ops: n, Bytes: n * int64(size), Elapsed: el}, err
+	return bare(ctx, p, size, streams, d, "bare PUT", func(c *transport.Client) deliverFunc { return c.Deliver })
 }
 
 // BareBatch is BarePUT through the batched transfer (POST
@@ -131,6 +106,16 @@ func BarePUT(ctx context.Context, p labsetup.TLSPaths, size, streams int, d time
 // to a bare server — the batched pair with no ledger on either side. Ops
 // are segments.
 func BareBatch(ctx context.Context, p labsetup.TLSPaths, size, streams int, d time.Duration) (Rate, error) {
+	return bare(ctx, p, size, streams, d, "bare batch", func(c *transport.Client) deliverFunc {
+		return (&transport.Batcher{Client: c}).Deliver
+	})
+}
+
+type deliverFunc func(context.Context, transport.Delivery) (bool, error)
+
+// bare delivers segments of size bytes to a bare server for d, streams at
+// once, through what sender makes of the baseline's client.
+func bare(ctx context.Context, p labsetup.TLSPaths, size, streams int, d time.Duration, name string, sender func(*transport.Client) deliverFunc) (Rate, error) {
 	srv, err := StartBareServer(p)
 	if err != nil {
 		return Rate{}, err
@@ -141,16 +126,20 @@ func BareBatch(ctx context.Context, p labsetup.TLSPaths, size, streams int, d ti
 		return Rate{}, err
 	}
 	defer c.CloseIdle()
-	b := &transport.Batcher{Client: c}
+	deliver := sender(c)
 	payload := bytes.Repeat([]byte{'x'}, size)
 	var seq atomic.Int64
 	put := func(ctx context.Context) error {
+		// A distinct id per PUT, as segments have: a repeated :path would
+		// be cheaper to encode than edged's requests are.
 		id := "bare-" + strconv.FormatInt(seq.Add(1), 10)
-		_, err := b.Deliver(ctx, transport.Delivery{Addr: srv.Addr, ServerName: p.PeerID, ID: id, TargetPeer: p.PeerID, Payload: payload})
+		_, err := deliver(ctx, transport.Delivery{Addr: srv.Addr, ServerName: p.PeerID, ID: id, TargetPeer: p.PeerID, Payload: payload})
 		return err
 	}
+	// One first, so the handshake is not in the figure: edged's
+	// connection is open long before a busy relay.
 	if err := put(ctx); err != nil {
-		return Rate{}, fmt.Errorf("bare batch: %w", err)
+		return Rate{}, fmt.Errorf("%s: %w", name, err)
 	}
 	n, el, err := parallel(ctx, streams, d, put)
 	return Rate{Ops: n, Bytes: n * int64(size), Elapsed: el}, err

@@ -36,6 +36,15 @@ func labTLS(tb testing.TB) labsetup.TLSPaths {
 }
 
 func benchPUT(b *testing.B, size int) {
+	// 8 × GOMAXPROCS PUTs in flight: 16 on a 2-core machine, as many as
+	// edged's executor keeps (daemon.relayInFlight).
+	benchBare(b, size, 8, "puts/s", func(c *transport.Client) deliverFunc { return c.Deliver })
+}
+
+// benchBare delivers segments of size bytes to a bare server, parallelism
+// × GOMAXPROCS at once, through what sender makes of the baseline's client,
+// and reports the rate in unit.
+func benchBare(b *testing.B, size, parallelism int, unit string, sender func(*transport.Client) deliverFunc) {
 	p := labTLS(b)
 	srv, err := StartBareServer(p)
 	if err != nil {
@@ -46,16 +55,15 @@ func benchPUT(b *testing.B, size int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	deliver := sender(client)
 	payload := bytes.Repeat([]byte{'x'}, size)
 	var seq atomic.Int64
 	b.SetBytes(int64(size))
-	// 8 × GOMAXPROCS PUTs in flight: 16 on a 2-core machine, as many as
-	// edged's executor keeps (daemon.relayInFlight).
-	b.SetParallelism(8)
+	b.SetParallelism(parallelism)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, err := client.Deliver(context.Background(), transport.Delivery{
+			_, err := deliver(context.Background(), transport.Delivery{
 				Addr: srv.Addr, ServerName: p.PeerID, ID: "bench-" + strconv.FormatInt(seq.Add(1), 10),
 				TargetPeer: p.PeerID, Payload: payload,
 			})
@@ -65,7 +73,7 @@ func benchPUT(b *testing.B, size int) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
 // BenchmarkBarePUT64 is the request-rate baseline: HTTP/2 + mTLS PUTs of
@@ -82,35 +90,9 @@ func BenchmarkBarePUT1MiB(b *testing.B) { benchPUT(b, 1<<20) }
 // BenchmarkBareBatch64 is BenchmarkBarePUT64 through the batched transfer:
 // one transport.Batcher, 64 B segments, as many callers in flight.
 func BenchmarkBareBatch64(b *testing.B) {
-	p := labTLS(b)
-	srv, err := StartBareServer(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Close() })
-	client, err := Client(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	batcher := &transport.Batcher{Client: client}
-	payload := bytes.Repeat([]byte{'x'}, 64)
-	var seq atomic.Int64
-	b.SetBytes(64)
-	b.SetParallelism(32)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			_, err := batcher.Deliver(context.Background(), transport.Delivery{
-				Addr: srv.Addr, ServerName: p.PeerID, ID: "bench-" + strconv.FormatInt(seq.Add(1), 10),
-				TargetPeer: p.PeerID, Payload: payload,
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
+	benchBare(b, 64, 32, "segments/s", func(c *transport.Client) deliverFunc {
+		return (&transport.Batcher{Client: c}).Deliver
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "segments/s")
 }
 
 // BenchmarkTLSStreamCopy is the byte-rate baseline: one TLS 1.3 connection on

@@ -199,16 +199,8 @@ func (ls *Limits) Slack(peer string, size int64) time.Duration {
 // duration, not a moment, so that a caller compares it with its own clock
 // reading and not with a later one taken here.
 func (ls *Limits) ShortBy(peer string, size int64) time.Duration {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	now := ls.now()
-	var short time.Duration
-	for _, s := range ls.scopes(peer) {
-		s.l.mu.Lock()
-		short = max(short, s.l.readyAt(now, size).Sub(now))
-		s.l.mu.Unlock()
-	}
-	return short
+	now, at := ls.readyAt(peer, size, size)
+	return at.Sub(now)
 }
 
 // ReadyAt is the earliest moment by which the global bucket could have
@@ -217,10 +209,16 @@ func (ls *Limits) ShortBy(peer string, size int64) time.Duration {
 // throttled segments of that many bytes could all have passed, each one
 // being no larger than the bursts. A scope without a rate is ready now.
 func (ls *Limits) ReadyAt(peer string, global, own int64) time.Time {
+	_, at := ls.readyAt(peer, global, own)
+	return at
+}
+
+// readyAt is ReadyAt with the clock reading it was computed at.
+func (ls *Limits) readyAt(peer string, global, own int64) (now, at time.Time) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	now := ls.now()
-	at := now
+	now = ls.now()
+	at = now
 	for i, s := range ls.scopes(peer) {
 		need := global
 		if i > 0 {
@@ -233,7 +231,7 @@ func (ls *Limits) ReadyAt(peer string, global, own int64) time.Time {
 			at = t
 		}
 	}
-	return at
+	return now, at
 }
 
 // SetPeer applies new settings to a tracked peer live (see Limiter.Set)

@@ -302,9 +302,9 @@ func (e *Executor) cycle(ctx context.Context, res *CycleResult) (err, fault erro
 	// are taken now is read at the next cycle, so that none comes twice).
 	taken := d.takeDue(res.At, e.batchSize())
 	var batch []ledger.Segment
-	again := map[string]bool{}
-	takenFrom := map[string]bool{}
+	var again, takenFrom map[string]bool // nil (read as empty) without deferrals due
 	if len(taken) > 0 {
+		again, takenFrom = map[string]bool{}, map[string]bool{}
 		ids := make([]string, len(taken))
 		for i, x := range taken {
 			ids[i] = x.id

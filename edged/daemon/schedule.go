@@ -26,6 +26,10 @@ func (d *Daemon) scheduled(now time.Time) bandwidth.Settings {
 // clock's moves included.
 func (d *Daemon) runSchedule(ctx context.Context) {
 	for {
+		// The channel first, then the reading: a move between the two
+		// closes the channel taken, where the other way round it would
+		// be missed until the next boundary.
+		moved := d.clock.Changed()
 		now := d.clock.Now()
 		_, _, next := d.schedule.At(now)
 		timer := time.NewTimer(next.Sub(now))
@@ -34,7 +38,7 @@ func (d *Daemon) runSchedule(ctx context.Context) {
 			timer.Stop()
 			return
 		case <-timer.C:
-		case <-d.clock.Changed():
+		case <-moved:
 			timer.Stop()
 		}
 		d.applySchedule(ctx)

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -155,6 +156,33 @@ func TestExecutor_Deferrals(t *testing.T) {
 		}
 		if res := f.cycle(); res.Delivered != 1 || res.Throttled != 0 {
 			t.Fatalf("cycle after peer-b's segment arrived: %+v, want it delivered, peer-a's not looked at", res)
+		}
+	})
+	t.Run("another target's handful still goes in order", func(t *testing.T) {
+		f := newFixture(t, bandwidth.Settings{}, 3)
+		f.exec.InFlight, f.exec.OrderedUpTo = 8, 16
+		f.lim.TrackPeer("peer-a", bandwidth.Settings{BytesPerSecond: 64}, bandwidth.Usage{})
+		f.seed("a", 3, 64) // peer-a: 1 delivered, 2 deferred
+		f.cycle()
+		var ids []string
+		var segs []ledger.New
+		for i := 1; i <= 3; i++ {
+			id := fmt.Sprintf("b-%03d", i)
+			ids = append(ids, id)
+			segs = append(segs, ledger.New{ID: id, TargetPeer: "peer-b", Payload: make([]byte, 64)})
+		}
+		if err := f.led.Insert(context.Background(), f.clock.Now(), segs...); err != nil {
+			t.Fatal(err)
+		}
+		// Each delivery waits a little for a second one to overlap it:
+		// one at a time, none does.
+		o := &overlap{want: 2, wait: 100 * time.Millisecond}
+		f.exec.Deliverer = o
+		if res := f.cycle(); res.Delivered != 3 {
+			t.Fatalf("cycle after peer-b's 3 arrived: %+v, want them delivered", res)
+		}
+		if o.max != 1 {
+			t.Errorf("peer-b's 3 (%v), peer-a's deferred apart: got %d under way at once, want one at a time, in ledger order", ids, o.max)
 		}
 	})
 	t.Run("a new segment waits behind the deferred ones", func(t *testing.T) {

@@ -346,12 +346,7 @@ func (e *Executor) cycle(ctx context.Context, res *CycleResult) (err, fault erro
 		return nil, nil
 	}
 	inFlight := e.inFlight()
-	if len(batch) <= e.OrderedUpTo && d.n == 0 {
-		// A handful of segments and no backlog deferred behind them.
-		// With deferrals left, the cycle is a slice of a throttled
-		// backlog: one at a time would cap the rate at one delivery's
-		// round trip per segment (issue #17), where a backlog read whole
-		// went InFlight at a time before deferrals.
+	if len(batch) <= e.OrderedUpTo && !behindDeferred(batch, d) {
 		inFlight = 1
 	}
 	r := e.startRun(ctx, res, inFlight)
@@ -366,6 +361,21 @@ func (e *Executor) cycle(ctx context.Context, res *CycleResult) (err, fault erro
 		}
 	}
 	return r.finish() // the recorder fills res until then
+}
+
+// behindDeferred reports whether a segment of batch has deferred segments
+// of its target left behind it: then the batch is a slice of a throttled
+// backlog, and one at a time would cap the rate at one delivery's round
+// trip per segment (issue #17), where a backlog read whole went InFlight at
+// a time before deferrals. A handful for targets with nothing deferred
+// still goes one at a time, in ledger order.
+func behindDeferred(batch []ledger.Segment, d *deferrals) bool {
+	for _, seg := range batch {
+		if d.waiting(seg.TargetPeer) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Executor) inFlight() int { return max(1, e.InFlight) }
